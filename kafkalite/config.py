@@ -1,0 +1,892 @@
+"""Broker configuration: ``server.properties`` → a typed, validated, frozen :class:`BrokerConfig`.
+
+This module owns the broker's configuration keys, their Kafka 2.8 defaults, how
+Java-properties text is read, how ``--override key=value`` arguments apply, how
+derived settings resolve (``log.roll.hours`` → ``log_roll_ms``, ``log.retention.*`` →
+``log_retention_ms``, ``listeners`` → :class:`Endpoint` lists, ``zookeeper.connect`` →
+hosts and chroot) and the validation that stops start-up with one line naming the key.
+
+Field names are Kafka's key names in snake_case (dots become underscores), so
+``log.segment.bytes`` is ``BrokerConfig.log_segment_bytes``. ``metrics.port`` is ours
+(default 9404, the conventional Prometheus exporter port; 0 disables the endpoint).
+
+Layering: stdlib only — no Twisted, no kazoo (DESIGN.md §2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import socket
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+__all__ = [
+    "KNOWN_KEYS",
+    "METRICS_PORT_DEFAULT",
+    "BrokerConfig",
+    "ConfigError",
+    "ConfigWarning",
+    "Endpoint",
+    "default_value",
+    "load_config",
+    "parse_config",
+    "parse_properties",
+    "topic_config_defaults",
+]
+
+INT_MAX = 2**31 - 1
+INT_MIN = -(2**31)
+LONG_MAX = 2**63 - 1
+LONG_MIN = -(2**63)
+SHORT_MAX = 2**15 - 1
+SHORT_MIN = -(2**15)
+
+METRICS_PORT_DEFAULT = 9404
+
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+DEFAULT_LISTENER_SECURITY_PROTOCOL_MAP = "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"
+COMPRESSION_TYPES = ("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")
+TIMESTAMP_TYPES = ("CreateTime", "LogAppendTime")
+CLEANUP_POLICIES = ("compact", "delete")
+LATEST_INTER_BROKER_PROTOCOL_VERSION = "2.8-IV1"
+
+
+class ConfigError(ValueError):
+    """An invalid broker configuration.
+
+    The message is always one line naming the key, the bad value and what the key
+    accepts, e.g. ``Invalid value abc for configuration log.segment.bytes: must be an
+    integer >= 14``, so the server can print it as-is and exit 1.
+    """
+
+
+class ConfigWarning(UserWarning):
+    """Issued (through :mod:`warnings`) for configuration keys kafkalite does not know."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One listener endpoint, parsed from ``NAME://host:port``.
+
+    :ivar listener_name: upper-case listener name, e.g. ``PLAINTEXT``.
+    :ivar host: host name or address; ``""`` means every interface (``listeners`` only).
+    :ivar port: TCP port (0 asks the OS for a free one).
+    :ivar security_protocol: from ``listener.security.protocol.map``.
+    """
+
+    listener_name: str
+    host: str
+    port: int
+    security_protocol: str
+
+    def connection_string(self) -> str:
+        """Return the ``NAME://host:port`` form Kafka writes in ``/brokers/ids/<id>``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.listener_name}://{host}:{self.port}"
+
+
+# --- value kinds and validators ------------------------------------------------------------
+
+_KIND_RANGE = {"int": (INT_MIN, INT_MAX), "short": (SHORT_MIN, SHORT_MAX), "long": (LONG_MIN, LONG_MAX)}
+_INT_RE = re.compile(r"^[+-]?\d+$")
+
+
+class _Invalid(Exception):
+    """Raised by converters and validators with the 'what it accepts' half of the message."""
+
+
+def _convert(kind: str, text: str):
+    if kind in _KIND_RANGE:
+        lo, hi = _KIND_RANGE[kind]
+        if not _INT_RE.match(text):
+            raise _Invalid("must be an integer")
+        number = int(text)
+        if not lo <= number <= hi:
+            raise _Invalid(f"must be an integer between {lo} and {hi}")
+        return number
+    if kind == "bool":
+        lowered = text.lower()
+        if lowered not in ("true", "false"):
+            raise _Invalid("must be true or false")
+        return lowered == "true"
+    if kind == "double":
+        try:
+            return float(text)
+        except ValueError:
+            raise _Invalid("must be a number") from None
+    if kind == "list":
+        return tuple(item.strip() for item in text.split(",") if item.strip())
+    return text
+
+
+class _AtLeast:
+    def __init__(self, minimum):
+        self.minimum = minimum
+
+    def __call__(self, value):
+        if value < self.minimum:
+            raise _Invalid(f"must be an integer >= {self.minimum}")
+
+
+class _Between:
+    def __init__(self, lo, hi):
+        self.lo, self.hi = lo, hi
+
+    def __call__(self, value):
+        if not self.lo <= value <= self.hi:
+            raise _Invalid(f"must be between {self.lo} and {self.hi}")
+
+
+class _OneOf:
+    def __init__(self, *choices, case_sensitive=True):
+        self.choices = choices
+        self.case_sensitive = case_sensitive
+
+    def __call__(self, value):
+        ok = value in self.choices if self.case_sensitive else value.lower() in [c.lower() for c in self.choices]
+        if not ok:
+            raise _Invalid(f"must be one of [{', '.join(self.choices)}]")
+
+
+class _ListOf:
+    def __init__(self, *choices):
+        self.choices = choices
+
+    def __call__(self, value):
+        if not value or any(item not in self.choices for item in value):
+            raise _Invalid(f"must be a non-empty comma-separated list of [{', '.join(self.choices)}]")
+
+
+_VERSION_RE = re.compile(r"^\d+\.\d+(\.\d+)?(-IV\d+)?$")
+
+
+def _kafka_version(value):
+    if not _VERSION_RE.match(value):
+        raise _Invalid("must be a Kafka version such as 2.8 or 2.8-IV1")
+
+
+@dataclass(frozen=True)
+class _Key:
+    """One configuration key: Kafka name, kind, default (as Python value; None = unset)."""
+
+    name: str
+    kind: str
+    default: object
+    validator: Callable | None = None
+
+
+def _k(name, kind, default, validator=None):
+    return _Key(name, kind, default, validator)
+
+
+# Kafka 2.8 names and defaults (KafkaConfig.scala; reference §6). A default of None
+# means "unset": the key is resolved from another one below.
+_KEYS: tuple[_Key, ...] = (
+    # broker identity
+    _k("broker.id", "int", -1),
+    _k("broker.id.generation.enable", "bool", True),
+    _k("reserved.broker.max.id", "int", 1000, _AtLeast(0)),
+    _k("broker.rack", "str", None),
+    # listeners
+    _k("listeners", "str", "PLAINTEXT://:9092"),
+    _k("advertised.listeners", "str", None),
+    _k("listener.security.protocol.map", "str", DEFAULT_LISTENER_SECURITY_PROTOCOL_MAP),
+    _k("inter.broker.listener.name", "str", None),
+    _k("security.inter.broker.protocol", "str", "PLAINTEXT", _OneOf(*SECURITY_PROTOCOLS)),
+    # ZooKeeper
+    _k("zookeeper.connect", "str", None),
+    _k("zookeeper.session.timeout.ms", "int", 18000, _AtLeast(1)),
+    _k("zookeeper.connection.timeout.ms", "int", None, _AtLeast(1)),
+    _k("zookeeper.max.in.flight.requests", "int", 10, _AtLeast(1)),
+    # topics and replication
+    _k("num.partitions", "int", 1, _AtLeast(1)),
+    _k("default.replication.factor", "int", 1, _AtLeast(1)),
+    _k("min.insync.replicas", "int", 1, _AtLeast(1)),
+    _k("unclean.leader.election.enable", "bool", False),
+    _k("auto.create.topics.enable", "bool", True),
+    _k("delete.topic.enable", "bool", True),
+    _k("auto.leader.rebalance.enable", "bool", True),
+    _k("leader.imbalance.check.interval.seconds", "long", 300, _AtLeast(1)),
+    _k("leader.imbalance.per.broker.percentage", "int", 10, _Between(0, 100)),
+    _k("controlled.shutdown.enable", "bool", True),
+    _k("controlled.shutdown.max.retries", "int", 3, _AtLeast(0)),
+    _k("controlled.shutdown.retry.backoff.ms", "long", 5000, _AtLeast(0)),
+    _k("controller.socket.timeout.ms", "int", 30000, _AtLeast(1)),
+    _k("replica.lag.time.max.ms", "long", 30000, _AtLeast(1)),
+    _k("replica.socket.timeout.ms", "int", 30000),
+    _k("replica.fetch.max.bytes", "int", 1048576, _AtLeast(0)),
+    _k("replica.fetch.wait.max.ms", "int", 500, _AtLeast(0)),
+    _k("replica.fetch.min.bytes", "int", 1, _AtLeast(1)),
+    _k("replica.fetch.response.max.bytes", "int", 10485760, _AtLeast(0)),
+    _k("replica.fetch.backoff.ms", "int", 1000, _AtLeast(0)),
+    _k("num.replica.fetchers", "int", 1, _AtLeast(1)),
+    _k("replica.high.watermark.checkpoint.interval.ms", "long", 5000, _AtLeast(1)),
+    _k("inter.broker.protocol.version", "str", LATEST_INTER_BROKER_PROTOCOL_VERSION, _kafka_version),
+    _k("log.message.format.version", "str", None, _kafka_version),
+    # log storage
+    _k("log.dir", "str", "/tmp/kafka-logs"),
+    _k("log.dirs", "str", None),
+    _k("log.segment.bytes", "int", 1073741824, _AtLeast(14)),
+    _k("log.roll.ms", "long", None, _AtLeast(1)),
+    _k("log.roll.hours", "int", 168, _AtLeast(1)),
+    _k("log.roll.jitter.ms", "long", None, _AtLeast(0)),
+    _k("log.roll.jitter.hours", "int", 0, _AtLeast(0)),
+    _k("log.retention.ms", "long", None),
+    _k("log.retention.minutes", "int", None),
+    _k("log.retention.hours", "int", 168),
+    _k("log.retention.bytes", "long", -1),
+    _k("log.retention.check.interval.ms", "long", 300000, _AtLeast(1)),
+    _k("log.cleanup.policy", "list", ("delete",), _ListOf(*CLEANUP_POLICIES)),
+    _k("log.flush.interval.messages", "long", LONG_MAX, _AtLeast(1)),
+    _k("log.flush.interval.ms", "long", None),
+    _k("log.flush.scheduler.interval.ms", "long", LONG_MAX),
+    _k("log.flush.offset.checkpoint.interval.ms", "int", 60000, _AtLeast(0)),
+    _k("log.flush.start.offset.checkpoint.interval.ms", "int", 60000, _AtLeast(0)),
+    _k("log.index.interval.bytes", "int", 4096, _AtLeast(0)),
+    _k("log.index.size.max.bytes", "int", 10485760, _AtLeast(4)),
+    _k("log.segment.delete.delay.ms", "long", 60000, _AtLeast(0)),
+    _k("log.preallocate", "bool", False),
+    _k("log.message.timestamp.type", "str", "CreateTime", _OneOf(*TIMESTAMP_TYPES)),
+    _k("log.message.timestamp.difference.max.ms", "long", LONG_MAX, _AtLeast(0)),
+    _k("log.message.downconversion.enable", "bool", True),
+    _k("message.max.bytes", "int", 1048588, _AtLeast(0)),
+    _k("compression.type", "str", "producer", _OneOf(*COMPRESSION_TYPES)),
+    _k("num.recovery.threads.per.data.dir", "int", 1, _AtLeast(1)),
+    # log cleaner (compaction)
+    _k("log.cleaner.enable", "bool", True),
+    _k("log.cleaner.threads", "int", 1, _AtLeast(0)),
+    _k("log.cleaner.backoff.ms", "long", 15000, _AtLeast(0)),
+    _k("log.cleaner.delete.retention.ms", "long", 86400000),
+    _k("log.cleaner.min.cleanable.ratio", "double", 0.5, _Between(0.0, 1.0)),
+    _k("log.cleaner.min.compaction.lag.ms", "long", 0, _AtLeast(0)),
+    _k("log.cleaner.max.compaction.lag.ms", "long", LONG_MAX, _AtLeast(1)),
+    _k("log.cleaner.dedupe.buffer.size", "long", 134217728),
+    # group coordinator and offsets
+    _k("offsets.topic.replication.factor", "short", 3, _AtLeast(1)),
+    _k("offsets.topic.num.partitions", "int", 50, _AtLeast(1)),
+    _k("offsets.topic.segment.bytes", "int", 104857600, _AtLeast(1)),
+    _k("offsets.retention.minutes", "int", 10080, _AtLeast(1)),
+    _k("offsets.retention.check.interval.ms", "long", 600000, _AtLeast(1)),
+    _k("offsets.commit.timeout.ms", "int", 5000, _AtLeast(1)),
+    _k("offset.metadata.max.bytes", "int", 4096),
+    _k("group.initial.rebalance.delay.ms", "int", 3000),
+    _k("group.min.session.timeout.ms", "int", 6000),
+    _k("group.max.session.timeout.ms", "int", 1800000),
+    _k("group.max.size", "int", INT_MAX, _AtLeast(1)),
+    # transactions (the state log settings are read by InitProducerId / future work)
+    _k("transaction.state.log.replication.factor", "short", 3, _AtLeast(1)),
+    _k("transaction.state.log.min.isr", "int", 2, _AtLeast(1)),
+    _k("transaction.state.log.num.partitions", "int", 50, _AtLeast(1)),
+    _k("transaction.max.timeout.ms", "int", 900000, _AtLeast(1)),
+    _k("transactional.id.expiration.ms", "int", 604800000, _AtLeast(1)),
+    # network
+    _k("socket.request.max.bytes", "int", 104857600, _AtLeast(1)),
+    _k("socket.send.buffer.bytes", "int", 102400),
+    _k("socket.receive.buffer.bytes", "int", 102400),
+    _k("connections.max.idle.ms", "long", 600000),
+    _k("num.network.threads", "int", 3, _AtLeast(1)),
+    _k("num.io.threads", "int", 8, _AtLeast(1)),
+    _k("queued.max.requests", "int", 500, _AtLeast(1)),
+    # ours
+    _k("metrics.port", "int", METRICS_PORT_DEFAULT, _Between(0, 65535)),
+)
+
+_KEYS_BY_NAME: dict[str, _Key] = {key.name: key for key in _KEYS}
+
+# Kafka keys accepted without a warning that have no effect in kafkalite: JVM-side
+# tuning, background thread pools and purgatory knobs whose Python equivalents differ.
+_ACCEPTED_KEYS = frozenset(
+    {
+        "background.threads",
+        "fetch.purgatory.purge.interval.requests",
+        "producer.purgatory.purge.interval.requests",
+        "delete.records.purgatory.purge.interval.requests",
+        "num.replica.alter.log.dirs.threads",
+        "replica.socket.receive.buffer.bytes",
+        "log.cleaner.io.buffer.size",
+        "log.cleaner.io.buffer.load.factor",
+        "log.cleaner.io.max.bytes.per.second",
+        "offsets.load.buffer.size",
+        "offsets.topic.compression.codec",
+        "offsets.commit.required.acks",
+        "transaction.state.log.load.buffer.size",
+        "transaction.state.log.segment.bytes",
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        "transaction.remove.expired.transaction.cleanup.interval.ms",
+        "max.connections",
+        "max.connections.per.ip",
+        "max.connections.per.ip.overrides",
+        "max.connection.creation.rate",
+        "metric.reporters",
+        "metrics.num.samples",
+        "metrics.sample.window.ms",
+        "metrics.recording.level",
+        "zookeeper.set.acl",
+        "zookeeper.clientCnxnSocket",
+        "zookeeper.ssl.client.enable",
+        "control.plane.listener.name",
+        "quota.window.num",
+        "quota.window.size.seconds",
+        "replication.quota.window.num",
+        "replication.quota.window.size.seconds",
+        "alter.log.dirs.replication.quota.window.num",
+        "alter.log.dirs.replication.quota.window.size.seconds",
+        "auto.include.jmx.reporter",
+        "kafka.metrics.reporters",
+        "kafka.metrics.polling.interval.secs",
+        "request.timeout.ms",
+    }
+)
+
+#: Every key kafkalite reads or accepts (others produce a :class:`ConfigWarning`).
+KNOWN_KEYS = frozenset(_KEYS_BY_NAME) | _ACCEPTED_KEYS
+
+
+def default_value(key: str):
+    """Return the Kafka 2.8 default of configuration ``key`` as a Python value (None if unset).
+
+    :raises KeyError: for a key kafkalite does not model.
+    """
+    return _KEYS_BY_NAME[key].default
+
+
+# --- BrokerConfig ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    """The broker's validated configuration; built by :func:`load_config` or :func:`parse_config`.
+
+    Fields are Kafka key names in snake_case. Resolved fields (``log_roll_ms``,
+    ``log_retention_ms``, ``log_flush_interval_ms``, ``zookeeper_connection_timeout_ms``,
+    ``log_dirs``, ``listeners``, ``advertised_listeners``, ``inter_broker_listener_name``,
+    ``log_message_format_version``) already carry their fallbacks applied.
+    ``log_retention_ms`` is -1 when unlimited. ``raw`` holds the given ``key → value``
+    strings (file, then overrides) for DescribeConfigs; ``unknown_keys`` those kafkalite
+    does not know (also reported as a :class:`ConfigWarning`).
+    """
+
+    broker_id: int
+    broker_id_generation_enable: bool
+    reserved_broker_max_id: int
+    broker_rack: str | None
+
+    listeners: tuple[Endpoint, ...]
+    advertised_listeners: tuple[Endpoint, ...]
+    listener_security_protocol_map: dict[str, str]
+    inter_broker_listener_name: str
+    security_inter_broker_protocol: str
+
+    zookeeper_connect: str
+    zookeeper_hosts: str
+    zookeeper_chroot: str
+    zookeeper_session_timeout_ms: int
+    zookeeper_connection_timeout_ms: int
+    zookeeper_max_in_flight_requests: int
+
+    num_partitions: int
+    default_replication_factor: int
+    min_insync_replicas: int
+    unclean_leader_election_enable: bool
+    auto_create_topics_enable: bool
+    delete_topic_enable: bool
+    auto_leader_rebalance_enable: bool
+    leader_imbalance_check_interval_seconds: int
+    leader_imbalance_per_broker_percentage: int
+    controlled_shutdown_enable: bool
+    controlled_shutdown_max_retries: int
+    controlled_shutdown_retry_backoff_ms: int
+    controller_socket_timeout_ms: int
+    replica_lag_time_max_ms: int
+    replica_socket_timeout_ms: int
+    replica_fetch_max_bytes: int
+    replica_fetch_wait_max_ms: int
+    replica_fetch_min_bytes: int
+    replica_fetch_response_max_bytes: int
+    replica_fetch_backoff_ms: int
+    num_replica_fetchers: int
+    replica_high_watermark_checkpoint_interval_ms: int
+    inter_broker_protocol_version: str
+    log_message_format_version: str
+
+    log_dirs: tuple[str, ...]
+    log_segment_bytes: int
+    log_roll_ms: int
+    log_roll_jitter_ms: int
+    log_retention_ms: int
+    log_retention_bytes: int
+    log_retention_check_interval_ms: int
+    log_cleanup_policy: tuple[str, ...]
+    log_flush_interval_messages: int
+    log_flush_interval_ms: int
+    log_flush_scheduler_interval_ms: int
+    log_flush_offset_checkpoint_interval_ms: int
+    log_flush_start_offset_checkpoint_interval_ms: int
+    log_index_interval_bytes: int
+    log_index_size_max_bytes: int
+    log_segment_delete_delay_ms: int
+    log_preallocate: bool
+    log_message_timestamp_type: str
+    log_message_timestamp_difference_max_ms: int
+    log_message_downconversion_enable: bool
+    message_max_bytes: int
+    compression_type: str
+    num_recovery_threads_per_data_dir: int
+
+    log_cleaner_enable: bool
+    log_cleaner_threads: int
+    log_cleaner_backoff_ms: int
+    log_cleaner_delete_retention_ms: int
+    log_cleaner_min_cleanable_ratio: float
+    log_cleaner_min_compaction_lag_ms: int
+    log_cleaner_max_compaction_lag_ms: int
+    log_cleaner_dedupe_buffer_size: int
+
+    offsets_topic_replication_factor: int
+    offsets_topic_num_partitions: int
+    offsets_topic_segment_bytes: int
+    offsets_retention_minutes: int
+    offsets_retention_check_interval_ms: int
+    offsets_commit_timeout_ms: int
+    offset_metadata_max_bytes: int
+    group_initial_rebalance_delay_ms: int
+    group_min_session_timeout_ms: int
+    group_max_session_timeout_ms: int
+    group_max_size: int
+
+    transaction_state_log_replication_factor: int
+    transaction_state_log_min_isr: int
+    transaction_state_log_num_partitions: int
+    transaction_max_timeout_ms: int
+    transactional_id_expiration_ms: int
+
+    socket_request_max_bytes: int
+    socket_send_buffer_bytes: int
+    socket_receive_buffer_bytes: int
+    connections_max_idle_ms: int
+    num_network_threads: int
+    num_io_threads: int
+    queued_max_requests: int
+
+    metrics_port: int
+
+    raw: dict[str, str] = field(default_factory=dict, compare=False)
+    unknown_keys: tuple[str, ...] = ()
+
+    def endpoint(self, listener_name: str) -> Endpoint:
+        """Return the advertised endpoint of ``listener_name``.
+
+        :raises KeyError: if no advertised listener has that name.
+        """
+        for endpoint in self.advertised_listeners:
+            if endpoint.listener_name == listener_name:
+                return endpoint
+        raise KeyError(listener_name)
+
+    @property
+    def inter_broker_endpoint(self) -> Endpoint:
+        """The advertised endpoint other brokers use to reach this one."""
+        return self.endpoint(self.inter_broker_listener_name)
+
+
+# --- properties text -----------------------------------------------------------------------
+
+_ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
+
+
+def _unescape(text: str) -> str:
+    out = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            nxt = text[i + 1]
+            if nxt == "u" and re.match(r"[0-9a-fA-F]{4}", text[i + 2 : i + 6]):
+                out.append(chr(int(text[i + 2 : i + 6], 16)))
+                i += 6
+                continue
+            out.append(_ESCAPES.get(nxt, nxt))
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _logical_lines(text: str) -> Iterable[str]:
+    """Join backslash-continued lines as ``java.util.Properties.load`` does."""
+    pending = None
+    for physical in text.splitlines():
+        line = physical.lstrip(" \t\f") if pending is not None else physical
+        if pending is None:
+            stripped = line.lstrip(" \t\f")
+            if not stripped or stripped[0] in "#!":
+                continue
+            line = stripped
+        # An odd number of trailing backslashes continues the line.
+        trailing = len(line) - len(line.rstrip("\\"))
+        if trailing % 2 == 1:
+            pending = (pending or "") + line[:-1]
+            continue
+        yield (pending or "") + line
+        pending = None
+    if pending is not None:
+        yield pending
+
+
+def parse_properties(text: str) -> dict[str, str]:
+    """Parse Java-properties ``text`` into ``{key: value}``.
+
+    Comment lines start with ``#`` or ``!``; a key ends at the first unescaped ``=``,
+    ``:`` or whitespace; backslash continues a line; ``\\uXXXX`` and the usual escapes are
+    decoded. Keys and values are trimmed (as Kafka's ConfigDef trims); a later
+    duplicate key wins.
+    """
+    result: dict[str, str] = {}
+    for line in _logical_lines(text):
+        i = 0
+        while i < len(line):
+            ch = line[i]
+            if ch == "\\":
+                i += 2
+                continue
+            if ch in "=: \t\f":
+                break
+            i += 1
+        key = line[:i]
+        rest = line[i:].lstrip(" \t\f")
+        if rest[:1] in ("=", ":"):
+            rest = rest[1:]
+        result[_unescape(key).strip()] = _unescape(rest).strip()
+    return result
+
+
+# --- parsing helpers -----------------------------------------------------------------------
+
+
+def _invalid(key: str, value, accepts: str) -> ConfigError:
+    return ConfigError(f"Invalid value {value} for configuration {key}: {accepts}")
+
+
+def _parse_protocol_map(key: str, text: str) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name, sep, protocol = item.partition(":")
+        name, protocol = name.strip().upper(), protocol.strip().upper()
+        if not sep or not name or protocol not in SECURITY_PROTOCOLS:
+            raise _invalid(
+                key, text, f"must be a list of LISTENER_NAME:PROTOCOL with PROTOCOL one of {list(SECURITY_PROTOCOLS)}"
+            )
+        if name in mapping:
+            raise _invalid(key, text, f"listener name {name} appears more than once")
+        mapping[name] = protocol
+    return mapping
+
+
+_ENDPOINT_RE = re.compile(r"^(?P<name>[A-Za-z0-9_\-.]+)://(?P<host>\[[0-9A-Fa-f:.]+\]|[^:\[\]/]*):(?P<port>-?\d+)$")
+
+
+def _parse_endpoints(key: str, text: str, protocol_map: Mapping[str, str]) -> tuple[Endpoint, ...]:
+    accepts = "must be a comma-separated list of NAME://host:port (an empty host means all interfaces)"
+    endpoints = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        match = _ENDPOINT_RE.match(item)
+        if not match:
+            raise _invalid(key, text, accepts)
+        name = match["name"].upper()
+        host = match["host"].strip("[]")
+        port = int(match["port"])
+        if not 0 <= port <= 65535:
+            raise _invalid(key, text, "port must be between 0 and 65535")
+        if name not in protocol_map:
+            raise _invalid(
+                key, text, f"listener name {name} must be a key of listener.security.protocol.map {sorted(protocol_map)}"
+            )
+        endpoints.append(Endpoint(name, host, port, protocol_map[name]))
+    if not endpoints:
+        raise _invalid(key, text or '""', accepts)
+    names = [endpoint.listener_name for endpoint in endpoints]
+    if len(set(names)) != len(names):
+        raise _invalid(key, text, "each listener name may appear only once")
+    return tuple(endpoints)
+
+
+_ZK_HOST_RE = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[^:/,\[\]]+)(:(?P<port>\d+))?$")
+
+
+def _parse_zookeeper_connect(text: str) -> tuple[str, str]:
+    key = "zookeeper.connect"
+    accepts = "must be host:port[,host:port...][/chroot]"
+    hosts_part, slash, chroot = text.partition("/")
+    chroot = slash + chroot
+    hosts = [part.strip() for part in hosts_part.split(",")]
+    if not hosts or any(not part for part in hosts):
+        raise _invalid(key, text, accepts)
+    for part in hosts:
+        match = _ZK_HOST_RE.match(part)
+        if not match or (match["port"] is not None and not 1 <= int(match["port"]) <= 65535):
+            raise _invalid(key, text, accepts)
+    if chroot == "/":
+        chroot = ""
+    if chroot and (chroot.endswith("/") or "//" in chroot or any(seg in (".", "..") for seg in chroot.split("/"))):
+        raise _invalid(key, text, "the chroot must be an absolute ZooKeeper path without a trailing /")
+    return ",".join(hosts), chroot
+
+
+def _apply_overrides(props: dict[str, str], overrides: Iterable[str]) -> None:
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"Invalid override {override!r}: expected key=value")
+        props[key.strip()] = value.strip()
+
+
+# --- public entry points -------------------------------------------------------------------
+
+
+def load_config(
+    path: str,
+    overrides: Iterable[str] = (),
+    *,
+    canonical_host_name: Callable[[], str] | None = None,
+) -> BrokerConfig:
+    """Read the properties file at ``path``, apply ``key=value`` ``overrides`` and validate.
+
+    :param path: a ``server.properties`` file.
+    :param overrides: ``key=value`` strings (``--override`` arguments), applied in order.
+    :param canonical_host_name: returns the host advertised for a listener with an empty
+        host; defaults to :func:`socket.getfqdn`.
+    :raises ConfigError: the file cannot be read or a value is invalid (one-line message).
+    """
+    try:
+        with open(path, encoding="latin-1") as stream:
+            text = stream.read()
+    except OSError as exc:
+        raise ConfigError(f"Cannot read configuration file {path}: {exc.strerror or exc}") from None
+    return parse_config(parse_properties(text), overrides, canonical_host_name=canonical_host_name)
+
+
+def parse_config(
+    props: Mapping[str, str],
+    overrides: Iterable[str] = (),
+    *,
+    canonical_host_name: Callable[[], str] | None = None,
+) -> BrokerConfig:
+    """Build a validated :class:`BrokerConfig` from ``{kafka.key: "value"}`` strings.
+
+    The entry point for tests: ``parse_config({"zookeeper.connect": "127.0.0.1:2181"})``
+    gives a config with every other key at its Kafka 2.8 default.
+
+    :raises ConfigError: a value is invalid or ``zookeeper.connect`` is missing.
+    """
+    given = {str(k).strip(): str(v).strip() for k, v in props.items()}
+    _apply_overrides(given, overrides)
+
+    unknown = tuple(sorted(key for key in given if key not in KNOWN_KEYS))
+    for key in unknown:
+        warnings.warn(f"The configuration '{key}' was supplied but isn't a known config.", ConfigWarning, stacklevel=2)
+
+    values: dict[str, object] = {}
+    for spec in _KEYS:
+        if spec.name in given:
+            text = given[spec.name]
+            try:
+                value = _convert(spec.kind, text)
+                if spec.validator is not None:
+                    spec.validator(value)
+            except _Invalid as exc:
+                raise _invalid(spec.name, text if text else '""', str(exc)) from None
+        else:
+            value = spec.default
+        values[spec.name] = value
+
+    return _resolve(values, given, unknown, canonical_host_name or socket.getfqdn)
+
+
+def _resolve(values: dict, given: dict[str, str], unknown: tuple[str, ...], host_name: Callable[[], str]):
+    v = values
+
+    if v["zookeeper.connect"] in (None, ""):
+        raise ConfigError("Missing required configuration zookeeper.connect: must be host:port[,host:port...][/chroot]")
+    zookeeper_hosts, zookeeper_chroot = _parse_zookeeper_connect(v["zookeeper.connect"])
+
+    broker_id, max_reserved = v["broker.id"], v["reserved.broker.max.id"]
+    if v["broker.id.generation.enable"]:
+        if not -1 <= broker_id <= max_reserved:
+            raise _invalid(
+                "broker.id", broker_id, f"must be >= -1 (generate) and <= reserved.broker.max.id ({max_reserved})"
+            )
+    elif broker_id < 0:
+        raise _invalid("broker.id", broker_id, "must be >= 0 when broker.id.generation.enable is false")
+
+    protocol_map = _parse_protocol_map("listener.security.protocol.map", v["listener.security.protocol.map"])
+    listeners = _parse_endpoints("listeners", v["listeners"], protocol_map)
+    if v["advertised.listeners"] is None:
+        advertised = listeners
+    else:
+        advertised = _parse_endpoints("advertised.listeners", v["advertised.listeners"], protocol_map)
+        listener_names = {endpoint.listener_name for endpoint in listeners}
+        for endpoint in advertised:
+            if endpoint.listener_name not in listener_names:
+                raise _invalid(
+                    "advertised.listeners",
+                    v["advertised.listeners"],
+                    f"listener name {endpoint.listener_name} must also be in listeners",
+                )
+    for endpoint in advertised:
+        if endpoint.host in ("0.0.0.0", "::"):
+            raise _invalid(
+                "advertised.listeners",
+                endpoint.connection_string(),
+                "cannot use the nonroutable meta-address; give a host name or address clients can reach",
+            )
+    if any(endpoint.host == "" for endpoint in advertised):
+        canonical = host_name()
+        advertised = tuple(
+            dataclasses.replace(endpoint, host=canonical) if endpoint.host == "" else endpoint for endpoint in advertised
+        )
+
+    if "inter.broker.listener.name" in given and "security.inter.broker.protocol" in given:
+        raise _invalid(
+            "inter.broker.listener.name",
+            v["inter.broker.listener.name"],
+            "only one of inter.broker.listener.name and security.inter.broker.protocol may be set",
+        )
+    if v["inter.broker.listener.name"] is not None:
+        inter_broker_listener_name = v["inter.broker.listener.name"].strip().upper()
+        inter_broker_protocol = protocol_map.get(inter_broker_listener_name)
+        if inter_broker_protocol is None:
+            raise _invalid(
+                "inter.broker.listener.name",
+                v["inter.broker.listener.name"],
+                f"must be a key of listener.security.protocol.map {sorted(protocol_map)}",
+            )
+    else:
+        inter_broker_protocol = v["security.inter.broker.protocol"]
+        inter_broker_listener_name = inter_broker_protocol
+    advertised_names = [endpoint.listener_name for endpoint in advertised]
+    if inter_broker_listener_name not in advertised_names:
+        raise _invalid(
+            "inter.broker.listener.name",
+            inter_broker_listener_name,
+            f"must be a listener name defined in advertised.listeners {advertised_names}",
+        )
+
+    if v["log.dirs"] is not None:
+        log_dirs = tuple(part.strip() for part in v["log.dirs"].split(",") if part.strip())
+        if not log_dirs:
+            raise _invalid("log.dirs", '""', "must be a non-empty comma-separated list of directories")
+    else:
+        log_dirs = tuple(part.strip() for part in v["log.dir"].split(",") if part.strip())
+        if not log_dirs:
+            raise _invalid("log.dir", '""', "must be a directory")
+
+    log_roll_ms = v["log.roll.ms"] if v["log.roll.ms"] is not None else v["log.roll.hours"] * 3_600_000
+    log_roll_jitter_ms = (
+        v["log.roll.jitter.ms"] if v["log.roll.jitter.ms"] is not None else v["log.roll.jitter.hours"] * 3_600_000
+    )
+
+    # Kafka: ms wins over minutes wins over hours; any negative result means unlimited.
+    if v["log.retention.ms"] is not None:
+        retention_key, log_retention_ms = "log.retention.ms", v["log.retention.ms"]
+    elif v["log.retention.minutes"] is not None:
+        retention_key, log_retention_ms = "log.retention.minutes", v["log.retention.minutes"] * 60_000
+    else:
+        retention_key, log_retention_ms = "log.retention.hours", v["log.retention.hours"] * 3_600_000
+    if log_retention_ms < 0:
+        log_retention_ms = -1
+    elif log_retention_ms == 0:
+        raise _invalid(retention_key, 0, "must be unlimited (-1) or >= 1 ms")
+
+    log_flush_interval_ms = (
+        v["log.flush.interval.ms"] if v["log.flush.interval.ms"] is not None else v["log.flush.scheduler.interval.ms"]
+    )
+    zookeeper_connection_timeout_ms = (
+        v["zookeeper.connection.timeout.ms"]
+        if v["zookeeper.connection.timeout.ms"] is not None
+        else v["zookeeper.session.timeout.ms"]
+    )
+    log_message_format_version = v["log.message.format.version"] or v["inter.broker.protocol.version"]
+
+    if v["replica.fetch.wait.max.ms"] > v["replica.lag.time.max.ms"]:
+        raise _invalid(
+            "replica.fetch.wait.max.ms",
+            v["replica.fetch.wait.max.ms"],
+            f"must be <= replica.lag.time.max.ms ({v['replica.lag.time.max.ms']})",
+        )
+    if v["group.min.session.timeout.ms"] > v["group.max.session.timeout.ms"]:
+        raise _invalid(
+            "group.min.session.timeout.ms",
+            v["group.min.session.timeout.ms"],
+            f"must be <= group.max.session.timeout.ms ({v['group.max.session.timeout.ms']})",
+        )
+
+    resolved = {
+        "listeners": listeners,
+        "advertised.listeners": advertised,
+        "listener.security.protocol.map": protocol_map,
+        "inter.broker.listener.name": inter_broker_listener_name,
+        "security.inter.broker.protocol": inter_broker_protocol,
+        "zookeeper.connection.timeout.ms": zookeeper_connection_timeout_ms,
+        "log.roll.ms": log_roll_ms,
+        "log.roll.jitter.ms": log_roll_jitter_ms,
+        "log.retention.ms": log_retention_ms,
+        "log.flush.interval.ms": log_flush_interval_ms,
+        "log.message.format.version": log_message_format_version,
+    }
+    kwargs = {}
+    field_names = {f.name for f in dataclasses.fields(BrokerConfig)}
+    for name, value in {**v, **resolved}.items():
+        attr = name.replace(".", "_")
+        if attr in field_names:
+            kwargs[attr] = value
+    kwargs.update(
+        zookeeper_hosts=zookeeper_hosts,
+        zookeeper_chroot=zookeeper_chroot,
+        log_dirs=log_dirs,
+        raw=dict(given),
+        unknown_keys=unknown,
+    )
+    return BrokerConfig(**kwargs)
+
+
+def topic_config_defaults(config: BrokerConfig) -> dict[str, str]:
+    """Return the broker-level defaults of topic configs, keyed by topic config name.
+
+    Kafka's ``LogConfig`` takes each topic setting's default from the matching broker
+    key (``segment.bytes`` ← ``log.segment.bytes`` …); values are strings as in
+    ``/config/topics/<t>`` and DescribeConfigs.
+    """
+    c = config
+    return {
+        "cleanup.policy": ",".join(c.log_cleanup_policy),
+        "compression.type": c.compression_type,
+        "delete.retention.ms": str(c.log_cleaner_delete_retention_ms),
+        "file.delete.delay.ms": str(c.log_segment_delete_delay_ms),
+        "flush.messages": str(c.log_flush_interval_messages),
+        "flush.ms": str(c.log_flush_interval_ms),
+        "index.interval.bytes": str(c.log_index_interval_bytes),
+        "max.compaction.lag.ms": str(c.log_cleaner_max_compaction_lag_ms),
+        "max.message.bytes": str(c.message_max_bytes),
+        "message.downconversion.enable": str(c.log_message_downconversion_enable).lower(),
+        "message.format.version": c.log_message_format_version,
+        "message.timestamp.difference.max.ms": str(c.log_message_timestamp_difference_max_ms),
+        "message.timestamp.type": c.log_message_timestamp_type,
+        "min.cleanable.dirty.ratio": str(c.log_cleaner_min_cleanable_ratio),
+        "min.compaction.lag.ms": str(c.log_cleaner_min_compaction_lag_ms),
+        "min.insync.replicas": str(c.min_insync_replicas),
+        "preallocate": str(c.log_preallocate).lower(),
+        "retention.bytes": str(c.log_retention_bytes),
+        "retention.ms": str(c.log_retention_ms),
+        "segment.bytes": str(c.log_segment_bytes),
+        "segment.index.bytes": str(c.log_index_size_max_bytes),
+        "segment.jitter.ms": str(c.log_roll_jitter_ms),
+        "segment.ms": str(c.log_roll_ms),
+        "unclean.leader.election.enable": str(c.unclean_leader_election_enable).lower(),
+    }
