@@ -308,8 +308,8 @@ def test_zookeeper_connect_invalid(connect):
         ),
         (
             {"message.max.bytes": "99999999999"},
-            "Invalid value 99999999999 for configuration message.max.bytes: "
-            "must be an integer between -2147483648 and 2147483647",
+            ("Invalid value 99999999999 for configuration message.max.bytes: "
+            "must be an integer between -2147483648 and 2147483647"),
         ),
         (
             {"auto.create.topics.enable": "yes"},
@@ -317,18 +317,18 @@ def test_zookeeper_connect_invalid(connect):
         ),
         (
             {"log.message.timestamp.type": "createtime"},
-            "Invalid value createtime for configuration log.message.timestamp.type: "
-            "must be one of [CreateTime, LogAppendTime]",
+            ("Invalid value createtime for configuration log.message.timestamp.type: "
+            "must be one of [CreateTime, LogAppendTime]"),
         ),
         (
             {"compression.type": "brotli"},
-            "Invalid value brotli for configuration compression.type: "
-            "must be one of [uncompressed, zstd, lz4, snappy, gzip, producer]",
+            ("Invalid value brotli for configuration compression.type: "
+            "must be one of [uncompressed, zstd, lz4, snappy, gzip, producer]"),
         ),
         (
             {"log.cleanup.policy": "delete,forever"},
-            "Invalid value delete,forever for configuration log.cleanup.policy: "
-            "must be a non-empty comma-separated list of [compact, delete]",
+            ("Invalid value delete,forever for configuration log.cleanup.policy: "
+            "must be a non-empty comma-separated list of [compact, delete]"),
         ),
         (
             {"log.cleaner.min.cleanable.ratio": "1.5"},
@@ -352,8 +352,8 @@ def test_zookeeper_connect_invalid(connect):
         ),
         (
             {"broker.id": "1001"},
-            "Invalid value 1001 for configuration broker.id: must be >= -1 (generate) and "
-            "<= reserved.broker.max.id (1000)",
+            ("Invalid value 1001 for configuration broker.id: must be >= -1 (generate) and "
+            "<= reserved.broker.max.id (1000)"),
         ),
         (
             {"broker.id": "-1", "broker.id.generation.enable": "false"},
@@ -365,18 +365,18 @@ def test_zookeeper_connect_invalid(connect):
         ),
         (
             {"replica.fetch.wait.max.ms": "40000"},
-            "Invalid value 40000 for configuration replica.fetch.wait.max.ms: "
-            "must be <= replica.lag.time.max.ms (30000)",
+            ("Invalid value 40000 for configuration replica.fetch.wait.max.ms: "
+            "must be <= replica.lag.time.max.ms (30000)"),
         ),
         (
             {"group.min.session.timeout.ms": "2000000"},
-            "Invalid value 2000000 for configuration group.min.session.timeout.ms: "
-            "must be <= group.max.session.timeout.ms (1800000)",
+            ("Invalid value 2000000 for configuration group.min.session.timeout.ms: "
+            "must be <= group.max.session.timeout.ms (1800000)"),
         ),
         (
             {"inter.broker.protocol.version": "latest"},
-            "Invalid value latest for configuration inter.broker.protocol.version: "
-            "must be a Kafka version such as 2.8 or 2.8-IV1",
+            ("Invalid value latest for configuration inter.broker.protocol.version: "
+            "must be a Kafka version such as 2.8 or 2.8-IV1"),
         ),
         (
             {"log.dirs": " , "},
