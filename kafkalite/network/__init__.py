@@ -1,1 +1,9 @@
-"""network."""
+"""The network layer: Kafka framing, broker connections and the broker client.
+
+Modules: ``framing`` (length-prefixed frames, sans I/O), ``connection`` (one server
+connection's request/response order, sans I/O), ``writer`` (response pieces onto the
+wire, ``os.sendfile`` for file regions), ``server`` (Twisted protocol, factory,
+``listen``), ``client`` (requests to other brokers), ``codec`` (the codec interface).
+"""
+
+__all__ = ["client", "codec", "connection", "framing", "server", "writer"]

@@ -1,0 +1,231 @@
+"""The broker's listening side: Twisted protocol, factory and ``listen``.
+
+Owns adapting :class:`~kafkalite.network.connection.ServerConnection` to Twisted:
+bytes from the transport go in, each decoded request is handed to the broker's
+``dispatch(context, request)`` callable, and responses are written in request order
+through a writer from :mod:`kafkalite.network.writer` (``sendfile`` on plain TCP).
+All Kafka protocol rules live in the sans-I/O connection; this module only does I/O,
+time stamps, flow control and metrics hooks.
+"""
+
+import itertools
+
+from twisted.internet import defer
+from twisted.internet.protocol import Factory, Protocol
+from twisted.logger import Logger
+
+from kafkalite.network.codec import default_codec
+from kafkalite.network.connection import NO_RESPONSE, ProtocolViolation, RequestContext, ServerConnection
+from kafkalite.network.writer import make_writer
+
+__all__ = ["NO_RESPONSE", "KafkaServerFactory", "KafkaServerProtocol", "RequestContext", "listen"]
+
+DEFAULT_SOCKET_REQUEST_MAX_BYTES = 104857600
+
+
+class KafkaServerProtocol(Protocol):
+    """One client connection to the broker.
+
+    Requests are pipelined: several may be with the dispatcher at once, and their
+    responses leave in arrival order. Reading pauses while ``max_in_flight``
+    requests are unanswered and resumes when the backlog halves.
+    """
+
+    log = Logger()
+
+    def __init__(self, factory, connection_index):
+        self.factory = factory
+        self.connection_index = connection_index
+        self.connection_id = None
+        self._connection = None
+        self._writer = None
+        self._closing = False
+        self._paused = False
+
+    def connectionMade(self):
+        factory = self.factory
+        peer = self.transport.getPeer()
+        local = self.transport.getHost()
+        self._peer = peer
+        # Kafka's connection id: local_host:local_port-peer_host:peer_port-index.
+        self.connection_id = (
+            f"{getattr(local, 'host', '')}:{getattr(local, 'port', 0)}-"
+            f"{getattr(peer, 'host', '')}:{getattr(peer, 'port', 0)}-{self.connection_index}"
+        )
+        self._connection = ServerConnection(
+            factory.codec, factory.socket_request_max_bytes,
+            client_host=getattr(peer, "host", ""), client_port=getattr(peer, "port", 0),
+            listener_name=factory.listener_name, connection_id=self.connection_id,
+        )
+        self._writer = make_writer(self.transport)
+        factory.connections.add(self)
+        if factory.metrics is not None:
+            factory.metrics.connection_opened(factory.listener_name)
+
+    def dataReceived(self, data):
+        if self._closing:
+            return
+        try:
+            requests = self._connection.receive_data(data, self.factory.reactor.seconds())
+        except ProtocolViolation as e:
+            self.log.warn(  # noqa: G010 -- twisted.logger spells it warn
+                "closing connection {connection_id} from {peer}: {reason}",
+                connection_id=self.connection_id, peer=self._peer, reason=str(e),
+            )
+            self._close()
+            return
+        dispatch = self.factory.dispatch
+        for request in requests:
+            try:
+                result = dispatch(request.context, request.body)
+            except Exception:  # noqa: BLE001 -- any handler error closes the connection
+                self.log.failure(
+                    "dispatch of {api} failed; closing connection {connection_id}",
+                    api=request.api_name, connection_id=self.connection_id,
+                )
+                self._close()
+                return
+            if isinstance(result, defer.Deferred):
+                result.addCallbacks(self._completed, self._failed, callbackArgs=(request,), errbackArgs=(request,))
+            else:
+                self._completed(result, request)
+            if self._closing:
+                return
+        # Requests answered by the connection itself (unsupported ApiVersions) are out already.
+        self._flush_output()
+        if not self._paused and self._connection.in_flight >= self.factory.max_in_flight:
+            self._paused = True
+            self.transport.pauseProducing()
+
+    def _completed(self, response, request):
+        if self._closing:
+            return
+        try:
+            self._connection.complete(request, response)
+        except Exception:  # noqa: BLE001 -- any encoder error closes the connection
+            self.log.failure(
+                "encoding the {api} response failed; closing connection {connection_id}",
+                api=request.api_name, connection_id=self.connection_id,
+            )
+            self._close()
+            return
+        metrics = self.factory.metrics
+        if metrics is not None:
+            context = request.context
+            metrics.observe_request(
+                request.api_name, self.factory.reactor.seconds() - context.received_at,
+                context.frame_size + 4, request.response_size + 4 if response is not NO_RESPONSE else 0,
+            )
+        self._flush_output()
+        return
+
+    def _failed(self, failure, request):
+        if self._closing:
+            return
+        self.log.failure(
+            "handling {api} failed; closing connection {connection_id}", failure,
+            api=request.api_name, connection_id=self.connection_id,
+        )
+        self._close()
+        return
+
+    def _flush_output(self):
+        pieces = self._connection.take_output()
+        if pieces:
+            try:
+                self._writer.write(pieces)
+            except Exception:  # noqa: BLE001 -- any handler error closes the connection
+                self.log.failure("writing a response failed; closing connection {connection_id}",
+                                 connection_id=self.connection_id)
+                self._close()
+                return
+        if self._paused and self._connection.in_flight <= self.factory.max_in_flight // 2:
+            self._paused = False
+            self.transport.resumeProducing()
+
+    def _close(self):
+        """Close the connection at once, dropping unsent responses (as Kafka does)."""
+        if self._closing:
+            return
+        self._closing = True
+        self._connection.close()
+        self._writer.close()
+        self.transport.loseConnection()
+
+    def connectionLost(self, reason):
+        self._closing = True
+        if self._connection is not None:
+            self._connection.close()
+            self._writer.close()
+        self.factory.connections.discard(self)
+        if self.factory.metrics is not None:
+            self.factory.metrics.connection_closed(self.factory.listener_name)
+
+    def close(self):
+        """Close this connection (broker shutdown)."""
+        self._close()
+
+
+class KafkaServerFactory(Factory):
+    """Builds :class:`KafkaServerProtocol` for one listener.
+
+    :param reactor: provides ``IReactorTime`` (request time stamps).
+    :param dispatch: ``dispatch(context, request_dict)`` returning a response dict,
+        a Deferred firing with one, or :data:`NO_RESPONSE`.
+    :param listener_name: the listener name put in every :class:`RequestContext`.
+    :param socket_request_max_bytes: the largest request accepted; larger closes.
+    :param metrics: optional object with ``observe_request(api_name, seconds,
+        request_bytes, response_bytes)``, ``connection_opened(listener)`` and
+        ``connection_closed(listener)`` (:class:`kafkalite.metrics.BrokerMetrics`).
+    :param codec: a :class:`~kafkalite.network.codec.WireCodec`; default: the real one.
+    :param max_in_flight: unanswered requests per connection before reading pauses.
+    """
+
+    protocol = KafkaServerProtocol
+
+    def __init__(self, reactor, dispatch, listener_name="PLAINTEXT",
+                 socket_request_max_bytes=DEFAULT_SOCKET_REQUEST_MAX_BYTES, metrics=None, codec=None,
+                 max_in_flight=100):
+        self.reactor = reactor
+        self.dispatch = dispatch
+        self.listener_name = listener_name
+        self.socket_request_max_bytes = socket_request_max_bytes
+        self.metrics = metrics
+        self.codec = codec if codec is not None else default_codec()
+        self.max_in_flight = max_in_flight
+        self.connections = set()
+        self._connection_index = itertools.count()
+
+    def with_listener(self, listener_name):
+        """Return a new factory sharing everything but the listener name."""
+        return KafkaServerFactory(
+            self.reactor, self.dispatch, listener_name, self.socket_request_max_bytes, self.metrics,
+            self.codec, self.max_in_flight,
+        )
+
+    def buildProtocol(self, addr):
+        return self.protocol(self, next(self._connection_index))
+
+    def close_connections(self):
+        """Close every open connection (broker shutdown)."""
+        for protocol in list(self.connections):
+            protocol.close()
+
+
+def listen(reactor, endpoint, factory):
+    """Listen for Kafka connections on one ``listeners`` entry.
+
+    :param reactor: provides ``IReactorTCP``.
+    :param endpoint: ``(host, port, listener_name)``; an empty host means every
+        interface (Kafka's ``PLAINTEXT://:9092``).
+    :param factory: a :class:`KafkaServerFactory`; it is rebound to ``listener_name``.
+    :return: the listening port (``IListeningPort``; ``getHost().port`` gives the
+        real port when 0 was asked for).
+    """
+    host, port, listener_name = endpoint
+    if factory.listener_name != listener_name:
+        factory = factory.with_listener(listener_name)
+    interface = host or ""
+    if interface.startswith("[") and interface.endswith("]"):
+        interface = interface[1:-1]
+    return reactor.listenTCP(port, factory, interface=interface)
