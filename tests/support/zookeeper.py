@@ -1,0 +1,179 @@
+"""Real ZooKeeper servers for integration tests, from Debian's install.
+
+Owns the test-facing API; the work (configs, JVM start, readiness, stop by
+pid) is done by ``zk/zklocal.py``, the same code behind the ``zk/zkctl``
+script. Every server is started in the test's process group and must be
+stopped by the test's teardown (``stop()``), which signals it by pid.
+"""
+
+import os
+import sys
+
+_ZK_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "zk")
+if _ZK_DIR not in sys.path:
+    sys.path.insert(0, _ZK_DIR)
+
+import zklocal
+from zklocal import ZkCtlError, free_port
+
+__all__ = ["ZkCtlError", "ZooKeeperEnsemble", "ZooKeeperServer", "expire_session", "free_port"]
+
+START_TIMEOUT_S = 60.0
+
+
+class ZooKeeperServer:
+    """One standalone ZooKeeper on loopback.
+
+    :param workdir: directory for config, data, log and pid file (created).
+    :param port: client port; a free loopback port when ``None``.
+    :param tick_time_ms: ZooKeeper tickTime (session timeouts may be as low as 2 ticks).
+    """
+
+    def __init__(self, workdir, port=None, tick_time_ms=zklocal.DEFAULT_TICK_TIME_MS):
+        self.spec = zklocal.standalone_spec(str(workdir), port=port or free_port(), tick_time_ms=tick_time_ms)
+
+    @property
+    def port(self):
+        """The client port."""
+        return self.spec.nodes[0].client_port
+
+    @property
+    def connect_string(self):
+        """``127.0.0.1:port``."""
+        return self.spec.connect_string
+
+    @property
+    def pid(self):
+        """Pid of the running JVM, or ``None``."""
+        return zklocal.node_pid(self.spec, 1)
+
+    @property
+    def log_path(self):
+        """Path of the server's log file."""
+        return self.spec.log_path(1)
+
+    def start(self, timeout=START_TIMEOUT_S):
+        """Start the server and wait until it answers ``srvr``.
+
+        :raises ZkCtlError: with the log tail if it does not come up in ``timeout`` s.
+        """
+        zklocal.start_cluster(self.spec, timeout=timeout, detach=False)
+        return self
+
+    def stop(self):
+        """SIGTERM by pid, then SIGKILL if it lingers. Safe to call when stopped."""
+        zklocal.stop_cluster(self.spec)
+
+    def kill(self):
+        """SIGKILL by pid (no clean shutdown)."""
+        zklocal.kill_node(self.spec, 1)
+
+    def log_tail(self, lines=40):
+        """The last lines of the server's log."""
+        return zklocal.log_tail(self.spec, 1, lines)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+
+class ZooKeeperEnsemble:
+    """A ``size``-node ZooKeeper ensemble on loopback, every port chosen free.
+
+    Nodes are numbered from 1 (ZooKeeper's ``myid``).
+    """
+
+    def __init__(self, workdir, size=3, tick_time_ms=zklocal.DEFAULT_TICK_TIME_MS):
+        ports = _distinct_free_ports(3 * size)
+        self.spec = zklocal.ensemble_spec(
+            str(workdir), size=size, client_ports=ports[:size], quorum_ports=ports[size:2 * size],
+            election_ports=ports[2 * size:], tick_time_ms=tick_time_ms,
+        )
+
+    @property
+    def size(self):
+        return len(self.spec.nodes)
+
+    @property
+    def connect_string(self):
+        """Every node, comma-separated."""
+        return self.spec.connect_string
+
+    def node_connect_string(self, i):
+        """``127.0.0.1:port`` of node ``i``."""
+        return self.spec.node_connect_string(i)
+
+    def pid(self, i):
+        """Pid of node ``i``'s JVM, or ``None``."""
+        return zklocal.node_pid(self.spec, i)
+
+    def mode(self, i):
+        """``"leader"``/``"follower"`` when node ``i`` serves, else ``None``."""
+        return zklocal.node_mode(self.spec.host, self.spec.node(i).client_port)
+
+    def leader(self):
+        """Id of the current leader, or ``None``."""
+        for node in self.spec.nodes:
+            if self.mode(node.node_id) == "leader":
+                return node.node_id
+        return None
+
+    def start(self, timeout=START_TIMEOUT_S):
+        """Start every node; wait until all serve and one is leader."""
+        zklocal.start_cluster(self.spec, timeout=timeout, detach=False)
+        return self
+
+    def stop(self):
+        """Stop every node by pid (SIGTERM, then SIGKILL)."""
+        zklocal.stop_cluster(self.spec)
+
+    def stop_node(self, i):
+        """Stop node ``i`` cleanly."""
+        zklocal.stop_node(self.spec, i)
+
+    def kill_node(self, i):
+        """SIGKILL node ``i``."""
+        zklocal.kill_node(self.spec, i)
+
+    def start_node(self, i, timeout=START_TIMEOUT_S):
+        """Start node ``i`` again and wait until it serves (which needs a quorum)."""
+        zklocal.start_node(self.spec, i, detach=False)
+        zklocal.wait_serving(self.spec, [i], timeout=timeout)
+
+    def log_tail(self, i, lines=40):
+        return zklocal.log_tail(self.spec, i, lines)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+
+def _distinct_free_ports(count):
+    ports = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def expire_session(connect_string, session_id, password, timeout=10.0):
+    """Expire a live ZooKeeper session from outside, as kazoo's old test harness did.
+
+    Opens a second connection with the same session id and password (the
+    server then drops the first connection) and closes it, which ends the
+    session: the original client sees it expired when it reconnects.
+    Blocking; call it from a thread, not the reactor thread.
+    """
+    from kazoo.client import KazooClient  # only this fault helper needs kazoo directly
+
+    client = KazooClient(hosts=connect_string, client_id=(session_id, password), timeout=timeout)
+    client.start(timeout=timeout)
+    try:
+        client.stop()
+    finally:
+        client.close()
