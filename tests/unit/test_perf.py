@@ -1,0 +1,92 @@
+"""Unit tests for kafkalite-perf's pure parts: argument parsing, kcat input files, the report.
+
+The raw-limit measurements use loopback sockets and live in
+tests/integration/test_perf_raw.py.
+"""
+
+import pytest
+
+from kafkalite.cli import perf
+from kafkalite.cli.perf import RawLimit, WorkloadResult, format_report, parse_args, records_for_size, write_kcat_input
+
+
+def test_defaults_are_the_reference_workload():
+    """Without options: 1,000,000 records of 100 B and 1 KiB, 1 GB raw transfers, best of 3, local bootstrap."""
+    args = parse_args([])
+    assert args.records == 1_000_000
+    assert args.record_sizes == [100, 1024]
+    assert (args.raw_mb, args.raw_repeats) == (1024, 3)
+    assert args.bootstrap == "127.0.0.1:9092"
+    assert not args.start_cluster and not args.quick and not args.raw_only
+    assert records_for_size(args, 100) == 1_000_000
+    assert records_for_size(args, 1024) == 200_000
+
+
+def test_quick_shrinks_everything_but_explicit_values_win():
+    """--quick picks small defaults; explicitly given --records/--raw-mb still apply."""
+    args = parse_args(["--quick"])
+    assert (args.records, args.raw_mb, args.raw_repeats) == (20_000, 64, 1)
+    args = parse_args(["--quick", "--records", "500", "--raw-mb", "8", "--bootstrap", "h:1", "--topic-prefix", "t"])
+    assert (args.records, args.raw_mb, args.bootstrap, args.topic_prefix) == (500, 8, "h:1", "t")
+
+
+@pytest.mark.parametrize("argv", [
+    ["--records", "0"], ["--record-sizes", "abc"], ["--record-sizes", "1"], ["--raw-only", "--no-raw"],
+    ["--raw-repeats", "0"],
+])
+def test_rejects_bad_arguments(argv, capsys):
+    """Nonsense arguments stop with argparse's usage error (exit status 2)."""
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(argv)
+    assert exit_info.value.code == 2
+    assert "usage: kafkalite-perf" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("record_size", [100, 1024])
+def test_kcat_input_has_one_fixed_size_record_per_line(tmp_path, record_size):
+    """The kcat input holds exactly N lines of record_size bytes (size-1 characters + newline), all distinct."""
+    path = write_kcat_input(tmp_path / "in.txt", 12_345, record_size)
+    data = path.read_bytes()
+    assert len(data) == 12_345 * record_size
+    lines = data.split(b"\n")[:-1]
+    assert len(lines) == 12_345
+    assert {len(line) for line in lines} == {record_size - 1}
+    assert len(set(lines)) == 12_345
+
+
+def test_rates_and_report_ratios():
+    """Rates come from records x size / seconds; the table shows ratios to the matching raw limit and target."""
+    limits = {"socket_to_file": RawLimit("socket_to_file", 1000 * perf.MB, 1.0),
+              "file_to_socket": RawLimit("file_to_socket", 2000 * perf.MB, 1.0)}
+    produce = WorkloadResult("kcat produce 100 B acks=1", "produce", 100, 1_300_000, 2.0, "socket_to_file")
+    consume = WorkloadResult("kcat consume 100 B", "consume", 100, 1_300_000, 1.0, "file_to_socket")
+    failed = WorkloadResult("kcat produce 1 KiB acks=1", "produce", 1024, 10, 1.0, "socket_to_file", "boom")
+    assert produce.records_per_s == 650_000
+    assert produce.mb_per_s == pytest.approx(65.0)
+    lines = format_report(limits, [produce, consume, failed])
+    text = "\n".join(lines)
+    assert "1000.0 MB/s" in text and "2000.0 MB/s" in text
+    produce_line = next(line for line in lines if line.startswith("kcat produce 100 B"))
+    assert "650,000" in produce_line and "6.5%" in produce_line and "50.0% of the 1.3 M/s target" in produce_line
+    consume_line = next(line for line in lines if line.startswith("kcat consume 100 B"))
+    assert "1,300,000" in consume_line and "6.5%" in consume_line
+    assert "ERROR: boom" in next(line for line in lines if line.startswith("kcat produce 1 KiB"))
+
+
+def test_results_json_carries_ratios():
+    """The JSON output has the raw limits and per-workload ratios (None where no ratio applies)."""
+    limits = {"socket_to_file": RawLimit("socket_to_file", 100 * perf.MB, 1.0)}
+    produce = WorkloadResult("p", "produce", 100, 130_000, 1.0, "socket_to_file")
+    consume = WorkloadResult("c", "consume", 1024, 100, 1.0, "file_to_socket")
+    data = perf.results_json(limits, [produce, consume])
+    assert data["raw_limits"]["socket_to_file"]["mb_per_s"] == 100.0
+    assert data["workloads"][0]["ratio_to_raw"] == pytest.approx(0.13)
+    assert data["workloads"][0]["ratio_to_target"] == pytest.approx(0.1)
+    assert data["workloads"][1]["ratio_to_raw"] is None and data["workloads"][1]["ratio_to_target"] is None
+
+
+def test_unique_topics_are_fresh_and_legal():
+    """Every workload gets a new topic name made of Kafka's legal characters."""
+    names = {perf.unique_topic("kafkalite-perf", "kcat-100") for _ in range(100)}
+    assert len(names) == 100
+    assert all(set(name) <= set("abcdefghijklmnopqrstuvwxyz0123456789-._") for name in names)
