@@ -1,0 +1,254 @@
+# kafkalite — the repository's commands.
+#
+#   make run     install what is missing, start ZooKeeper and three brokers in the background
+#   make test    install what is missing, run the whole test suite
+#
+# Also: install, run-single, stop, status, test-unit, bench, lint, clean (see `make help`).
+# Works as root (apt-get directly) or as a user with sudo, on Debian 12 with Python 3.11.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.ONESHELL:
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.kafkalite-installed
+RUN_DIR := .run
+ZK_DIR := $(RUN_DIR)/zk
+# ZK=ensemble runs a 3-node ZooKeeper ensemble (client ports 2181-2183) instead of one server.
+ZK ?= standalone
+BROKERS := 1 2 3
+# Seconds to wait for a broker to accept connections / to exit after SIGTERM.
+START_TIMEOUT ?= 60
+STOP_TIMEOUT ?= 30
+# Extra arguments for pytest, e.g. make test PYTEST_ARGS='-k produce -x'.
+PYTEST_ARGS ?=
+# Extra arguments for kafkalite-perf, e.g. make bench BENCH_ARGS=--quick.
+BENCH_ARGS ?=
+
+ifeq ($(shell id -u),0)
+SUDO :=
+else
+SUDO := sudo
+endif
+
+ifeq ($(ZK),ensemble)
+ZK_START_ARGS := --ensemble
+ZK_CONNECT := 127.0.0.1:2181,127.0.0.1:2182,127.0.0.1:2183
+else ifeq ($(ZK),standalone)
+ZK_START_ARGS :=
+ZK_CONNECT := 127.0.0.1:2181
+else
+$(error ZK must be standalone or ensemble, not '$(ZK)')
+endif
+
+# Shell helpers shared by run/stop/status (eval'ed at the top of those recipes).
+#   pid_of NAME         print the pid in .run/NAME.pid if it is a live kafkalite broker
+#   stop_pid NAME       SIGTERM, wait up to STOP_TIMEOUT s, then SIGKILL — by pid only
+#   wait_port NAME PORT wait until PORT accepts connections; fail with the log tail
+#   port_open PORT      true if 127.0.0.1:PORT accepts a connection
+define SH_FUNCS
+pid_of() {
+  local file="$(RUN_DIR)/$$1.pid" pid
+  [ -f "$$file" ] || return 1
+  pid=$$(cat "$$file")
+  [ -n "$$pid" ] && kill -0 "$$pid" 2>/dev/null || return 1
+  tr '\0' ' ' < "/proc/$$pid/cmdline" 2>/dev/null | grep -q kafkalite || return 1
+  echo "$$pid"
+}
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$$1") 2>/dev/null; }
+stop_pid() {
+  local name="$$1" pid waited=0
+  if pid=$$(pid_of "$$name"); then
+    echo "stopping $$name (pid $$pid)"
+    kill -TERM "$$pid" 2>/dev/null || true
+    while kill -0 "$$pid" 2>/dev/null && [ "$$waited" -lt "$$(( $(STOP_TIMEOUT) * 10 ))" ]; do
+      sleep 0.1; waited=$$(( waited + 1 ))
+    done
+    if kill -0 "$$pid" 2>/dev/null; then
+      echo "$$name did not exit within $(STOP_TIMEOUT) s: SIGKILL"
+      kill -KILL "$$pid" 2>/dev/null || true
+    fi
+  fi
+  rm -f "$(RUN_DIR)/$$name.pid"
+}
+wait_port() {
+  local name="$$1" port="$$2" deadline=$$(( SECONDS + $(START_TIMEOUT) ))
+  until port_open "$$port"; do
+    if ! pid_of "$$name" >/dev/null; then
+      echo "$$name exited before accepting connections on port $$port; last lines of $(RUN_DIR)/$$name.log:" >&2
+      tail -n 40 "$(RUN_DIR)/$$name.log" >&2 || true
+      return 1
+    fi
+    if [ "$$SECONDS" -ge "$$deadline" ]; then
+      echo "$$name did not accept connections on port $$port within $(START_TIMEOUT) s; last lines of $(RUN_DIR)/$$name.log:" >&2
+      tail -n 40 "$(RUN_DIR)/$$name.log" >&2 || true
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+start_broker() {
+  local name="$$1" config="$$2"; shift 2
+  nohup $(PY) -m kafkalite "$$config" "$$@" > "$(RUN_DIR)/$$name.log" 2>&1 < /dev/null &
+  echo $$! > "$(RUN_DIR)/$$name.pid"
+}
+endef
+export SH_FUNCS
+
+.PHONY: help install system-deps run run-single stop status test test-unit bench lint clean
+
+help:
+	@echo "make run          start ZooKeeper and 3 brokers (127.0.0.1:9092-9094) in the background"
+	echo "make run ZK=ensemble   ... with a 3-node ZooKeeper ensemble"
+	echo "make run-single   start ZooKeeper and one broker from config/server.properties"
+	echo "make stop         stop the brokers and ZooKeeper started by make run / run-single"
+	echo "make status       show what is running"
+	echo "make test         run the whole test suite (unit, integration, clients, faults)"
+	echo "make test-unit    run the fast unit tests only"
+	echo "make bench        run kafkalite-perf against a local cluster"
+	echo "make lint         ruff and the import-layering contracts"
+	echo "make install      install ZooKeeper, kcat and the virtualenv (.venv) if missing"
+	echo "make clean        stop everything and remove .run, caches and build output"
+
+# --- install ------------------------------------------------------------------------------
+
+install: system-deps $(STAMP)
+
+# Debian packages, installed only when missing; `apt-get update` runs once, before the first install.
+system-deps:
+	@missing=""
+	dpkg-query -W -f='$${Status}' zookeeper 2>/dev/null | grep -q 'ok installed' || missing="$$missing zookeeper"
+	command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"
+	$(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$$missing python3-venv"
+	if [ -n "$$missing" ]; then
+	  echo "installing Debian packages:$$missing"
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing
+	fi
+
+# The virtualenv, redone only when the package metadata changed.
+$(STAMP): setup.cfg pyproject.toml
+	@if [ ! -x $(PY) ]; then
+	  echo "creating $(VENV)"
+	  $(PYTHON) -m venv $(VENV)
+	fi
+	echo "installing kafkalite (editable) with its test extra into $(VENV)"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+# --- local cluster ------------------------------------------------------------------------
+
+run: install
+	@eval "$$SH_FUNCS"
+	running=""
+	for n in $(BROKERS) single; do if pid_of "broker-$$n" >/dev/null; then running="$$running broker-$$n"; fi; done
+	if [ -n "$$running" ]; then
+	  echo "kafkalite is already running:$$running (see make status; make stop to stop it)"
+	  exit 0
+	fi
+	mkdir -p $(RUN_DIR)
+	zk/zkctl start $(ZK_START_ARGS) --dir $(ZK_DIR)
+	for n in $(BROKERS); do
+	  start_broker "broker-$$n" "config/cluster/server-$$n.properties" --override "zookeeper.connect=$(ZK_CONNECT)"
+	done
+	for n in $(BROKERS); do
+	  if ! wait_port "broker-$$n" "$$(( 9091 + n ))"; then
+	    for m in $(BROKERS); do stop_pid "broker-$$m"; done
+	    zk/zkctl stop --dir $(ZK_DIR) || true
+	    exit 1
+	  fi
+	done
+	echo
+	cat <<EOF
+	kafkalite is running: brokers 1-3, ZooKeeper $(ZK_CONNECT) ($(ZK))
+	  bootstrap servers:  127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094
+	  cluster metadata:   kcat -b 127.0.0.1:9092 -L
+	  produce:            echo hello | kcat -b 127.0.0.1:9092 -t demo -P
+	  consume:            kcat -b 127.0.0.1:9092 -t demo -C -e
+	  metrics:            curl -s http://127.0.0.1:9192/metrics
+	  logs:               $(RUN_DIR)/broker-{1,2,3}.log   data: $(RUN_DIR)/broker-{1,2,3}/
+	  stop:               make stop
+	EOF
+
+run-single: install
+	@eval "$$SH_FUNCS"
+	running=""
+	for n in $(BROKERS) single; do if pid_of "broker-$$n" >/dev/null; then running="$$running broker-$$n"; fi; done
+	if [ -n "$$running" ]; then
+	  echo "kafkalite is already running:$$running (see make status; make stop to stop it)"
+	  exit 0
+	fi
+	mkdir -p $(RUN_DIR)
+	zk/zkctl start $(ZK_START_ARGS) --dir $(ZK_DIR)
+	start_broker broker-single config/server.properties --override "zookeeper.connect=$(ZK_CONNECT)"
+	if ! wait_port broker-single 9092; then
+	  stop_pid broker-single
+	  zk/zkctl stop --dir $(ZK_DIR) || true
+	  exit 1
+	fi
+	echo
+	cat <<EOF
+	kafkalite is running: one broker (config/server.properties), ZooKeeper $(ZK_CONNECT)
+	  bootstrap server:   127.0.0.1:9092
+	  try:                kcat -b 127.0.0.1:9092 -L
+	  log:                $(RUN_DIR)/broker-single.log   stop: make stop
+	EOF
+
+# Brokers stop one at a time (controlled shutdown moves leadership off each in turn), then ZooKeeper.
+stop:
+	@eval "$$SH_FUNCS"
+	for n in single $(BROKERS); do stop_pid "broker-$$n"; done
+	if [ -d $(ZK_DIR) ]; then zk/zkctl stop --dir $(ZK_DIR); fi
+	echo "stopped"
+
+status:
+	@eval "$$SH_FUNCS"
+	any=0
+	for n in $(BROKERS) single; do
+	  if pid=$$(pid_of "broker-$$n"); then
+	    any=1
+	    if [ "$$n" = single ]; then port=9092; else port=$$(( 9091 + n )); fi
+	    if port_open "$$port"; then state="serving on 127.0.0.1:$$port"; else state="not accepting connections on $$port"; fi
+	    echo "broker-$$n: running (pid $$pid), $$state"
+	  fi
+	done
+	[ "$$any" = 1 ] || echo "brokers: none running"
+	if [ -d $(ZK_DIR) ]; then zk/zkctl status --dir $(ZK_DIR) || true; else echo "zookeeper: not started by make run"; fi
+
+# --- tests, benchmark, lint -----------------------------------------------------------------
+
+# Two passes: everything parallel under xdist (tests use free ports and their own temp dirs),
+# then tests marked `serial` alone. Exit status 5 ("no tests collected") of the second pass is fine.
+test: install
+	@$(PY) -m pytest -n auto --dist loadscope -m "not serial" $(PYTEST_ARGS)
+	status=0; $(PY) -m pytest -m serial $(PYTEST_ARGS) || status=$$?
+	[ "$$status" = 0 ] || [ "$$status" = 5 ]
+
+test-unit: install
+	@$(PY) -m pytest -n auto tests/unit $(PYTEST_ARGS)
+
+# Uses a cluster that is already running, or starts one (make run) and stops it afterwards.
+bench: install
+	@eval "$$SH_FUNCS"
+	started=0
+	if ! pid_of broker-1 >/dev/null && ! pid_of broker-single >/dev/null; then
+	  $(MAKE) run
+	  started=1
+	fi
+	status=0
+	$(VENV)/bin/kafkalite-perf --bootstrap 127.0.0.1:9092 $(BENCH_ARGS) || status=$$?
+	if [ "$$started" = 1 ]; then $(MAKE) stop; fi
+	exit "$$status"
+
+lint: install
+	@$(VENV)/bin/ruff check kafkalite tests zk
+	$(VENV)/bin/lint-imports
+
+clean:
+	@if [ -d $(RUN_DIR) ]; then $(MAKE) stop; fi
+	rm -rf $(RUN_DIR) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis
+	find kafkalite tests zk -name __pycache__ -type d -prune -exec rm -rf {} +
