@@ -362,30 +362,40 @@ def kcat_consume(kcat, bootstrap, topic, expected, record_size, timeout):
     name = f"kcat consume {_size_label(record_size)}"
     lines = 0
     received = 0
-    start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    killer = threading.Timer(timeout, process.kill)
-    killer.start()
-    try:
-        stream = process.stdout
-        while True:
-            chunk = stream.read1(_CHUNK)
-            if not chunk:
-                break
-            lines += chunk.count(b"\n")
-            received += len(chunk)
-        stderr = process.stderr.read()
-        returncode = process.wait()
-    finally:
-        killer.cancel()
-        if process.poll() is None:
+    timed_out = threading.Event()
+    # stderr goes to a file: a pipe nobody reads could fill up and stall kcat.
+    with tempfile.TemporaryFile() as stderr_file:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr_file)
+
+        def kill_on_timeout():
+            timed_out.set()
             process.kill()
-            process.wait()
-        process.stdout.close()
-        process.stderr.close()
-    seconds = time.perf_counter() - start
+
+        killer = threading.Timer(timeout, kill_on_timeout)
+        killer.start()
+        try:
+            stream = process.stdout
+            while True:
+                chunk = stream.read1(_CHUNK)
+                if not chunk:
+                    break
+                lines += chunk.count(b"\n")
+                received += len(chunk)
+            returncode = process.wait()
+        finally:
+            killer.cancel()
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            process.stdout.close()
+        seconds = time.perf_counter() - start
+        stderr_file.seek(0)
+        stderr = stderr_file.read()
     error = None
-    if returncode != 0:
+    if timed_out.is_set():
+        error = f"kcat -C did not reach the end of the partition in {timeout} s ({lines} records read)"
+    elif returncode != 0:
         error = f"kcat -C exit {returncode}: {stderr.decode(errors='replace')[-500:]}"
     elif lines != expected or received != expected * record_size:
         error = f"consumed {lines} records / {received} bytes, expected {expected} / {expected * record_size}"
@@ -542,7 +552,7 @@ class LocalCluster:
     """ZooKeeper and one broker started for this run, stopped by pid at the end.
 
     TODO(--start-cluster): written against DESIGN.md §8's interface
-    (``kafkalite-server <properties> --override key=value ...``) and ``zk/zklocal.py``;
+    (``python -m kafkalite.cli.server <server.properties>``) and ``zk/zklocal.py``;
     recheck once ``kafkalite.cli.server`` exists. Until then ``start`` fails with a
     clear message and ``make bench`` should start the cluster itself.
     """
@@ -573,18 +583,17 @@ class LocalCluster:
         zklocal.start_cluster(self.zk_spec, timeout=timeout, detach=False)
         port = zklocal.free_port()
         self.bootstrap = f"127.0.0.1:{port}"
-        repo = os.path.dirname(zk_dir)
-        properties = os.path.join(repo, "config", "server.properties")
-        overrides = {
+        properties = os.path.join(self.workdir, "server.properties")
+        settings = {
             "broker.id": "0", "listeners": f"PLAINTEXT://{self.bootstrap}",
             "advertised.listeners": f"PLAINTEXT://{self.bootstrap}",
             "log.dirs": os.path.join(self.workdir, "broker-logs"),
             "zookeeper.connect": self.zk_spec.connect_string, "offsets.topic.replication.factor": "1",
             "num.partitions": "1", "default.replication.factor": "1",
         }
+        with open(properties, "w") as out:
+            out.writelines(f"{key}={value}\n" for key, value in settings.items())
         command = [sys.executable, "-m", "kafkalite.cli.server", properties]
-        for key, value in overrides.items():
-            command += ["--override", f"{key}={value}"]
         with open(os.path.join(self.workdir, "broker.log"), "wb") as broker_log:  # the child keeps its own fd
             self.broker = subprocess.Popen(command, stdout=broker_log, stderr=subprocess.STDOUT)
         self.log(f"# started ZooKeeper at {self.zk_spec.connect_string}, broker pid {self.broker.pid} at "

@@ -1,13 +1,15 @@
 """Unit tests for kafkalite.protocol.recordcodec: building and decoding v2 record batches.
 
 Wire compatibility is checked against kafka-python's own batch builder and reader
-(``kafka.record.default_records``, test-only use of the installed library) in both
-directions, for every codec.
+(``kafka.record.default_records``) and aiokafka's C-extension ones, in both
+directions, for every codec (test-only use of the installed libraries).
 """
 
 import struct
 
 import pytest
+from aiokafka.record.default_records import DefaultRecordBatch as AioRecordBatch
+from aiokafka.record.default_records import DefaultRecordBatchBuilder as AioRecordBatchBuilder
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
@@ -222,6 +224,28 @@ def test_we_read_kafka_python_batches(codec):
     batch = bytes(builder.build())
     header = validate_batch(batch)
     assert (header.compression, header.producer_id, header.producer_epoch, header.base_sequence) == (codec, 4321, 2, 50)
+    [(_, records)] = decode_batches(batch)
+    assert records == [Record(r.key, r.value, r.headers, r.timestamp, i) for i, r in enumerate(SAMPLE)]
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_aiokafka_reads_our_batches(codec):
+    """aiokafka's (C-extension) batch reader accepts our batches for every codec."""
+    batch = build_batch(SAMPLE, base_offset=3, compression=codec, producer_id=9, producer_epoch=1, base_sequence=0)
+    theirs = AioRecordBatch(bytes(batch))
+    assert theirs.validate_crc()
+    got = [(r.offset, r.timestamp, r.key, r.value, list(r.headers)) for r in theirs]
+    assert got == [(3 + i, r.timestamp, r.key, r.value, list(r.headers)) for i, r in enumerate(SAMPLE)]
+
+
+@pytest.mark.parametrize("codec", CODECS)
+def test_we_read_aiokafka_batches(codec):
+    """We decode batches written by aiokafka's (C-extension) builder for every codec."""
+    builder = AioRecordBatchBuilder(2, codec, False, -1, -1, -1, 1 << 20)
+    for i, r in enumerate(SAMPLE):
+        builder.append(i, r.timestamp, r.key, r.value, list(r.headers))
+    batch = bytes(builder.build())
+    assert validate_batch(batch).compression == codec
     [(_, records)] = decode_batches(batch)
     assert records == [Record(r.key, r.value, r.headers, r.timestamp, i) for i, r in enumerate(SAMPLE)]
 
