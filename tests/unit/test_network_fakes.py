@@ -37,10 +37,11 @@ def encode_response_header(correlation_id, api_key, api_version):
 class FakeApi:
     """An api whose bodies are raw payload bytes."""
 
-    def __init__(self, key, min_version, max_version, name=None):
+    def __init__(self, key, min_version, max_version, name=None, first_flexible_version=None):
         self.key = key
         self.min_version = min_version
         self.max_version = max_version
+        self.first_flexible_version = first_flexible_version
         if name is not None:
             self.name = name
 
@@ -56,8 +57,11 @@ class FakeApi:
         return [msg["payload"]]
 
     def decode_response(self, buf, version, offset):
-        """Return ``{"payload": bytes}``."""
-        return {"payload": bytes(buf[offset:])}
+        """Return ``{"payload": bytes}``; ``b"BAD..."`` is malformed."""
+        payload = bytes(buf[offset:])
+        if payload.startswith(b"BAD"):
+            raise ValueError("malformed response")
+        return {"payload": payload}
 
     def encode_response(self, msg, version):
         """Return the pieces listed in the response."""
@@ -67,12 +71,12 @@ class FakeApi:
 
 
 def fake_codec():
-    """Return a codec knowing Produce 3–9, Fetch 0–12, Metadata 0–11 and ApiVersions 0–3."""
+    """Return a codec knowing Produce 3–9, Fetch 0–12 (flexible from 12), Metadata 0–11 and ApiVersions 0–3."""
     apis = {
         0: FakeApi(0, 3, 9),
-        1: FakeApi(1, 0, 12),
+        1: FakeApi(1, 0, 12, first_flexible_version=12),
         3: FakeApi(3, 0, 11, name="Metadata"),
-        18: FakeApi(18, 0, 3),
+        18: FakeApi(18, 0, 3, first_flexible_version=3),
     }
     return WireCodec(decode_request_header, encode_response_header, encode_request_header, apis)
 
