@@ -1,0 +1,280 @@
+"""KafkaServer: builds the broker's components, wires them together, starts and stops them.
+
+Start order follows Kafka's: logs (recovered off the reactor thread), ZooKeeper
+session and cluster id, the replica manager and request handlers, the
+listeners, then the ephemeral broker registration (whose czxid is the broker
+epoch) and finally the controller election. Shutdown runs it backwards and
+leaves the log directories with checkpoints and a clean-shutdown marker.
+"""
+
+import socket
+
+from twisted.internet import defer, task, threads
+from twisted.logger import Logger
+from twisted.python.threadpool import ThreadPool
+
+from kafkalite import zkdata
+from kafkalite.config import topic_config_defaults
+from kafkalite.controller.controller import KafkaController
+from kafkalite.coordinator.producer_id import ProducerIdManager
+from kafkalite.log.config import LogConfig
+from kafkalite.log.manager import LogManager
+from kafkalite.network.server import KafkaServerFactory, listen
+from kafkalite.replica.fetcher import ReplicaFetcherManager
+from kafkalite.replica.manager import ReplicaManager
+from kafkalite.server.apis import KafkaApis
+from kafkalite.server.metadata_cache import MetadataCache
+from kafkalite.server.topic_admin import TopicAdmin
+from kafkalite.zkclient import NodeExistsError, NoNodeError, ZkClient
+
+__all__ = ["KafkaServer"]
+
+
+class KafkaServer:
+    """One broker process.
+
+    :param config: a :class:`kafkalite.config.BrokerConfig`.
+    :param reactor: the reactor everything runs on.
+    :param metrics: an optional :class:`kafkalite.metrics.BrokerMetrics`.
+    """
+
+    log = Logger()
+
+    def __init__(self, config, reactor, metrics=None):
+        self.config = config
+        self.reactor = reactor
+        self.metrics = metrics
+        self.broker_id = config.broker_id
+        self.broker_epoch = -1
+        self.cluster_id = None
+        self.default_log_config = LogConfig().with_overrides(topic_config_defaults(config))
+        self.io_pool = ThreadPool(minthreads=1, maxthreads=4, name="kafkalite-io")
+        self.log_manager = LogManager(list(config.log_dirs), self.default_log_config, self.now_ms)
+        self.metadata_cache = MetadataCache(self.broker_id)
+        self.zk = None
+        self.replica_manager = None
+        self.fetchers = None
+        self.topic_admin = None
+        self.producer_ids = None
+        self.controller = None
+        self.apis = None
+        self._ports = []
+        self._factories = []
+        self._loops = []
+        self._registered = False
+        self._shutting_down = False
+
+    def now_ms(self):
+        return int(self.reactor.seconds() * 1000)
+
+    def in_pool(self, fn, *args):
+        """Run blocking disk work (fsync, recovery, deletion) in the I/O thread pool."""
+        return threads.deferToThreadPool(self.reactor, self.io_pool, fn, *args)
+
+    @staticmethod
+    def validate_topic_name(name):
+        zkdata.validate_topic_name(name)
+
+    def is_controller(self):
+        return self.controller is not None and self.controller.is_active
+
+    # -- startup -------------------------------------------------------------------------
+
+    async def startup(self):
+        """Fires once the broker is registered and serving."""
+        config = self.config
+        self.io_pool.start()
+        self.log.info("broker {id} starting; loading logs from {dirs}", id=self.broker_id, dirs=config.log_dirs)
+        await self.in_pool(self.log_manager.load)
+
+        self.zk = ZkClient(config.zookeeper_connect, self.reactor,
+                           session_timeout_ms=config.zookeeper_session_timeout_ms,
+                           connection_timeout_ms=config.zookeeper_connection_timeout_ms)
+        await self.zk.start()
+        self.zk.add_state_listener(self._on_zk_state)
+        await self._ensure_persistent_paths()
+        self.cluster_id = await self._get_or_create_cluster_id()
+        self.log_manager.write_meta_properties(self.broker_id, self.cluster_id)
+
+        self.topic_admin = TopicAdmin(self.zk, self.default_log_config)
+        self.producer_ids = ProducerIdManager(self.zk, self.broker_id)
+        self.replica_manager = ReplicaManager(
+            self.broker_id, self.log_manager, self.metadata_cache, self.reactor, self.topic_log_config,
+            metrics=self.metrics)
+        self.fetchers = ReplicaFetcherManager(self.reactor, self.replica_manager, config)
+        self.replica_manager.on_become_follower = self.fetchers.add_partitions
+        self.replica_manager.on_become_leader = self.fetchers.remove_partitions
+        self.replica_manager.on_stop_replicas = self.fetchers.remove_partitions
+        self.controller = KafkaController(self.zk, config, self.reactor,
+                                          topic_unclean_election=self._topic_unclean_election)
+        self.apis = KafkaApis(self)
+
+        factory = KafkaServerFactory(self.reactor, self.apis.dispatch,
+                                     socket_request_max_bytes=config.socket_request_max_bytes,
+                                     metrics=self.metrics)
+        for endpoint in config.listeners:
+            port = listen(self.reactor, (endpoint.host, endpoint.port, endpoint.listener_name), factory)
+            self._ports.append(port)
+            self.log.info("listening on {listener}://{host}:{port}", listener=endpoint.listener_name,
+                          host=endpoint.host, port=port.getHost().port)
+        self._factories.append(factory)
+
+        await self._register()
+        self.controller.start()
+        self._start_periodic_tasks()
+        self.log.info("broker {id} started (cluster {cluster}, epoch {epoch})", id=self.broker_id,
+                      cluster=self.cluster_id, epoch=self.broker_epoch)
+
+    async def _ensure_persistent_paths(self):
+        for path in zkdata.PERSISTENT_PATHS:
+            await self.zk.ensure_path(path)
+
+    async def _get_or_create_cluster_id(self):
+        stored = self.log_manager.read_meta_properties()
+        try:
+            data, _ = await self.zk.get(zkdata.CLUSTER_ID)
+            return zkdata.decode_cluster_id(data)
+        except NoNodeError:
+            pass
+        new_id = stored.get("cluster.id") if stored else None
+        new_id = new_id or zkdata.new_cluster_id()
+        try:
+            await self.zk.create(zkdata.CLUSTER_ID, zkdata.encode_cluster_id(new_id), makepath=True)
+            return new_id
+        except NodeExistsError:
+            data, _ = await self.zk.get(zkdata.CLUSTER_ID)
+            return zkdata.decode_cluster_id(data)
+
+    def _registration(self):
+        config = self.config
+        return zkdata.BrokerRegistration(
+            host=config.advertised_listeners[0].host if config.advertised_listeners else socket.getfqdn(),
+            port=next((e.port for e in config.advertised_listeners if e.security_protocol == "PLAINTEXT"), -1),
+            endpoints=[e.connection_string() for e in self._advertised_endpoints()],
+            listener_security_protocol_map={e.listener_name: e.security_protocol for e in config.advertised_listeners},
+            jmx_port=-1,
+            timestamp=str(self.now_ms()),
+            rack=config.broker_rack,
+            features={},
+        )
+
+    def _advertised_endpoints(self):
+        """Advertised listeners, with port 0 replaced by the port actually bound."""
+        bound = {}
+        for endpoint, port in zip(self.config.listeners, self._ports):
+            bound[endpoint.listener_name] = port.getHost().port
+        result = []
+        for endpoint in self.config.advertised_listeners:
+            if endpoint.port == 0 and endpoint.listener_name in bound:
+                endpoint = type(endpoint)(endpoint.listener_name, endpoint.host, bound[endpoint.listener_name],
+                                          endpoint.security_protocol)
+            result.append(endpoint)
+        return result
+
+    async def _register(self):
+        """Create the ephemeral ``/brokers/ids/<id>``; its czxid becomes the broker epoch."""
+        path = zkdata.broker_path(self.broker_id)
+        data = zkdata.encode_broker_registration(self._registration())
+        try:
+            await self.zk.create(path, data, ephemeral=True, makepath=True)
+        except NodeExistsError:
+            # Our own node from a session that has not expired yet (a quick restart): wait it out.
+            _, stat = await self.zk.get(path)
+            if stat.ephemeralOwner != self.zk.session_id:
+                raise RuntimeError(
+                    "broker id %d is already registered in ZooKeeper by another session; "
+                    "is another broker running with the same broker.id?" % self.broker_id) from None
+        _, stat = await self.zk.get(path)
+        self.broker_epoch = stat.czxid
+        self.replica_manager.broker_epoch = stat.czxid
+        self._registered = True
+
+    def _on_zk_state(self, state):
+        if state == "LOST":
+            self.log.warn("ZooKeeper session expired")
+            self._registered = False
+            if self.controller is not None:
+                self.controller.on_session_lost()
+        elif state == "CONNECTED" and not self._registered and not self._shutting_down:
+            d = defer.Deferred.fromCoroutine(self._reregister())
+            d.addErrback(lambda f: self.log.failure("re-registration failed", f))
+
+    async def _reregister(self):
+        if self._registered:
+            return
+        await self._register()
+        self.controller.on_session_reestablished()
+
+    # -- topic configs -------------------------------------------------------------------
+
+    async def topic_log_config(self, topic):
+        """The effective log config of ``topic``: broker defaults plus ``/config/topics/<t>``."""
+        overrides = await self.topic_admin.topic_overrides(topic)
+        try:
+            return self.default_log_config.with_overrides(overrides)
+        except Exception as error:
+            self.log.warn("ignoring invalid config of topic {topic}: {error}", topic=topic, error=error)
+            return self.default_log_config
+
+    async def _topic_unclean_election(self, topic):
+        return (await self.topic_log_config(topic)).unclean_leader_election_enable
+
+    # -- periodic work -------------------------------------------------------------------
+
+    def _start_periodic_tasks(self):
+        config = self.config
+        self._every(config.log_retention_check_interval_ms, self._retention)
+        self._every(config.replica_high_watermark_checkpoint_interval_ms, self._checkpoint_high_watermarks)
+        self._every(config.log_flush_offset_checkpoint_interval_ms, self._checkpoint_recovery_points)
+
+    def _every(self, interval_ms, fn):
+        loop = task.LoopingCall(fn)
+        loop.clock = self.reactor
+        d = loop.start(interval_ms / 1000.0, now=False)
+        d.addErrback(lambda f: self.log.failure("periodic task {name} stopped", f, name=fn.__name__))
+        self._loops.append(loop)
+
+    def _retention(self):
+        deleted = self.log_manager.cleanup_logs()
+        if deleted:
+            self.log.info("retention deleted {count} segments", count=deleted)
+
+    def _checkpoint_high_watermarks(self):
+        return self.in_pool(self.log_manager.checkpoint_high_watermarks)
+
+    def _checkpoint_recovery_points(self):
+        def flush_and_checkpoint():
+            self.log_manager.flush_logs()
+            self.log_manager.checkpoint_recovery_points()
+            self.log_manager.checkpoint_log_start_offsets()
+        return self.in_pool(flush_and_checkpoint)
+
+    # -- shutdown ------------------------------------------------------------------------
+
+    async def shutdown(self):
+        """Stop serving, resign, close the ZooKeeper session and close the logs cleanly."""
+        if self._shutting_down:
+            return
+        self._shutting_down = True
+        self.log.info("broker {id} shutting down", id=self.broker_id)
+        for loop in self._loops:
+            if loop.running:
+                loop.stop()
+        for port in self._ports:
+            await port.stopListening()
+        for factory in self._factories:
+            factory.close_connections()
+        if self.controller is not None:
+            await self.controller.stop()
+        if self.fetchers is not None:
+            self.fetchers.shutdown()
+        if self.replica_manager is not None:
+            self.replica_manager.shutdown()
+        if self.zk is not None:
+            try:
+                await self.zk.stop()
+            except Exception:
+                self.log.failure("closing the ZooKeeper session failed")
+        await self.in_pool(self.log_manager.shutdown)
+        self.io_pool.stop()
+        self.log.info("broker {id} shut down cleanly", id=self.broker_id)

@@ -1,0 +1,84 @@
+"""``kafkalite-server CONFIG [--override key=value ...]``: one broker in the foreground.
+
+Logs to stderr, shuts down cleanly on SIGTERM or SIGINT and exits 0; a bad
+configuration exits 1 with one line naming the key and what it accepts.
+"""
+
+import argparse
+import sys
+
+__all__ = ["main"]
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="kafkalite-server", description="Run one kafkalite broker.")
+    parser.add_argument("config", help="path to server.properties")
+    parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a property of the config file (repeatable)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    from kafkalite.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config, args.override)
+    except ConfigError as error:
+        print("kafkalite-server: %s" % error, file=sys.stderr)
+        return 1
+    except OSError as error:
+        print("kafkalite-server: cannot read %s: %s" % (args.config, error.strerror), file=sys.stderr)
+        return 1
+    return run(config)
+
+
+def run(config):
+    """Run a broker with ``config`` until SIGTERM/SIGINT; returns the exit status."""
+    from twisted.internet import defer, reactor
+    from twisted.logger import Logger, LogLevel, LogLevelFilterPredicate, FilteringLogObserver, \
+        globalLogBeginner, textFileLogObserver
+
+    from kafkalite.broker import KafkaServer
+
+    predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.info)
+    globalLogBeginner.beginLoggingTo([FilteringLogObserver(textFileLogObserver(sys.stderr), [predicate])],
+                                     redirectStandardIO=False)
+    log = Logger(namespace="kafkalite.server")
+    for key in config.unknown_keys:
+        log.warn("unknown configuration key {key} ignored", key=key)
+
+    metrics = None
+    if config.metrics_port:
+        from prometheus_client import CollectorRegistry
+
+        from kafkalite.metrics import BrokerMetrics, serve_metrics
+
+        registry = CollectorRegistry()
+        metrics = BrokerMetrics(registry)
+    server = KafkaServer(config, reactor, metrics=metrics)
+    status = {"code": 0}
+
+    def started(_):
+        if metrics is not None:
+            serve_metrics(reactor, config.metrics_port, metrics.registry, "")
+            log.info("metrics on http://0.0.0.0:{port}/metrics", port=config.metrics_port)
+
+    def failed(failure):
+        log.failure("broker failed to start", failure)
+        status["code"] = 1
+        if reactor.running:
+            reactor.stop()
+
+    def begin():
+        d = defer.Deferred.fromCoroutine(server.startup())
+        d.addCallbacks(started, failed)
+
+    reactor.callWhenRunning(begin)
+    reactor.addSystemEventTrigger("before", "shutdown", lambda: defer.Deferred.fromCoroutine(server.shutdown()))
+    reactor.run()
+    return status["code"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

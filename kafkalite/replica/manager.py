@@ -1,0 +1,441 @@
+"""ReplicaManager: the partitions this broker hosts, and the produce and fetch paths.
+
+It applies the controller's LeaderAndIsr and StopReplica requests, appends
+produced batches to leader logs (whole batches, rewritten in place, never
+decoded), serves fetches as file regions, and parks ``acks=all`` produces and
+long-poll fetches in the purgatories until the high watermark or log end
+offset they wait for arrives (DESIGN.md §4).
+"""
+
+from dataclasses import dataclass
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from kafkalite.protocol import errors
+from kafkalite.protocol.records import COMPRESSION_ZSTD, validate_batch
+from kafkalite.replica.partition import Partition
+from kafkalite.server.metadata_cache import iter_partition_states
+from kafkalite.server.purgatory import DelayedOperation, Purgatory
+
+__all__ = ["ReplicaManager", "ProduceResult", "FetchRequestPartition", "FetchResult"]
+
+CONSUMER_REPLICA_ID = -1
+#: StopReplica v3 leader epoch meaning "delete whatever the epoch" (EpochDuringDelete).
+EPOCH_DURING_DELETE = -2
+NO_EPOCH = -1
+
+
+@dataclass
+class ProduceResult:
+    error_code: int = 0
+    base_offset: int = -1
+    log_append_time_ms: int = -1
+    log_start_offset: int = -1
+    error_message: str | None = None
+    required_offset: int = -1
+
+
+@dataclass
+class FetchRequestPartition:
+    topic: str
+    partition: int
+    fetch_offset: int
+    max_bytes: int
+    current_leader_epoch: int = -1
+    log_start_offset: int = -1
+    last_fetched_epoch: int = -1
+
+
+@dataclass
+class FetchResult:
+    error_code: int = 0
+    high_watermark: int = -1
+    last_stable_offset: int = -1
+    log_start_offset: int = -1
+    records: object = None
+    diverging_epoch: tuple | None = None
+
+
+class ReplicaManager:
+    """The partitions hosted here and the data paths over them.
+
+    :param broker_id: this broker.
+    :param log_manager: a :class:`kafkalite.log.manager.LogManager`.
+    :param metadata_cache: the :class:`MetadataCache` (to tell unknown topics from moved ones).
+    :param reactor: ``IReactorTime``.
+    :param topic_config: ``async (topic) -> LogConfig`` giving a topic's effective log config.
+    :param metrics: optional broker metrics with ``record_produce(topic, records, bytes)`` and
+        ``record_fetch(topic, bytes)``.
+    """
+
+    log = Logger()
+
+    def __init__(self, broker_id, log_manager, metadata_cache, reactor, topic_config, metrics=None):
+        self.broker_id = broker_id
+        self.broker_epoch = -1
+        self.log_manager = log_manager
+        self.metadata_cache = metadata_cache
+        self._reactor = reactor
+        self._topic_config = topic_config
+        self.metrics = metrics
+        self.partitions = {}
+        self.controller_epoch = 0
+        self.produce_purgatory = Purgatory(reactor, "Produce")
+        self.fetch_purgatory = Purgatory(reactor, "Fetch")
+        #: called with the list of partitions that just became followers (replica fetchers).
+        self.on_become_follower = None
+        #: called with the keys of partitions that just became leaders here.
+        self.on_become_leader = None
+        #: called with the keys of partitions that stopped being served here.
+        self.on_stop_replicas = None
+
+    def now_ms(self):
+        return int(self._reactor.seconds() * 1000)
+
+    # -- controller requests -------------------------------------------------------------
+
+    async def become_leader_or_follower(self, request, version):
+        """Apply a decoded LeaderAndIsr request; returns the response dict."""
+        if request["controller_epoch"] < self.controller_epoch:
+            return self._leader_and_isr_error(request, errors.StaleControllerEpochError.code)
+        broker_epoch = request.get("broker_epoch", -1)
+        if broker_epoch not in (-1, None) and broker_epoch < self.broker_epoch:
+            return self._leader_and_isr_error(request, errors.StaleBrokerEpochError.code)
+        self.controller_epoch = request["controller_epoch"]
+        results = []
+        to_apply = []
+        for state in iter_partition_states(request, "ungrouped_partition_states"):
+            key = (state["topic_name"], state["partition_index"])
+            if self.broker_id not in state["replicas"]:
+                results.append((key, errors.UnknownTopicOrPartitionError.code))
+                continue
+            current = self.partitions.get(key)
+            if current is not None and state["leader_epoch"] <= current.leader_epoch:
+                results.append((key, errors.StaleControllerEpochError.code))
+                continue
+            to_apply.append((key, state))
+        configs = {}
+        for topic in {key[0] for key, _ in to_apply}:
+            configs[topic] = await self._topic_config(topic)
+        now = self.now_ms()
+        new_followers = []
+        new_leaders = []
+        for key, state in to_apply:
+            partition = self.partitions.get(key)
+            if partition is None:
+                log = self.log_manager.get_or_create_log(key[0], key[1], configs[key[0]])
+                partition = Partition(key[0], key[1], self.broker_id, log)
+                self.partitions[key] = partition
+            else:
+                partition.log.update_config(configs[key[0]])
+            if state["leader"] == self.broker_id:
+                partition.make_leader(state, now)
+                new_leaders.append(key)
+            else:
+                partition.make_follower(state)
+                new_followers.append(partition)
+            self.log.info(
+                "{topic}-{partition}: now {role} at leader epoch {epoch}, isr {isr}",
+                log_namespace="kafkalite.state_change", topic=key[0], partition=key[1],
+                role="leader" if partition.is_leader else "follower of %d" % partition.leader_id,
+                epoch=partition.leader_epoch, isr=partition.isr)
+            results.append((key, 0))
+            # Parked requests for this partition re-check: leadership changed under them.
+            self.fetch_purgatory.check(key)
+            self.produce_purgatory.check(key)
+        if new_leaders and self.on_become_leader is not None:
+            self.on_become_leader(new_leaders)
+        if new_followers and self.on_become_follower is not None:
+            leaders = {leader["broker_id"]: (leader["host_name"], leader["port"])
+                       for leader in request.get("live_leaders") or ()}
+            self.on_become_follower(new_followers, leaders)
+        return self._leader_and_isr_response(version, results)
+
+    def _leader_and_isr_error(self, request, code):
+        results = [((s["topic_name"], s["partition_index"]), code)
+                   for s in iter_partition_states(request, "ungrouped_partition_states")]
+        response = self._leader_and_isr_response(5, results)
+        response["error_code"] = code
+        response["partition_errors"] = [
+            {"topic_name": t, "partition_index": p, "error_code": code} for (t, p), _ in results]
+        return response
+
+    @staticmethod
+    def _leader_and_isr_response(version, results):
+        flat = [{"topic_name": t, "partition_index": p, "error_code": code} for (t, p), code in results]
+        by_topic = {}
+        for (topic, partition), code in results:
+            by_topic.setdefault(topic, []).append({"partition_index": partition, "error_code": code})
+        return {"error_code": 0, "partition_errors": flat,
+                "topics": [{"topic_id": None, "partition_errors": p} for p in by_topic.values()]}
+
+    def stop_replicas(self, request):
+        """Apply a decoded StopReplica request (any version); returns the response dict."""
+        if request["controller_epoch"] < self.controller_epoch:
+            return {"error_code": errors.StaleControllerEpochError.code, "partition_errors": []}
+        self.controller_epoch = request["controller_epoch"]
+        targets = []
+        delete_all = request.get("delete_partitions", False)
+        for entry in request.get("ungrouped_partitions") or ():
+            targets.append((entry["topic_name"], entry["partition_index"], delete_all, NO_EPOCH))
+        for topic in request.get("topics") or ():
+            for index in topic["partition_indexes"]:
+                targets.append((topic["name"], index, delete_all, NO_EPOCH))
+        for topic_state in request.get("topic_states") or ():
+            for state in topic_state["partition_states"]:
+                targets.append((topic_state["topic_name"], state["partition_index"], state["delete_partition"],
+                                state["leader_epoch"]))
+        partition_errors = []
+        stopped = []
+        for topic, index, delete, epoch in targets:
+            key = (topic, index)
+            partition = self.partitions.get(key)
+            code = 0
+            if partition is not None and epoch not in (EPOCH_DURING_DELETE, NO_EPOCH) and \
+                    epoch <= partition.leader_epoch:
+                code = errors.FencedLeaderEpochError.code
+            else:
+                if partition is not None:
+                    del self.partitions[key]
+                    stopped.append(key)
+                    self.fetch_purgatory.check(key)
+                    self.produce_purgatory.check(key)
+                if delete:
+                    self.log_manager.delete_log(topic, index)
+            partition_errors.append({"topic_name": topic, "partition_index": index, "error_code": code})
+        if stopped and self.on_stop_replicas is not None:
+            self.on_stop_replicas(stopped)
+        return {"error_code": 0, "partition_errors": partition_errors}
+
+    # -- lookups -----------------------------------------------------------------------
+
+    def _leader_partition(self, topic, partition_index):
+        """The partition if this broker leads it, else raise the error a client expects."""
+        partition = self.partitions.get((topic, partition_index))
+        if partition is None:
+            known = self.metadata_cache.partition(topic, partition_index)
+            if known is None:
+                raise errors.UnknownTopicOrPartitionError()
+            raise errors.NotLeaderOrFollowerError()
+        if not partition.is_leader:
+            raise errors.NotLeaderOrFollowerError()
+        return partition
+
+    def leader_partition(self, topic, partition_index, current_leader_epoch=-1):
+        """Public lookup with KIP-320 leader-epoch fencing."""
+        partition = self._leader_partition(topic, partition_index)
+        check_leader_epoch(partition, current_leader_epoch)
+        return partition
+
+    # -- produce -------------------------------------------------------------------------
+
+    def append_records(self, acks, timeout_ms, entries, api_version):
+        """Append one batch per partition as leader.
+
+        :param entries: list of ``(topic, partition, records memoryview)``.
+        :returns: ``{(topic, partition): ProduceResult}``, or a Deferred firing with it
+            when ``acks == -1`` must wait for the ISR.
+        """
+        results = {}
+        waiting = []
+        for topic, partition_index, records in entries:
+            result = ProduceResult()
+            results[(topic, partition_index)] = result
+            try:
+                partition = self._leader_partition(topic, partition_index)
+                if records is None:
+                    raise errors.InvalidRecordError("no record batch")
+                header = validate_batch(records)
+                if header.compression == COMPRESSION_ZSTD and api_version < 7:
+                    raise errors.UnsupportedCompressionTypeError("zstd needs produce v7 or later")
+                if acks == -1 and len(partition.isr) < partition.log.config.min_insync_replicas:
+                    raise errors.NotEnoughReplicasError(
+                        "the ISR %s is smaller than min.insync.replicas=%d"
+                        % (partition.isr, partition.log.config.min_insync_replicas))
+                info = partition.log.append_as_leader(records, partition.leader_epoch)
+            except errors.KafkaError as error:
+                result.error_code = error.code
+                result.error_message = error.message
+                continue
+            result.base_offset = info.first_offset
+            result.log_append_time_ms = info.log_append_time_ms
+            result.log_start_offset = info.log_start_offset
+            result.required_offset = info.last_offset + 1
+            if not info.duplicate and self.metrics is not None:
+                self.metrics.record_produce(topic, info.records_count, info.size)
+            key = (topic, partition_index)
+            partition.maybe_increment_high_watermark()
+            self.fetch_purgatory.check(key)
+            if acks == -1:
+                waiting.append((key, result))
+        if not waiting:
+            return results
+        done = defer.Deferred()
+        operation = DelayedProduce(self, waiting, results, done)
+        self.produce_purgatory.try_complete_else_watch(operation, [key for key, _ in waiting], timeout_ms)
+        return done
+
+    def _on_high_watermark_moved(self, key):
+        self.produce_purgatory.check(key)
+        self.fetch_purgatory.check(key)
+
+    # -- fetch ---------------------------------------------------------------------------
+
+    def fetch(self, replica_id, max_wait_ms, min_bytes, max_bytes, partitions):
+        """Serve a fetch of ``partitions`` (list of :class:`FetchRequestPartition`).
+
+        :returns: a list of :class:`FetchResult` in request order, or a Deferred firing
+            with it once ``min_bytes`` are available or ``max_wait_ms`` has passed.
+        """
+        results, available, errored = self._read(replica_id, max_bytes, partitions)
+        if max_wait_ms <= 0 or available >= min_bytes or errored or not partitions:
+            return results
+        done = defer.Deferred()
+        operation = DelayedFetch(self, replica_id, min_bytes, max_bytes, partitions, done)
+        self.fetch_purgatory.try_complete_else_watch(
+            operation, [(p.topic, p.partition) for p in partitions], max_wait_ms)
+        return done
+
+    def _read(self, replica_id, max_bytes, partitions):
+        results = []
+        remaining = max_bytes
+        available = 0
+        errored = False
+        is_follower = replica_id >= 0
+        now = self.now_ms()
+        for request in partitions:
+            result = FetchResult()
+            results.append(result)
+            try:
+                partition = self._leader_partition(request.topic, request.partition)
+                check_leader_epoch(partition, request.current_leader_epoch)
+                log = partition.log
+                result.high_watermark = log.high_watermark
+                result.last_stable_offset = log.last_stable_offset
+                result.log_start_offset = log.log_start_offset
+                if is_follower:
+                    diverging = diverging_epoch(log, request.last_fetched_epoch, request.fetch_offset)
+                    if diverging is not None:
+                        result.diverging_epoch = diverging
+                        continue
+                    if partition.update_follower(replica_id, request.fetch_offset, request.log_start_offset, now):
+                        self.reactor_call(self._on_high_watermark_moved, partition.key)
+                    max_offset = None
+                else:
+                    max_offset = log.high_watermark
+                limit = min(request.max_bytes, remaining)
+                if limit <= 0 and available > 0:
+                    continue
+                info = log.read(request.fetch_offset, max(limit, 0), max_offset, min_one_message=available == 0)
+            except errors.KafkaError as error:
+                result.error_code = error.code
+                errored = True
+                continue
+            region = info.records
+            if region is not None and region.length:
+                result.records = region
+                remaining -= region.length
+                available += region.length
+                if self.metrics is not None and not is_follower:
+                    self.metrics.record_fetch(request.topic, region.length)
+        return results, available, errored
+
+    def reactor_call(self, fn, *args):
+        """Run ``fn`` after the current request (purgatory checks must not re-enter a read)."""
+        self._reactor.callLater(0, fn, *args)
+
+    def shutdown(self):
+        self.produce_purgatory.complete_all()
+        self.fetch_purgatory.complete_all()
+
+
+def diverging_epoch(log, last_fetched_epoch, fetch_offset):
+    """``(epoch, end_offset)`` where a follower's log stops agreeing with ours, or None.
+
+    A follower whose last batch has an epoch we never had past its fetch offset
+    must truncate before it fetches more (Fetch v12, KIP-595).
+    """
+    if last_fetched_epoch is None or last_fetched_epoch < 0:
+        return None
+    epoch, end_offset = log.end_offset_for_epoch(last_fetched_epoch)
+    if epoch < last_fetched_epoch or end_offset < fetch_offset:
+        return (epoch, end_offset)
+    return None
+
+
+def check_leader_epoch(partition, current_leader_epoch):
+    """KIP-320 fencing: a client's epoch older than ours is fenced, a newer one unknown."""
+    if current_leader_epoch is None or current_leader_epoch < 0:
+        return
+    if current_leader_epoch < partition.leader_epoch:
+        raise errors.FencedLeaderEpochError()
+    if current_leader_epoch > partition.leader_epoch:
+        raise errors.UnknownLeaderEpochError()
+
+
+class DelayedProduce(DelayedOperation):
+    """An ``acks=all`` produce waiting until the ISR has every appended batch."""
+
+    def __init__(self, manager, waiting, results, done):
+        self.manager = manager
+        self.waiting = waiting
+        self.results = results
+        self.done = done
+
+    def try_complete(self):
+        for key, result in self.waiting:
+            if result.error_code:
+                continue
+            partition = self.manager.partitions.get(key)
+            if partition is None or not partition.is_leader:
+                result.error_code = errors.NotLeaderOrFollowerError.code
+                continue
+            if not partition.isr_caught_up_to(result.required_offset):
+                return False
+            if len(partition.isr) < partition.log.config.min_insync_replicas:
+                result.error_code = errors.NotEnoughReplicasAfterAppendError.code
+        return True
+
+    def on_complete(self, expired):
+        if expired:
+            for key, result in self.waiting:
+                partition = self.manager.partitions.get(key)
+                if result.error_code == 0 and (partition is None or not partition.isr_caught_up_to(result.required_offset)):
+                    result.error_code = errors.RequestTimedOutError.code
+        self.done.callback(self.results)
+
+
+class DelayedFetch(DelayedOperation):
+    """A long-poll fetch waiting for ``min_bytes`` of data or its ``max_wait_ms``."""
+
+    def __init__(self, manager, replica_id, min_bytes, max_bytes, partitions, done):
+        self.manager = manager
+        self.replica_id = replica_id
+        self.min_bytes = min_bytes
+        self.max_bytes = max_bytes
+        self.partitions = partitions
+        self.done = done
+
+    def try_complete(self):
+        available = 0
+        for request in self.partitions:
+            partition = self.manager.partitions.get((request.topic, request.partition))
+            if partition is None or not partition.is_leader:
+                return True
+            log = partition.log
+            bound = log.log_end_offset if self.replica_id >= 0 else log.high_watermark
+            if request.fetch_offset > bound or request.fetch_offset < log.log_start_offset:
+                return True
+            if bound > request.fetch_offset:
+                info = log.read(request.fetch_offset, request.max_bytes,
+                                None if self.replica_id >= 0 else bound, min_one_message=True)
+                if info.records is not None:
+                    available += info.records.length
+                    if available >= self.min_bytes:
+                        return True
+        return False
+
+    def on_complete(self, expired):
+        results, _, _ = self.manager._read(self.replica_id, self.max_bytes, self.partitions)
+        self.done.callback(results)

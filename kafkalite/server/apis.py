@@ -1,0 +1,492 @@
+"""KafkaApis: one handler per API key, and the table of what we advertise.
+
+A handler takes the request's :class:`RequestContext` and decoded body and returns
+the response body, a Deferred firing with it, or ``NO_RESPONSE``. Protocol
+errors raised inside become error codes here, at one boundary; anything else is
+a bug, logged by the network layer, which closes the connection.
+"""
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from kafkalite.network.connection import NO_RESPONSE
+from kafkalite.protocol import errors
+from kafkalite.protocol.apis import API_BY_KEY, ApiKey
+from kafkalite.replica.manager import FetchRequestPartition
+from kafkalite.server.topic_admin import INTERNAL_TOPICS
+
+__all__ = ["KafkaApis", "ADVERTISED_VERSIONS", "advertised_api_versions"]
+
+#: API key → (min, max) version we serve (issue 2's ranges; DESIGN.md §7).
+ADVERTISED_VERSIONS = {
+    ApiKey.PRODUCE: (3, 9),
+    ApiKey.FETCH: (4, 12),
+    ApiKey.LIST_OFFSETS: (0, 6),
+    ApiKey.METADATA: (0, 11),
+    ApiKey.LEADER_AND_ISR: (0, 5),
+    ApiKey.STOP_REPLICA: (0, 3),
+    ApiKey.UPDATE_METADATA: (0, 7),
+    ApiKey.API_VERSIONS: (0, 3),
+    ApiKey.CREATE_TOPICS: (0, 7),
+    ApiKey.DELETE_TOPICS: (0, 6),
+    ApiKey.INIT_PRODUCER_ID: (0, 4),
+    ApiKey.DESCRIBE_CONFIGS: (0, 4),
+}
+
+TOPIC_RESOURCE = 2
+BROKER_RESOURCE = 4
+# DescribeConfigs config sources (KIP-226).
+SOURCE_TOPIC_CONFIG = 1
+SOURCE_STATIC_BROKER_CONFIG = 4
+SOURCE_DEFAULT_CONFIG = 5
+LATEST_TIMESTAMP = -1
+EARLIEST_TIMESTAMP = -2
+READ_COMMITTED = 1
+
+
+def advertised_api_versions():
+    """The ApiVersions ``api_keys`` array: our ranges clipped to what the codec declares."""
+    entries = []
+    for key, (low, high) in sorted(ADVERTISED_VERSIONS.items()):
+        api = API_BY_KEY[key]
+        entries.append({"api_key": int(key), "min_version": max(low, api.min_version),
+                        "max_version": min(high, api.max_version)})
+    return entries
+
+
+class CloseConnection(Exception):
+    """Raised by a handler when Kafka would close the connection instead of answering."""
+
+
+class KafkaApis:
+    """Dispatches decoded requests to handlers.
+
+    :param broker: the :class:`kafkalite.broker.KafkaServer` whose components the
+        handlers use (``config``, ``replica_manager``, ``metadata_cache``, ``topic_admin``,
+        ``producer_ids``, ``controller``, ``cluster_id``, ``topic_log_config``).
+    """
+
+    log = Logger()
+
+    def __init__(self, broker):
+        self.broker = broker
+        self.config = broker.config
+        self.replica_manager = broker.replica_manager
+        self.metadata_cache = broker.metadata_cache
+        self._api_versions = advertised_api_versions()
+        self._handlers = {
+            ApiKey.API_VERSIONS: self.handle_api_versions,
+            ApiKey.METADATA: self.handle_metadata,
+            ApiKey.PRODUCE: self.handle_produce,
+            ApiKey.FETCH: self.handle_fetch,
+            ApiKey.LIST_OFFSETS: self.handle_list_offsets,
+            ApiKey.CREATE_TOPICS: self.handle_create_topics,
+            ApiKey.DELETE_TOPICS: self.handle_delete_topics,
+            ApiKey.INIT_PRODUCER_ID: self.handle_init_producer_id,
+            ApiKey.DESCRIBE_CONFIGS: self.handle_describe_configs,
+            ApiKey.LEADER_AND_ISR: self.handle_leader_and_isr,
+            ApiKey.UPDATE_METADATA: self.handle_update_metadata,
+            ApiKey.STOP_REPLICA: self.handle_stop_replica,
+        }
+
+    def supports(self, api_key, api_version):
+        versions = ADVERTISED_VERSIONS.get(api_key)
+        return versions is not None and versions[0] <= api_version <= versions[1]
+
+    def dispatch(self, context, request):
+        """Entry point for the network layer."""
+        handler = self._handlers.get(context.api_key)
+        if handler is None or not self.supports(context.api_key, context.api_version):
+            raise CloseConnection("unsupported api %d v%d" % (context.api_key, context.api_version))
+        result = handler(context, request)
+        if hasattr(result, "__await__"):
+            return defer.Deferred.fromCoroutine(result)
+        return result
+
+    # -- ApiVersions ---------------------------------------------------------------------
+
+    def handle_api_versions(self, context, request):
+        return {"error_code": 0, "api_keys": self._api_versions, "throttle_time_ms": 0}
+
+    # -- Metadata ------------------------------------------------------------------------
+
+    async def handle_metadata(self, context, request):
+        cache = self.metadata_cache
+        version = context.api_version
+        requested = request.get("topics")
+        if requested is None or (version == 0 and not requested):
+            names = sorted(cache.topic_names())
+            explicit = False
+        else:
+            names = [t["name"] for t in requested]
+            explicit = True
+        allow_auto_create = request.get("allow_auto_topic_creation", True) if version >= 4 else True
+        topics = []
+        for name in names:
+            partitions = cache.partitions(name)
+            if partitions is None:
+                topics.append(await self._unknown_topic_metadata(name, explicit and allow_auto_create))
+                continue
+            topics.append({
+                "error_code": 0, "name": name, "is_internal": name in INTERNAL_TOPICS,
+                "partitions": [self._partition_metadata(p) for _, p in sorted(partitions.items())],
+                "topic_authorized_operations": -2147483648,
+            })
+        brokers = []
+        for broker in cache.brokers.values():
+            endpoint = broker.endpoint(context.listener_name) or (broker.endpoints[0] if broker.endpoints else None)
+            if endpoint is None:
+                continue
+            brokers.append({"node_id": broker.broker_id, "host": endpoint.host, "port": endpoint.port,
+                            "rack": broker.rack})
+        return {
+            "throttle_time_ms": 0, "brokers": brokers, "cluster_id": self.broker.cluster_id,
+            "controller_id": cache.controller_id, "topics": topics,
+            "cluster_authorized_operations": -2147483648,
+        }
+
+    def _partition_metadata(self, info):
+        alive = self.metadata_cache.brokers
+        leader_alive = info.leader >= 0 and info.leader in alive
+        return {
+            "error_code": 0 if leader_alive else errors.LeaderNotAvailableError.code,
+            "partition_index": info.partition,
+            "leader_id": info.leader if leader_alive else -1,
+            "leader_epoch": info.leader_epoch,
+            "replica_nodes": info.replicas,
+            "isr_nodes": info.isr,
+            "offline_replicas": [r for r in info.replicas if r not in alive],
+        }
+
+    async def _unknown_topic_metadata(self, name, auto_create):
+        entry = {"name": name, "is_internal": False, "partitions": [],
+                 "topic_authorized_operations": -2147483648}
+        try:
+            self.broker.validate_topic_name(name)
+        except errors.KafkaError as error:
+            entry["error_code"] = error.code
+            return entry
+        if not (auto_create and self.config.auto_create_topics_enable) or name in INTERNAL_TOPICS:
+            entry["error_code"] = errors.UnknownTopicOrPartitionError.code
+            return entry
+        try:
+            await self.broker.topic_admin.create_topic(
+                name, self.config.num_partitions, self.config.default_replication_factor)
+            entry["error_code"] = errors.LeaderNotAvailableError.code
+        except errors.TopicAlreadyExistsError:
+            entry["error_code"] = errors.LeaderNotAvailableError.code
+        except errors.KafkaError as error:
+            self.log.warn("auto-creation of {topic} failed: {error}", topic=name, error=error)
+            entry["error_code"] = error.code
+        return entry
+
+    # -- Produce -------------------------------------------------------------------------
+
+    def handle_produce(self, context, request):
+        acks = request["acks"]
+        if request.get("transactional_id") is not None:
+            return self._produce_response(request, errors.TransactionalIdAuthorizationFailedError.code)
+        if acks not in (0, 1, -1):
+            return self._produce_response(request, errors.InvalidRequiredAcksError.code)
+        entries = []
+        for topic in request["topic_data"]:
+            for partition in topic["partition_data"]:
+                entries.append((topic["name"], partition["index"], partition["records"]))
+        results = self.replica_manager.append_records(acks, request["timeout_ms"], entries, context.api_version)
+        if acks == 0:
+            if any(r.error_code for r in results.values()):
+                # Kafka closes the connection so an acks=0 producer notices the failure.
+                raise CloseConnection("acks=0 produce failed")
+            return NO_RESPONSE
+        if isinstance(results, defer.Deferred):
+            return results.addCallback(self._produce_results_response, request)
+        return self._produce_results_response(results, request)
+
+    @staticmethod
+    def _produce_results_response(results, request):
+        responses = []
+        for topic in request["topic_data"]:
+            partitions = []
+            for partition in topic["partition_data"]:
+                result = results[(topic["name"], partition["index"])]
+                partitions.append({
+                    "index": partition["index"], "error_code": result.error_code,
+                    "base_offset": result.base_offset, "log_append_time_ms": result.log_append_time_ms,
+                    "log_start_offset": result.log_start_offset, "record_errors": [],
+                    "error_message": result.error_message if result.error_code else None,
+                })
+            responses.append({"name": topic["name"], "partition_responses": partitions})
+        return {"responses": responses, "throttle_time_ms": 0}
+
+    @staticmethod
+    def _produce_response(request, code):
+        return {"throttle_time_ms": 0, "responses": [
+            {"name": topic["name"], "partition_responses": [
+                {"index": p["index"], "error_code": code, "base_offset": -1, "log_append_time_ms": -1,
+                 "log_start_offset": -1, "record_errors": [], "error_message": None}
+                for p in topic["partition_data"]]}
+            for topic in request["topic_data"]]}
+
+    # -- Fetch ---------------------------------------------------------------------------
+
+    def handle_fetch(self, context, request):
+        partitions = []
+        for topic in request["topics"]:
+            for p in topic["partitions"]:
+                partitions.append(FetchRequestPartition(
+                    topic["topic"], p["partition"], p["fetch_offset"], p["partition_max_bytes"],
+                    p.get("current_leader_epoch", -1), p.get("log_start_offset", -1),
+                    p.get("last_fetched_epoch", -1)))
+        max_bytes = request.get("max_bytes") or 0x7FFFFFFF
+        results = self.replica_manager.fetch(
+            request["replica_id"], request["max_wait_ms"], request["min_bytes"], max_bytes, partitions)
+        if isinstance(results, defer.Deferred):
+            return results.addCallback(self._fetch_response, request)
+        return self._fetch_response(results, request)
+
+    @staticmethod
+    def _fetch_response(results, request):
+        results = iter(results)
+        responses = []
+        for topic in request["topics"]:
+            partitions = []
+            for p in topic["partitions"]:
+                result = next(results)
+                entry = {
+                    "partition_index": p["partition"], "error_code": result.error_code,
+                    "high_watermark": result.high_watermark, "last_stable_offset": result.last_stable_offset,
+                    "log_start_offset": result.log_start_offset, "aborted_transactions": None,
+                    "preferred_read_replica": -1, "records": result.records,
+                }
+                if result.diverging_epoch is not None:
+                    entry["diverging_epoch"] = {"epoch": result.diverging_epoch[0],
+                                                "end_offset": result.diverging_epoch[1]}
+                partitions.append(entry)
+            responses.append({"topic": topic["topic"], "partitions": partitions})
+        return {"throttle_time_ms": 0, "error_code": 0, "session_id": 0, "responses": responses}
+
+    # -- ListOffsets ---------------------------------------------------------------------
+
+    def handle_list_offsets(self, context, request):
+        version = context.api_version
+        is_consumer = request["replica_id"] < 0
+        read_committed = request.get("isolation_level", 0) == READ_COMMITTED
+        topics = []
+        for topic in request["topics"]:
+            partitions = []
+            for p in topic["partitions"]:
+                entry = {"partition_index": p["partition_index"], "error_code": 0, "old_style_offsets": [],
+                         "timestamp": -1, "offset": -1, "leader_epoch": -1}
+                try:
+                    partition = self.replica_manager.leader_partition(
+                        topic["name"], p["partition_index"], p.get("current_leader_epoch", -1))
+                    log = partition.log
+                    target = p["timestamp"]
+                    if target == LATEST_TIMESTAMP:
+                        if not is_consumer:
+                            offset = log.log_end_offset
+                        else:
+                            offset = log.last_stable_offset if read_committed else log.high_watermark
+                        found = (-1, offset)
+                    elif target == EARLIEST_TIMESTAMP:
+                        found = (-1, log.log_start_offset)
+                    else:
+                        found = log.fetch_offset_by_timestamp(target)
+                        if found is not None and is_consumer and found[1] >= log.high_watermark:
+                            found = None
+                    if found is None:
+                        found = (-1, -1)
+                    entry["timestamp"], entry["offset"] = found
+                    entry["leader_epoch"] = partition.leader_epoch
+                    if version == 0:
+                        entry["old_style_offsets"] = [found[1]] if found[1] >= 0 and p.get("max_num_offsets", 1) else []
+                except errors.KafkaError as error:
+                    entry["error_code"] = error.code
+                partitions.append(entry)
+            topics.append({"name": topic["name"], "partitions": partitions})
+        return {"throttle_time_ms": 0, "topics": topics}
+
+    # -- CreateTopics / DeleteTopics -----------------------------------------------------
+
+    async def handle_create_topics(self, context, request):
+        is_controller = self.broker.is_controller()
+        results = []
+        created = []
+        for topic in request["topics"]:
+            name = topic["name"]
+            entry = {"name": name, "topic_id": None, "error_code": 0, "error_message": None,
+                     "num_partitions": -1, "replication_factor": -1, "configs": None}
+            results.append(entry)
+            if not is_controller:
+                entry["error_code"] = errors.NotControllerError.code
+                continue
+            try:
+                num_partitions = topic["num_partitions"]
+                replication_factor = topic["replication_factor"]
+                assignment = {a["partition_index"]: list(a["broker_ids"]) for a in topic.get("assignments") or ()}
+                if assignment and (num_partitions != -1 or replication_factor != -1):
+                    raise errors.InvalidRequestError(
+                        "Both numPartitions or replicationFactor and replicasAssignments were set.")
+                if num_partitions == -1:
+                    num_partitions = self.config.num_partitions
+                if replication_factor == -1:
+                    replication_factor = self.config.default_replication_factor
+                configs = {c["name"]: c["value"] for c in topic.get("configs") or ()}
+                written = await self.broker.topic_admin.create_topic(
+                    name, num_partitions, replication_factor, assignment or None, configs,
+                    validate_only=request.get("validate_only", False))
+                entry["num_partitions"] = len(written)
+                entry["replication_factor"] = len(next(iter(written.values())))
+                if not request.get("validate_only", False):
+                    created.append(name)
+            except errors.KafkaError as error:
+                entry["error_code"] = error.code
+                entry["error_message"] = error.message
+        if created and request["timeout_ms"] > 0:
+            ready = await self._wait_for_metadata(
+                lambda: all(self.metadata_cache.has_leaders(t) for t in created), request["timeout_ms"])
+            if not ready:
+                for entry in results:
+                    if entry["name"] in created and not self.metadata_cache.has_leaders(entry["name"]):
+                        entry["error_code"] = errors.RequestTimedOutError.code
+                        entry["error_message"] = "Topic creation is still in progress."
+        return {"throttle_time_ms": 0, "topics": results}
+
+    def _wait_for_metadata(self, condition, timeout_ms):
+        """Fires True once ``condition()`` holds after a metadata update, False on timeout."""
+        if condition():
+            return defer.succeed(True)
+        done = defer.Deferred()
+        reactor = self.broker.reactor
+
+        def check():
+            if done.called:
+                return True
+            if condition():
+                timer.cancel()
+                done.callback(True)
+                return True
+            return False
+
+        def expire():
+            if not done.called:
+                done.callback(False)
+
+        timer = reactor.callLater(timeout_ms / 1000.0, expire)
+        self.metadata_cache.add_listener(check)
+        return done
+
+    async def handle_delete_topics(self, context, request):
+        names = request.get("topic_names") or [t["name"] for t in request.get("topics") or ()]
+        is_controller = self.broker.is_controller()
+        responses = []
+        pending = []
+        for name in names:
+            entry = {"name": name, "topic_id": None, "error_code": 0, "error_message": None}
+            responses.append(entry)
+            if not is_controller:
+                entry["error_code"] = errors.NotControllerError.code
+                continue
+            if not self.config.delete_topic_enable:
+                entry["error_code"] = errors.TopicDeletionDisabledError.code
+                continue
+            try:
+                await self.broker.topic_admin.delete_topic(name)
+                pending.append(name)
+            except errors.KafkaError as error:
+                entry["error_code"] = error.code
+                entry["error_message"] = error.message
+        if pending and request["timeout_ms"] > 0:
+            gone = await self._wait_for_metadata(
+                lambda: all(self.metadata_cache.partitions(t) is None for t in pending), request["timeout_ms"])
+            if not gone:
+                for entry in responses:
+                    if entry["name"] in pending and self.metadata_cache.partitions(entry["name"]) is not None:
+                        entry["error_code"] = errors.RequestTimedOutError.code
+        return {"throttle_time_ms": 0, "responses": responses}
+
+    # -- InitProducerId ------------------------------------------------------------------
+
+    async def handle_init_producer_id(self, context, request):
+        if request.get("transactional_id") is not None:
+            # Transactions do not exist yet: no broker coordinates transactional ids.
+            return {"throttle_time_ms": 0, "error_code": errors.CoordinatorNotAvailableError.code,
+                    "producer_id": -1, "producer_epoch": -1}
+        producer_id = await self.broker.producer_ids.generate()
+        return {"throttle_time_ms": 0, "error_code": 0, "producer_id": producer_id, "producer_epoch": 0}
+
+    # -- DescribeConfigs -----------------------------------------------------------------
+
+    async def handle_describe_configs(self, context, request):
+        include_synonyms = request.get("include_synonyms", False)
+        results = []
+        for resource in request["resources"]:
+            keys = resource.get("configuration_keys")
+            entry = {"error_code": 0, "error_message": None, "resource_type": resource["resource_type"],
+                     "resource_name": resource["resource_name"], "configs": []}
+            results.append(entry)
+            try:
+                if resource["resource_type"] == TOPIC_RESOURCE:
+                    configs = await self._describe_topic(resource["resource_name"], include_synonyms)
+                elif resource["resource_type"] == BROKER_RESOURCE:
+                    configs = self._describe_broker(resource["resource_name"])
+                else:
+                    raise errors.InvalidRequestError("unsupported resource type %d" % resource["resource_type"])
+            except errors.KafkaError as error:
+                entry["error_code"] = error.code
+                entry["error_message"] = error.message
+                continue
+            entry["configs"] = [c for c in configs if not keys or c["name"] in keys]
+        return {"throttle_time_ms": 0, "results": results}
+
+    async def _describe_topic(self, topic, include_synonyms):
+        self.broker.validate_topic_name(topic)
+        if self.metadata_cache.partitions(topic) is None and not await self.broker.topic_admin.topic_exists(topic):
+            raise errors.UnknownTopicOrPartitionError("Topic '%s' does not exist." % topic)
+        overrides = await self.broker.topic_admin.topic_overrides(topic)
+        config = self.broker.default_log_config.with_overrides(overrides)
+        configs = []
+        for name, value in config.to_topic_properties().items():
+            overridden = name in overrides
+            source = SOURCE_TOPIC_CONFIG if overridden else SOURCE_DEFAULT_CONFIG
+            synonyms = [{"name": name, "value": value, "source": source}] if include_synonyms else []
+            configs.append({"name": name, "value": value, "read_only": False, "is_default": not overridden,
+                            "config_source": source, "is_sensitive": False, "synonyms": synonyms,
+                            "config_type": 0, "documentation": None})
+        return configs
+
+    def _describe_broker(self, name):
+        if name not in ("", str(self.config.broker_id)):
+            raise errors.InvalidRequestError("broker %s is not this broker (%d)" % (name, self.config.broker_id))
+        return [{"name": key, "value": value, "read_only": True, "is_default": False,
+                 "config_source": SOURCE_STATIC_BROKER_CONFIG, "is_sensitive": False, "synonyms": [],
+                 "config_type": 0, "documentation": None}
+                for key, value in sorted(self.config.raw.items())]
+
+    # -- controller → broker -------------------------------------------------------------
+
+    def _fenced(self, request):
+        """The error code for a request from a stale controller or for a past broker epoch."""
+        if request["controller_epoch"] < self.replica_manager.controller_epoch:
+            return errors.StaleControllerEpochError.code
+        broker_epoch = request.get("broker_epoch", -1)
+        if broker_epoch not in (-1, None) and broker_epoch < self.broker.broker_epoch:
+            return errors.StaleBrokerEpochError.code
+        return 0
+
+    def handle_leader_and_isr(self, context, request):
+        return self.replica_manager.become_leader_or_follower(request, context.api_version)
+
+    def handle_update_metadata(self, context, request):
+        code = self._fenced(request)
+        if code:
+            return {"error_code": code}
+        self.replica_manager.controller_epoch = request["controller_epoch"]
+        self.metadata_cache.update(request)
+        return {"error_code": 0}
+
+    def handle_stop_replica(self, context, request):
+        code = self._fenced(request)
+        if code:
+            return {"error_code": code, "partition_errors": []}
+        return self.replica_manager.stop_replicas(request)

@@ -1,0 +1,139 @@
+"""The broker's view of the cluster, as the controller last told it.
+
+Every broker answers Metadata from this cache, which only UpdateMetadata
+requests change (reference §2.3): in ZooKeeper mode brokers never read
+partition state from ZooKeeper to serve clients. Listeners registered with
+:meth:`MetadataCache.add_listener` are called after every update, which is how
+CreateTopics/DeleteTopics wait for their outcome without polling.
+"""
+
+from dataclasses import dataclass, field
+
+__all__ = ["BrokerEndpoint", "LiveBroker", "PartitionInfo", "MetadataCache"]
+
+
+@dataclass(frozen=True)
+class BrokerEndpoint:
+    listener: str
+    host: str
+    port: int
+    security_protocol: int = 0
+
+
+@dataclass(frozen=True)
+class LiveBroker:
+    broker_id: int
+    endpoints: tuple
+    rack: str | None = None
+
+    def endpoint(self, listener):
+        for endpoint in self.endpoints:
+            if endpoint.listener == listener:
+                return endpoint
+        return None
+
+
+@dataclass
+class PartitionInfo:
+    """Leadership of one partition as the controller announced it."""
+
+    topic: str
+    partition: int
+    leader: int
+    leader_epoch: int
+    isr: list
+    replicas: list
+    offline_replicas: list = field(default_factory=list)
+    zk_version: int = 0
+    controller_epoch: int = 0
+
+
+class MetadataCache:
+    """Live brokers, partition leadership and the controller id, per UpdateMetadata."""
+
+    def __init__(self, broker_id):
+        self.broker_id = broker_id
+        self.controller_id = -1
+        self.controller_epoch = 0
+        self.brokers = {}
+        self.topics = {}
+        self._listeners = []
+
+    def add_listener(self, callback):
+        """Call ``callback()`` after each update until it returns True."""
+        self._listeners.append(callback)
+
+    def _notify(self):
+        listeners, self._listeners = self._listeners, []
+        for callback in listeners:
+            if not callback():
+                self._listeners.append(callback)
+
+    def update(self, request):
+        """Apply a decoded UpdateMetadata request (any version).
+
+        :returns: the topic-partitions whose state was deleted (leader -2).
+        """
+        self.controller_id = request["controller_id"]
+        self.controller_epoch = request["controller_epoch"]
+        brokers = {}
+        for broker in request["live_brokers"]:
+            endpoints = broker.get("endpoints") or []
+            if endpoints:
+                eps = tuple(
+                    BrokerEndpoint(e.get("listener") or "PLAINTEXT", e["host"], e["port"], e.get("security_protocol", 0))
+                    for e in endpoints)
+            else:
+                eps = (BrokerEndpoint("PLAINTEXT", broker.get("v0_host", ""), broker.get("v0_port", -1)),)
+            brokers[broker["id"]] = LiveBroker(broker["id"], eps, broker.get("rack"))
+        self.brokers = brokers
+        deleted = []
+        for state in iter_partition_states(request, "ungrouped_partition_states"):
+            topic, partition = state["topic_name"], state["partition_index"]
+            if state["leader"] == LEADER_DURING_DELETE:
+                partitions = self.topics.get(topic)
+                if partitions is not None:
+                    partitions.pop(partition, None)
+                    if not partitions:
+                        del self.topics[topic]
+                deleted.append((topic, partition))
+                continue
+            self.topics.setdefault(topic, {})[partition] = PartitionInfo(
+                topic, partition, state["leader"], state["leader_epoch"], list(state["isr"]),
+                list(state["replicas"]), list(state.get("offline_replicas") or []), state["zk_version"],
+                state["controller_epoch"])
+        self._notify()
+        return deleted
+
+    def partition(self, topic, partition):
+        partitions = self.topics.get(topic)
+        return None if partitions is None else partitions.get(partition)
+
+    def partitions(self, topic):
+        """The partitions of ``topic`` by index, or None for an unknown topic."""
+        return self.topics.get(topic)
+
+    def topic_names(self):
+        return list(self.topics)
+
+    def alive_broker_ids(self):
+        return sorted(self.brokers)
+
+    def has_leaders(self, topic):
+        partitions = self.topics.get(topic)
+        return bool(partitions) and all(p.leader >= 0 for p in partitions.values())
+
+
+#: UpdateMetadata marks a partition being deleted with leader -2 (LeaderAndIsr.LeaderDuringDelete).
+LEADER_DURING_DELETE = -2
+
+
+def iter_partition_states(request, ungrouped_key):
+    """Yield partition-state dicts with ``topic_name`` set, from either the flat (old) or grouped layout."""
+    for state in request.get(ungrouped_key) or ():
+        yield state
+    for topic_state in request.get("topic_states") or ():
+        name = topic_state["topic_name"]
+        for state in topic_state["partition_states"]:
+            state["topic_name"] = name
+            yield state
