@@ -353,3 +353,12 @@ def test_factory_connection_ids_and_close_connections():
     assert ids == ["10.0.0.1:12345-192.168.1.1:54321-0", "10.0.0.1:12345-192.168.1.1:54321-1"]
     factory.close_connections()
     assert all(t.disconnecting for t in transports)
+
+
+def test_non_tcp_transports_get_the_copying_writer():
+    """StringTransport (like TLS) is not sendfile-capable: the pread fallback is chosen."""
+    from kafkalite.network.writer import TransportWriter, make_writer, sendfile_capable
+
+    transport = StringTransport()
+    assert not sendfile_capable(transport)
+    assert isinstance(make_writer(transport), TransportWriter)
