@@ -1,0 +1,653 @@
+"""Log: one partition replica's directory of segments (Kafka 2.8's ``kafka.log.Log``).
+
+Owns offset assignment, rolling, reads as zero-copy file regions, retention, truncation,
+crash recovery, the leader-epoch cache and idempotent-producer state. Plain synchronous
+code: the broker calls appends and reads inline on its reactor thread, and ``flush``,
+``delete_expired_files`` and construction (recovery) from a thread pool. Nothing on the
+append path fsyncs.
+"""
+
+import bisect
+import os
+import shutil
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from kafkalite.log.epoch_cache import LeaderEpochCache
+from kafkalite.log.index import CorruptIndexError
+from kafkalite.log.producer_state import ProducerStateManager
+from kafkalite.log.segment import INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, LogSegment, segment_file_name
+from kafkalite.protocol.errors import (
+    InvalidRecordError,
+    InvalidTimestampError,
+    KafkaStorageErrorError,
+    MessageTooLargeError,
+    OffsetOutOfRangeError,
+    RecordListTooLargeError,
+)
+from kafkalite.protocol.records import (
+    check_crc,
+    iter_batch_headers,
+    read_batch_header,
+    set_base_offset_and_epoch,
+    set_log_append_time,
+)
+from kafkalite.protocol.regions import FileRegion
+
+__all__ = ["FetchDataInfo", "Log", "LogAppendInfo", "parse_topic_partition"]
+
+_LONG_MAX = 2**63 - 1
+EARLIEST_TIMESTAMP = -2
+LATEST_TIMESTAMP = -1
+
+
+def parse_topic_partition(name):
+    """``("my-topic.x", 3)`` from a directory name ``my-topic.x-3`` (the partition follows the last '-').
+
+    :raises ValueError: not a ``<topic>-<partition>`` name.
+    """
+    topic, sep, partition = name.rpartition("-")
+    if not sep or not topic or not partition.isdigit():
+        raise ValueError(f"not a <topic>-<partition> directory name: {name!r}")
+    return topic, int(partition)
+
+
+@dataclass(frozen=True)
+class LogAppendInfo:
+    """The outcome of one append.
+
+    ``duplicate`` is True when an idempotent producer's retry was recognised: nothing was
+    written and the offsets are those of the original append. ``log_append_time_ms`` is -1
+    unless the topic uses LogAppendTime.
+    """
+
+    first_offset: int
+    last_offset: int
+    log_append_time_ms: int
+    log_start_offset: int
+    duplicate: bool
+    records_count: int
+    size: int
+
+
+class FetchDataInfo(NamedTuple):
+    """The result of :meth:`Log.read`.
+
+    :ivar fetch_offset: the offset asked for.
+    :ivar records: whole batches as a :class:`FileRegion`, or None when there is nothing to return.
+    :ivar segment_base_offset: base offset of the segment read (-1 when empty).
+    :ivar position: byte position of the region in that segment (-1 when empty).
+    """
+
+    fetch_offset: int
+    records: object = None
+    segment_base_offset: int = -1
+    position: int = -1
+
+
+class Log:
+    """One partition replica stored in ``directory`` (named ``<topic>-<partition>``).
+
+    :param directory: the partition directory; created when missing.
+    :param config: a :class:`~kafkalite.log.config.LogConfig`.
+    :param time_ms: a callable returning the current time in milliseconds.
+    :param recovery_point: offset up to which the log is known to be flushed.
+    :param log_start_offset: the checkpointed log start offset, if any.
+    :param had_clean_shutdown: skip recovery (the log dir had ``.kafka_cleanshutdown``).
+    """
+
+    def __init__(self, directory, config, time_ms, recovery_point=0, log_start_offset=None,
+                 had_clean_shutdown=False):
+        self.directory = directory
+        self.config = config
+        self.time_ms = time_ms
+        name = os.path.basename(os.path.normpath(directory))
+        try:
+            self.topic, self.partition = parse_topic_partition(name)
+        except ValueError:
+            self.topic, self.partition = name, -1
+        self.segments = []
+        self._bases = []
+        self._pending_deletes = []  # (due_ms, LogSegment) renamed to .deleted, still open
+        self.unflushed_messages = 0
+        self.last_flush_ms = time_ms()
+        self.recovered_bytes_truncated = 0
+        self.producer_state = ProducerStateManager()
+        os.makedirs(directory, exist_ok=True)
+        self.epoch_cache = LeaderEpochCache(directory)
+        self._epoch_needs_fsync = False
+        self._load(recovery_point, log_start_offset, had_clean_shutdown)
+
+    # -- loading and recovery -----------------------------------------------------------
+
+    def _new_segment(self, base_offset, active=True):
+        jitter = 0
+        if self.config.segment_jitter_ms > 0:
+            # deterministic per segment, like Kafka's random jitter but reproducible in tests
+            jitter = (base_offset * 2654435761) % self.config.segment_jitter_ms
+        return LogSegment(self.directory, base_offset, self.config.index_interval_bytes,
+                          self.config.segment_index_bytes, jitter, self.time_ms(), active)
+
+    def _clean_temp_files(self):
+        names = os.listdir(self.directory)
+        for name in names:
+            path = os.path.join(self.directory, name)
+            if name.endswith((".deleted", ".cleaned", ".tmp")):
+                os.unlink(path)
+            elif name.endswith(".swap"):
+                target = path[:-len(".swap")]
+                # Without a cleaner in progress the originals are complete: prefer them.
+                if os.path.exists(target):
+                    os.unlink(path)
+                else:
+                    os.rename(path, target)
+        logs = set()
+        for name in os.listdir(self.directory):
+            if name.endswith(LOG_SUFFIX) and name[:-len(LOG_SUFFIX)].isdigit():
+                logs.add(int(name[:-len(LOG_SUFFIX)]))
+        for name in os.listdir(self.directory):
+            for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX):
+                stem = name[:-len(suffix)]
+                if name.endswith(suffix) and stem.isdigit() and int(stem) not in logs:
+                    os.unlink(os.path.join(self.directory, name))
+        return sorted(logs)
+
+    def _load(self, recovery_point, log_start_offset, had_clean_shutdown):
+        bases = self._clean_temp_files()
+        for i, base in enumerate(bases):
+            missing_index = not all(os.path.exists(os.path.join(self.directory, segment_file_name(base, suffix)))
+                                    for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX))
+            segment = self._new_segment(base, active=(i == len(bases) - 1))
+            next_base = bases[i + 1] if i + 1 < len(bases) else None
+            if missing_index:
+                segment.rebuild_indexes()
+            else:
+                try:
+                    segment.offset_index.sanity_check(segment.size, next_base)
+                    segment.time_index.sanity_check(segment.size, next_base)
+                except CorruptIndexError:
+                    segment.rebuild_indexes()
+            self._add_segment(segment)
+        rebuild_epochs = self.epoch_cache.load_failed
+        if not had_clean_shutdown:
+            self._recover(recovery_point)
+        if not self.segments:
+            self._add_segment(self._new_segment(log_start_offset or 0))
+        self.log_end_offset = self.segments[-1].read_next_offset()
+        start = self.segments[0].base_offset
+        if log_start_offset is not None:
+            start = max(start, log_start_offset)
+        self.log_start_offset = start
+        if start > self.log_end_offset:
+            self.truncate_fully_and_start_at(start)
+        self._rebuild_producer_state(rebuild_epochs)
+        self.epoch_cache.truncate_from_end(self.log_end_offset)
+        self.epoch_cache.truncate_from_start(self.log_start_offset)
+        self.epoch_cache.write(fsync=True)
+        if had_clean_shutdown:
+            self.recovery_point = self.log_end_offset
+        else:
+            self.recovery_point = min(recovery_point, self.log_end_offset)
+        self.recovery_point = max(self.recovery_point, self.log_start_offset)
+        self.high_watermark = self.log_start_offset
+
+    def _recover(self, recovery_point):
+        """CRC-check segments from the one holding ``recovery_point``; cut at the first bad batch."""
+        for i, segment in enumerate(list(self.segments)):
+            upper = self.segments[i + 1].base_offset if i + 1 < len(self.segments) else None
+            if upper is not None and upper <= recovery_point:
+                continue
+            truncated = segment.recover()
+            if truncated:
+                self.recovered_bytes_truncated += truncated
+                for later in self.segments[i + 1:]:
+                    later.delete_files()
+                del self.segments[i + 1:]
+                del self._bases[i + 1:]
+                if not segment.offset_index._writable:
+                    segment.offset_index.make_writable()
+                    segment.time_index.make_writable()
+                break
+
+    def _rebuild_producer_state(self, rebuild_epochs):
+        """Scan every batch header (never records) to rebuild producers and, if needed, epochs."""
+        self.producer_state.clear()
+        if rebuild_epochs:
+            self.epoch_cache.clear()
+        for segment in self.segments:
+            position = 0
+            while position < segment.size:
+                header = segment.read_header(position)
+                if header.producer_id >= 0:
+                    self.producer_state.update(header)
+                if rebuild_epochs and header.partition_leader_epoch > self.epoch_cache.latest_epoch:
+                    self.epoch_cache.assign(header.partition_leader_epoch, header.base_offset)
+                position += header.size
+        self.producer_state.truncate_head(self.log_start_offset)
+
+    def _add_segment(self, segment):
+        self.segments.append(segment)
+        self._bases.append(segment.base_offset)
+
+    # -- properties ------------------------------------------------------------------------
+
+    @property
+    def active_segment(self):
+        return self.segments[-1]
+
+    @property
+    def num_segments(self):
+        return len(self.segments)
+
+    @property
+    def size_in_bytes(self):
+        return sum(segment.size for segment in self.segments)
+
+    @property
+    def latest_epoch(self):
+        """The newest leader epoch in the epoch cache (-1 when none)."""
+        return self.epoch_cache.latest_epoch
+
+    @property
+    def last_stable_offset(self):
+        """Equals the high watermark until transactions exist."""
+        return self.high_watermark
+
+    def update_high_watermark(self, offset):
+        """Set the HW, clamped to [log_start_offset, log_end_offset]; returns the value set."""
+        self.high_watermark = min(max(offset, self.log_start_offset), self.log_end_offset)
+        return self.high_watermark
+
+    def update_config(self, config):
+        """Apply a new :class:`LogConfig` (affects subsequent appends, rolls and retention)."""
+        self.config = config
+        for segment in self.segments:
+            segment.index_interval_bytes = config.index_interval_bytes
+
+    # -- appends -----------------------------------------------------------------------------
+
+    def append_as_leader(self, records, leader_epoch):
+        """Assign offsets to one CRC-validated batch and append it.
+
+        :param records: a writable memoryview (or bytearray) holding exactly one v2 batch.
+        :param leader_epoch: the leader's current epoch, written into the batch.
+        :returns: :class:`LogAppendInfo`.
+        :raises MessageTooLargeError: the batch exceeds ``max.message.bytes``.
+        :raises RecordListTooLargeError: the batch exceeds ``segment.bytes``.
+        :raises InvalidTimestampError: a CreateTime timestamp too far from the broker's clock.
+        :raises InvalidRecordError: a control batch from a client.
+        :raises OutOfOrderSequenceNumberError, InvalidProducerEpochError: idempotence checks.
+        """
+        config = self.config
+        header = read_batch_header(records, 0)
+        size = header.size
+        if size > config.max_message_bytes:
+            raise MessageTooLargeError(f"batch of {size} bytes exceeds max.message.bytes {config.max_message_bytes}")
+        if size > config.segment_bytes:
+            raise RecordListTooLargeError(f"batch of {size} bytes exceeds segment.bytes {config.segment_bytes}")
+        if header.is_control:
+            raise InvalidRecordError("clients may not send control batches")
+        now = self.time_ms()
+        log_append_time = config.is_log_append_time
+        max_difference = config.message_timestamp_difference_max_ms
+        if not log_append_time and max_difference < _LONG_MAX:
+            for timestamp in (header.base_timestamp, header.max_timestamp):
+                if timestamp != -1 and abs(timestamp - now) > max_difference:
+                    raise InvalidTimestampError(
+                        f"timestamp {timestamp} is out of range: more than {max_difference} ms from the broker's time {now}")
+        duplicate = self.producer_state.check_leader_append(header)
+        if duplicate is not None:
+            return LogAppendInfo(duplicate.first_offset, duplicate.last_offset, -1, self.log_start_offset, True,
+                                 header.records_count, 0)
+        base_offset = self.log_end_offset
+        last_offset = base_offset + header.last_offset_delta
+        set_base_offset_and_epoch(records, 0, base_offset, leader_epoch)
+        header = header._replace(base_offset=base_offset, partition_leader_epoch=leader_epoch)
+        append_time = -1
+        if log_append_time:
+            header = set_log_append_time(records, header, now)
+            append_time = now
+        segment = self._maybe_roll(size, header.max_timestamp, last_offset, now, base_offset)
+        segment.append(records[:size] if len(records) != size else records, last_offset, header.max_timestamp,
+                       last_offset)
+        self.log_end_offset = last_offset + 1
+        if leader_epoch >= 0 and leader_epoch != self.epoch_cache.latest_epoch:
+            self._assign_epoch(leader_epoch, base_offset)
+        self.producer_state.update(header)
+        self.unflushed_messages += header.records_count
+        return LogAppendInfo(base_offset, last_offset, append_time, self.log_start_offset, False,
+                             header.records_count, size)
+
+    def append_as_follower(self, records):
+        """Append batches whose offsets and epochs the leader assigned.
+
+        A trailing partial batch is ignored. Offsets may skip ahead (compacted leaders) but
+        never go back.
+
+        :returns: :class:`LogAppendInfo` (offsets -1 when ``records`` holds no whole batch).
+        :raises OffsetOutOfRangeError: a batch starts below the log end offset or out of order.
+        :raises CorruptMessageError: a batch fails its CRC.
+        """
+        headers = list(iter_batch_headers(records))
+        if not headers:
+            return LogAppendInfo(-1, -1, -1, self.log_start_offset, False, 0, 0)
+        expected = self.log_end_offset
+        max_timestamp, offset_of_max = -1, -1
+        count = 0
+        for header in headers:
+            if header.base_offset < expected:
+                raise OffsetOutOfRangeError(f"follower batch at offset {header.base_offset} is below the expected offset {expected}")
+            check_crc(records, header)
+            expected = header.next_offset
+            if header.max_timestamp > max_timestamp:
+                max_timestamp, offset_of_max = header.max_timestamp, header.last_offset
+            count += header.records_count
+        end = headers[-1].position + headers[-1].size
+        first_offset, last_offset = headers[0].base_offset, headers[-1].last_offset
+        now = self.time_ms()
+        segment = self._maybe_roll(end, max_timestamp, last_offset, now, first_offset)
+        if not segment.can_convert_to_relative_offset(first_offset):
+            segment = self.roll(first_offset)
+        segment.append(memoryview(records)[:end], last_offset, max_timestamp, offset_of_max)
+        self.log_end_offset = last_offset + 1
+        for header in headers:
+            if header.partition_leader_epoch > self.epoch_cache.latest_epoch:
+                self._assign_epoch(header.partition_leader_epoch, header.base_offset)
+            self.producer_state.update(header)
+        self.unflushed_messages += count
+        return LogAppendInfo(first_offset, last_offset, -1, self.log_start_offset, False, count, end)
+
+    def _assign_epoch(self, epoch, start_offset):
+        if self.epoch_cache.assign(epoch, start_offset):
+            # tmp + rename now; the fsync happens in flush(), off the reactor thread
+            self.epoch_cache.write(fsync=False)
+            self._epoch_needs_fsync = True
+
+    def _maybe_roll(self, messages_size, max_timestamp, max_offset, now, first_offset):
+        segment = self.segments[-1]
+        if segment.should_roll(self.config.segment_bytes, self.config.segment_ms, messages_size, max_timestamp,
+                               max_offset, now):
+            segment = self.roll(first_offset)
+        return segment
+
+    def roll(self, new_base_offset=None):
+        """Start a new active segment at ``new_base_offset`` (default: the log end offset).
+
+        An empty active segment is reused (or replaced when the new base is higher).
+        """
+        base = self.log_end_offset if new_base_offset is None else max(new_base_offset, self.log_end_offset)
+        active = self.segments[-1]
+        if active.size == 0:
+            if active.base_offset == base:
+                return active
+            self.segments.pop()
+            self._bases.pop()
+            active.delete_files()
+        else:
+            active.on_become_inactive()
+        segment = self._new_segment(base)
+        self._add_segment(segment)
+        return segment
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def read(self, start_offset, max_bytes, max_offset=None, min_one_message=True):
+        """Whole batches from the one holding ``start_offset``, as a region of one segment file.
+
+        :param max_bytes: soft limit on the region's length (the first batch is returned whole
+            anyway when ``min_one_message``).
+        :param max_offset: exclusive bound (HW or LSO): stop before the first batch whose last
+            offset is ≥ it.
+        :returns: :class:`FetchDataInfo`; ``records`` is None when nothing can be returned.
+        :raises OffsetOutOfRangeError: ``start_offset`` is below the log start or above the log end offset.
+        """
+        log_end_offset = self.log_end_offset
+        if start_offset < self.log_start_offset or start_offset > log_end_offset:
+            raise OffsetOutOfRangeError(f"offset {start_offset} is out of range [{self.log_start_offset}, {log_end_offset}] "
+                f"for {self.topic}-{self.partition}")
+        if start_offset == log_end_offset or (max_offset is not None and start_offset >= max_offset):
+            return FetchDataInfo(start_offset)
+        segments = self.segments
+        bases = self._bases
+        slot = max(bisect.bisect_right(bases, start_offset) - 1, 0)
+        while slot < len(segments):
+            segment = segments[slot]
+            upper = bases[slot + 1] if slot + 1 < len(bases) else log_end_offset
+            max_position = None
+            if max_offset is not None and max_offset < upper:
+                max_position = segment.position_before(max_offset)
+            found = segment.read(start_offset, max_bytes, max_position, min_one_message)
+            if found is not None:
+                position, length = found
+                return FetchDataInfo(start_offset, FileRegion(segment.file, position, length),
+                                     segment.base_offset, position)
+            if max_position is not None:
+                break
+            slot += 1
+        return FetchDataInfo(start_offset)
+
+    def fetch_offset_by_timestamp(self, timestamp_ms):
+        """``(timestamp, offset)`` for ListOffsets, or None when no batch is that recent.
+
+        -2 (earliest) gives ``(-1, log_start_offset)``, -1 (latest) ``(-1, log_end_offset)``.
+        Otherwise: the first batch whose max timestamp is ≥ ``timestamp_ms``, returned as that
+        batch's ``(max_timestamp, base_offset)`` (raised to the log start offset). Kafka returns
+        the first *record* at or after the timestamp; without decoding records the batch's base
+        offset is the closest offset that is never too late.
+        """
+        if timestamp_ms == EARLIEST_TIMESTAMP:
+            return -1, self.log_start_offset
+        if timestamp_ms == LATEST_TIMESTAMP:
+            return -1, self.log_end_offset
+        for segment in list(self.segments):
+            if segment.size and segment.largest_timestamp >= timestamp_ms:
+                found = segment.find_offset_by_timestamp(timestamp_ms)
+                if found is not None:
+                    return found[0], max(found[1], self.log_start_offset)
+        return None
+
+    def end_offset_for_epoch(self, leader_epoch):
+        """``(epoch, end_offset)`` with OffsetForLeaderEpoch semantics; (-1, -1) when unknown."""
+        return self.epoch_cache.end_offset_for(leader_epoch, self.log_end_offset)
+
+    # -- truncation --------------------------------------------------------------------------------
+
+    def truncate_to(self, offset):
+        """Remove every batch at or above ``offset`` (a batch holding ``offset`` goes whole).
+
+        :returns: True when anything was removed.
+        """
+        if offset < 0:
+            raise ValueError(f"cannot truncate to a negative offset {offset}")
+        if offset >= self.log_end_offset:
+            return False
+        if offset < self.segments[0].base_offset:
+            self.truncate_fully_and_start_at(offset)
+            return True
+        doomed = [segment for segment in self.segments[1:] if segment.base_offset >= offset]
+        if doomed:
+            keep = len(self.segments) - len(doomed)
+            del self.segments[keep:]
+            del self._bases[keep:]
+            for segment in doomed:
+                self._schedule_delete(segment)
+        active = self.segments[-1]
+        active.truncate_to(offset)
+        active.offset_index.make_writable()
+        active.time_index.make_writable()
+        self.log_end_offset = active.read_next_offset()
+        self.log_start_offset = min(self.log_start_offset, self.log_end_offset)
+        self._after_truncation()
+        return True
+
+    def truncate_fully_and_start_at(self, offset):
+        """Delete every segment and restart the log empty at ``offset``."""
+        for segment in self.segments:
+            self._schedule_delete(segment)
+        self.segments = []
+        self._bases = []
+        self._add_segment(self._new_segment(offset))
+        self.log_end_offset = offset
+        self.log_start_offset = offset
+        self.epoch_cache.clear()
+        self._after_truncation()
+
+    def _after_truncation(self):
+        self.epoch_cache.truncate_from_end(self.log_end_offset)
+        self.epoch_cache.write(fsync=False)
+        self._epoch_needs_fsync = True
+        self._rebuild_producer_state(False)
+        self.recovery_point = min(getattr(self, "recovery_point", 0), self.log_end_offset)
+        self.recovery_point = max(self.recovery_point, self.log_start_offset)
+        self.high_watermark = min(max(getattr(self, "high_watermark", 0), self.log_start_offset),
+                                  self.log_end_offset)
+
+    def maybe_increment_log_start_offset(self, offset):
+        """Raise the log start offset (DeleteRecords, follower catching up with the leader's).
+
+        :returns: True when it moved.
+        :raises OffsetOutOfRangeError: ``offset`` is above the high watermark... or log end offset.
+        """
+        if offset > self.log_end_offset:
+            raise OffsetOutOfRangeError(f"cannot move log start offset to {offset} beyond the log end offset {self.log_end_offset}")
+        if offset <= self.log_start_offset:
+            return False
+        self.log_start_offset = offset
+        self.high_watermark = max(self.high_watermark, offset)
+        self.recovery_point = max(self.recovery_point, offset)
+        if self.epoch_cache.entries:
+            self.epoch_cache.truncate_from_start(offset)
+            self.epoch_cache.write(fsync=False)
+            self._epoch_needs_fsync = True
+        self.producer_state.truncate_head(offset)
+        return True
+
+    # -- retention ---------------------------------------------------------------------------------
+
+    def delete_retention_segments(self):
+        """Delete old segments by ``retention.ms``, ``retention.bytes`` and the log start offset.
+
+        Time and size retention apply only when ``delete`` is in ``cleanup.policy``; segments
+        wholly below the log start offset always go (as in Kafka 2.8). Only segments wholly
+        below the high watermark are considered, and the log always keeps an active segment.
+
+        :returns: the number of segments deleted.
+        """
+        deleted = 0
+        config = self.config
+        if config.delete_enabled:
+            if config.retention_ms >= 0:
+                now = self.time_ms()
+                deleted += self._delete_segments(
+                    lambda segment, _next: now - self._segment_timestamp(segment) > config.retention_ms)
+            if config.retention_bytes >= 0:
+                excess = [self.size_in_bytes - config.retention_bytes]
+
+                def over_size(segment, _next):
+                    if excess[0] - segment.size >= 0:
+                        excess[0] -= segment.size
+                        return True
+                    return False
+                deleted += self._delete_segments(over_size)
+        deleted += self._delete_segments(
+            lambda segment, next_segment: next_segment is not None and next_segment.base_offset <= self.log_start_offset)
+        return deleted
+
+    @staticmethod
+    def _segment_timestamp(segment):
+        timestamp = segment.largest_timestamp
+        if timestamp >= 0:
+            return timestamp
+        return int(os.stat(segment.log_path).st_mtime * 1000)
+
+    def _delete_segments(self, predicate):
+        segments = self.segments
+        doomed = []
+        for i, segment in enumerate(segments):
+            next_segment = segments[i + 1] if i + 1 < len(segments) else None
+            upper = next_segment.base_offset if next_segment is not None else self.log_end_offset
+            if next_segment is None and segment.size == 0:
+                break
+            if self.high_watermark >= upper and predicate(segment, next_segment):
+                doomed.append(segment)
+            else:
+                break
+        if not doomed:
+            return 0
+        if len(doomed) == len(segments):
+            self.roll()
+        del self.segments[:len(doomed)]
+        del self._bases[:len(doomed)]
+        for segment in doomed:
+            self._schedule_delete(segment)
+        self.maybe_increment_log_start_offset(self.segments[0].base_offset)
+        return len(doomed)
+
+    def _schedule_delete(self, segment):
+        segment.mark_deleted()
+        self._pending_deletes.append((self.time_ms() + self.config.file_delete_delay_ms, segment))
+
+    def delete_expired_files(self, force=False):
+        """Close and unlink ``.deleted`` segments whose ``file.delete.delay.ms`` has passed.
+
+        :returns: the number of segments removed.
+        """
+        now = self.time_ms()
+        due = [entry for entry in self._pending_deletes if force or entry[0] <= now]
+        if not due:
+            return 0
+        self._pending_deletes = [entry for entry in self._pending_deletes if not (force or entry[0] <= now)]
+        for _due, segment in due:
+            segment.delete_files()
+        return len(due)
+
+    # -- flushing and closing ------------------------------------------------------------------------
+
+    def flush(self, up_to_offset=None):
+        """fsync segments holding offsets in [recovery_point, up_to_offset), then advance the recovery point.
+
+        Safe to call from a thread pool while the reactor thread appends.
+        """
+        up_to = self.log_end_offset if up_to_offset is None else min(up_to_offset, self.log_end_offset)
+        if self._epoch_needs_fsync:
+            self._epoch_needs_fsync = False
+            self.epoch_cache.dirty = True
+            self.epoch_cache.write(fsync=True)
+        if up_to <= self.recovery_point:
+            return
+        segments = list(self.segments)
+        for i, segment in enumerate(segments):
+            upper = segments[i + 1].base_offset if i + 1 < len(segments) else None
+            if upper is not None and upper <= self.recovery_point:
+                continue
+            if segment.base_offset >= up_to and i > 0:
+                break
+            try:
+                segment.flush()
+            except (OSError, ValueError) as error:
+                if not segment.deleted:
+                    raise KafkaStorageErrorError(f"flush of {segment.log_path} failed: {error}")
+        self.recovery_point = max(self.recovery_point, up_to)
+        self.last_flush_ms = self.time_ms()
+        self.unflushed_messages = 0
+
+    def close(self):
+        """Close every file (trimming the indexes); pending deletions are finished."""
+        if self._epoch_needs_fsync:
+            self.epoch_cache.dirty = True
+            self.epoch_cache.write(fsync=True)
+            self._epoch_needs_fsync = False
+        for segment in self.segments:
+            segment.close()
+        self.delete_expired_files(force=True)
+
+    def delete(self):
+        """Close the log and remove its whole directory."""
+        for segment in self.segments:
+            segment.close()
+        self.delete_expired_files(force=True)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def __repr__(self):
+        return (f"Log({self.topic}-{self.partition}, start={self.log_start_offset}, end={self.log_end_offset}, "
+                f"segments={len(self.segments)})")

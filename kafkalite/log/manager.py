@@ -1,0 +1,277 @@
+"""LogManager: every partition log under the broker's ``log.dirs`` (Kafka 2.8's LogManager).
+
+Loads and recovers logs at start, creates logs in the least-loaded dir, deletes topics'
+logs (rename to ``…-delete``, remove later), writes the per-dir checkpoint files
+(recovery points, high watermarks, log start offsets), runs retention, flushes, and marks a
+clean shutdown with ``.kafka_cleanshutdown``. Also reads and writes ``meta.properties``.
+Synchronous; the broker runs ``load``, ``flush_logs``, ``cleanup_logs`` and ``shutdown``
+in its thread pool.
+"""
+
+import os
+import shutil
+import time
+import uuid
+
+from kafkalite.log.checkpoint import CorruptCheckpointError, read_offset_checkpoint, write_offset_checkpoint
+from kafkalite.log.log import Log, parse_topic_partition
+
+__all__ = [
+    "CLEAN_SHUTDOWN_FILE", "LOG_START_OFFSET_CHECKPOINT", "META_PROPERTIES", "RECOVERY_POINT_CHECKPOINT",
+    "REPLICATION_OFFSET_CHECKPOINT", "InconsistentBrokerMetadataError", "LogManager",
+]
+
+CLEAN_SHUTDOWN_FILE = ".kafka_cleanshutdown"
+RECOVERY_POINT_CHECKPOINT = "recovery-point-offset-checkpoint"
+REPLICATION_OFFSET_CHECKPOINT = "replication-offset-checkpoint"
+LOG_START_OFFSET_CHECKPOINT = "log-start-offset-checkpoint"
+META_PROPERTIES = "meta.properties"
+_DELETE_SUFFIX = "-delete"
+_FUTURE_SUFFIX = "-future"
+
+
+class InconsistentBrokerMetadataError(Exception):
+    """A log dir's ``meta.properties`` disagrees with the broker id or cluster id given."""
+
+
+class LogManager:
+    """All logs of one broker.
+
+    :param log_dirs: the ``log.dirs`` paths.
+    :param default_config: the :class:`LogConfig` for logs created without their own.
+    :param time_ms: a callable returning the current time in milliseconds.
+    """
+
+    def __init__(self, log_dirs, default_config, time_ms):
+        self.log_dirs = [os.path.abspath(path) for path in log_dirs]
+        self.default_config = default_config
+        self.time_ms = time_ms
+        self.logs = {}  # (topic, partition) -> Log
+        self._log_dir_of = {}  # (topic, partition) -> log dir
+        self._deleted_logs = []  # (due_ms, Log or None, path)
+        self.skipped_dirs = []  # directory names that are not <topic>-<partition>
+        self.had_clean_shutdown = {}
+
+    # -- loading -------------------------------------------------------------------------
+
+    def load(self, configs=None):
+        """Open (and where needed recover) every log in every dir.
+
+        :param configs: optional ``{topic: LogConfig}`` for topics with overrides.
+        """
+        configs = configs or {}
+        for log_dir in self.log_dirs:
+            os.makedirs(log_dir, exist_ok=True)
+            marker = os.path.join(log_dir, CLEAN_SHUTDOWN_FILE)
+            clean = os.path.exists(marker)
+            self.had_clean_shutdown[log_dir] = clean
+            recovery_points = self._read_checkpoint(log_dir, RECOVERY_POINT_CHECKPOINT)
+            start_offsets = self._read_checkpoint(log_dir, LOG_START_OFFSET_CHECKPOINT)
+            high_watermarks = self._read_checkpoint(log_dir, REPLICATION_OFFSET_CHECKPOINT)
+            for name in sorted(os.listdir(log_dir)):
+                path = os.path.join(log_dir, name)
+                if not os.path.isdir(path):
+                    continue
+                if name.endswith(_DELETE_SUFFIX):
+                    self._deleted_logs.append((self.time_ms(), None, path))
+                    continue
+                if name.endswith(_FUTURE_SUFFIX):
+                    self.skipped_dirs.append(path)
+                    continue
+                try:
+                    key = parse_topic_partition(name)
+                except ValueError:
+                    self.skipped_dirs.append(path)
+                    continue
+                log = Log(path, configs.get(key[0], self.default_config), self.time_ms,
+                          recovery_point=recovery_points.get(key, 0), log_start_offset=start_offsets.get(key),
+                          had_clean_shutdown=clean)
+                if key in high_watermarks:
+                    log.update_high_watermark(high_watermarks[key])
+                self.logs[key] = log
+                self._log_dir_of[key] = log_dir
+            if clean:
+                os.unlink(marker)
+
+    @staticmethod
+    def _read_checkpoint(log_dir, name):
+        try:
+            return read_offset_checkpoint(os.path.join(log_dir, name))
+        except CorruptCheckpointError:
+            # Kafka treats a corrupt checkpoint as absent: every log recovers from offset 0.
+            return {}
+
+    # -- logs ------------------------------------------------------------------------------
+
+    def get_log(self, topic, partition):
+        """The :class:`Log` of ``topic``-``partition``, or None."""
+        return self.logs.get((topic, partition))
+
+    def get_or_create_log(self, topic, partition, config=None):
+        """The existing log, or a new one in the dir holding the fewest logs."""
+        key = (topic, partition)
+        log = self.logs.get(key)
+        if log is not None:
+            return log
+        counts = {log_dir: 0 for log_dir in self.log_dirs}
+        for log_dir in self._log_dir_of.values():
+            counts[log_dir] = counts.get(log_dir, 0) + 1
+        log_dir = min(self.log_dirs, key=lambda path: counts[path])
+        log = Log(os.path.join(log_dir, f"{topic}-{partition}"), config or self.default_config, self.time_ms)
+        self.logs[key] = log
+        self._log_dir_of[key] = log_dir
+        return log
+
+    def all_logs(self):
+        """Every open log, as a list."""
+        return list(self.logs.values())
+
+    def log_dir_of(self, topic, partition):
+        return self._log_dir_of.get((topic, partition))
+
+    def delete_log(self, topic, partition):
+        """Rename the log's dir to ``<topic>-<partition>.<32 hex>-delete``; removed by ``cleanup_logs``.
+
+        Files stay open until then so that in-flight fetches can finish.
+
+        :returns: True when a log existed.
+        """
+        key = (topic, partition)
+        log = self.logs.pop(key, None)
+        self._log_dir_of.pop(key, None)
+        if log is None:
+            return False
+        target = f"{log.directory}.{uuid.uuid4().hex}{_DELETE_SUFFIX}"
+        os.rename(log.directory, target)
+        log.directory = target
+        self._deleted_logs.append((self.time_ms() + log.config.file_delete_delay_ms, log, target))
+        return True
+
+    # -- periodic work ------------------------------------------------------------------------
+
+    def cleanup_logs(self):
+        """Retention over every log, then removal of expired ``.deleted`` files and deleted dirs.
+
+        :returns: the number of segments deleted by retention.
+        """
+        deleted = 0
+        for log in self.all_logs():
+            deleted += log.delete_retention_segments()
+            log.delete_expired_files()
+        now = self.time_ms()
+        remaining = []
+        for due, log, path in self._deleted_logs:
+            if due <= now:
+                if log is not None:
+                    log.delete()
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                remaining.append((due, log, path))
+        self._deleted_logs = remaining
+        return deleted
+
+    def flush_logs(self, force=False):
+        """Flush logs whose ``flush.messages`` or ``flush.ms`` is due (every log when ``force``)."""
+        now = self.time_ms()
+        for log in self.all_logs():
+            if force or log.unflushed_messages >= log.config.flush_messages or \
+                    now - log.last_flush_ms >= log.config.flush_ms:
+                log.flush()
+
+    def _checkpoint(self, name, value_of, include=lambda log: True):
+        for log_dir in self.log_dirs:
+            offsets = {key: value_of(log) for key, log in self.logs.items()
+                       if self._log_dir_of[key] == log_dir and include(log)}
+            write_offset_checkpoint(os.path.join(log_dir, name), offsets)
+
+    def checkpoint_recovery_points(self):
+        """Write ``recovery-point-offset-checkpoint`` in every dir."""
+        self._checkpoint(RECOVERY_POINT_CHECKPOINT, lambda log: log.recovery_point)
+
+    def checkpoint_high_watermarks(self):
+        """Write ``replication-offset-checkpoint`` (each log's ``high_watermark``) in every dir."""
+        self._checkpoint(REPLICATION_OFFSET_CHECKPOINT, lambda log: log.high_watermark)
+
+    def checkpoint_log_start_offsets(self):
+        """Write ``log-start-offset-checkpoint`` for logs whose start is above their first segment."""
+        self._checkpoint(LOG_START_OFFSET_CHECKPOINT, lambda log: log.log_start_offset,
+                         lambda log: log.log_start_offset > log.segments[0].base_offset)
+
+    def shutdown(self):
+        """Flush everything, write all checkpoints, close the logs, mark a clean shutdown."""
+        for log in self.all_logs():
+            log.flush()
+        self.checkpoint_recovery_points()
+        self.checkpoint_high_watermarks()
+        self.checkpoint_log_start_offsets()
+        for log in self.all_logs():
+            log.close()
+        for _due, log, _path in self._deleted_logs:
+            if log is not None:
+                log.close()
+        for log_dir in self.log_dirs:
+            with open(os.path.join(log_dir, CLEAN_SHUTDOWN_FILE), "w"):
+                pass
+
+    # -- meta.properties --------------------------------------------------------------------------
+
+    def read_meta_properties(self):
+        """``{"version", "broker.id", "cluster.id"}`` shared by the dirs that have the file, or None.
+
+        :raises InconsistentBrokerMetadataError: two dirs disagree.
+        """
+        found = None
+        for log_dir in self.log_dirs:
+            properties = _read_properties(os.path.join(log_dir, META_PROPERTIES))
+            if properties is None:
+                continue
+            if found is not None and (found.get("broker.id"), found.get("cluster.id")) != \
+                    (properties.get("broker.id"), properties.get("cluster.id")):
+                raise InconsistentBrokerMetadataError(
+                    f"BrokerMetadata is not consistent across log.dirs: {found} vs {properties} in {log_dir}")
+            found = properties
+        return found
+
+    def write_meta_properties(self, broker_id, cluster_id):
+        """Write v0 ``meta.properties`` where missing, after checking the existing ones.
+
+        :raises InconsistentBrokerMetadataError: a dir holds a different broker.id or cluster.id.
+        """
+        for log_dir in self.log_dirs:
+            os.makedirs(log_dir, exist_ok=True)
+            path = os.path.join(log_dir, META_PROPERTIES)
+            existing = _read_properties(path)
+            if existing is not None:
+                if existing.get("broker.id") != str(broker_id):
+                    raise InconsistentBrokerMetadataError(
+                        f"Stored broker.id {existing.get('broker.id')} in {path} doesn't match the configured "
+                        f"broker.id {broker_id}")
+                if existing.get("cluster.id") != str(cluster_id):
+                    raise InconsistentBrokerMetadataError(
+                        f"The Cluster ID {cluster_id} doesn't match stored clusterId {existing.get('cluster.id')} "
+                        f"in {path}")
+                continue
+            stamp = time.strftime("%a %b %d %H:%M:%S UTC %Y", time.gmtime())
+            text = (f"#\n#{stamp}\nversion=0\nbroker.id={broker_id}\ncluster.id={cluster_id}\n")
+            tmp = path + ".tmp"
+            with open(tmp, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+
+
+def _read_properties(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except FileNotFoundError:
+        return None
+    properties = {}
+    for line in lines:
+        line = line.strip()
+        if not line or line[0] in "#!":
+            continue
+        key, _sep, value = line.partition("=")
+        properties[key.strip()] = value.strip()
+    return properties

@@ -1,0 +1,367 @@
+"""LogSegment: one ``<base>.log`` file with its ``.index`` and ``.timeindex`` (Kafka's LogSegment).
+
+A segment appends whole batches, translates an offset to the byte position of the batch
+holding it (sparse offset index, then a scan of batch headers), cuts reads at whole-batch
+boundaries, and recovers itself after a crash by CRC-checking every batch and rebuilding
+both indexes. It never decodes records: everything here works on the 61-byte headers.
+
+Not thread-safe: the owning :class:`~kafkalite.log.log.Log` serialises access, except
+:meth:`LogSegment.flush`, which only fsyncs and may run on another thread.
+"""
+
+import os
+
+from kafkalite.log.index import OffsetIndex, TimeIndex
+from kafkalite.protocol.errors import CorruptMessageError
+from kafkalite.protocol.records import BATCH_HEADER_SIZE, LOG_OVERHEAD, check_crc, read_batch_header
+
+__all__ = ["INDEX_SUFFIX", "LOG_SUFFIX", "TIME_INDEX_SUFFIX", "LogSegment", "segment_file_name"]
+
+LOG_SUFFIX = ".log"
+INDEX_SUFFIX = ".index"
+TIME_INDEX_SUFFIX = ".timeindex"
+_INT32_MAX = 2**31 - 1
+
+
+def segment_file_name(base_offset, suffix):
+    """``00000000000000000042.log``: the base offset zero-padded to 20 digits."""
+    return f"{base_offset:020d}{suffix}"
+
+
+class LogSegment:
+    """The files of one segment.
+
+    :param directory: the partition directory.
+    :param base_offset: the first offset this segment may hold.
+    :param index_interval_bytes: bytes appended between two index entries.
+    :param max_index_size: pre-allocated size of each index file.
+    :param rolling_jitter_ms: subtracted from ``segment.ms`` for this segment.
+    :param created_ms: creation time (the fall-back for time-based rolling).
+    :param active: map the indexes for appends (the last segment of a log).
+    """
+
+    def __init__(self, directory, base_offset, index_interval_bytes, max_index_size, rolling_jitter_ms=0,
+                 created_ms=0, active=True):
+        self.directory = directory
+        self.base_offset = base_offset
+        self.index_interval_bytes = index_interval_bytes
+        self.rolling_jitter_ms = rolling_jitter_ms
+        self.created_ms = created_ms
+        self.log_path = os.path.join(directory, segment_file_name(base_offset, LOG_SUFFIX))
+        # unbuffered append mode: every write lands at the end, ftruncate keeps working.
+        self.file = open(self.log_path, "a+b", buffering=0)  # noqa: SIM115 (lives as long as the segment)
+        self._fd = self.file.fileno()
+        self.size = os.fstat(self._fd).st_size
+        self.offset_index = OffsetIndex(os.path.join(directory, segment_file_name(base_offset, INDEX_SUFFIX)),
+                                        base_offset, max_index_size, writable=active)
+        self.time_index = TimeIndex(os.path.join(directory, segment_file_name(base_offset, TIME_INDEX_SUFFIX)),
+                                    base_offset, max_index_size, writable=active)
+        self.bytes_since_last_index_entry = 0
+        timestamp, offset = self.time_index.last_entry
+        self.max_timestamp_so_far = timestamp
+        self.offset_of_max_timestamp = offset
+        self._rolling_based_timestamp = None
+        self._next_offset = None if self.size else base_offset
+        self.deleted = False
+
+    # -- reading headers ---------------------------------------------------------------
+
+    def read_header(self, position):
+        """The :class:`BatchHeader` of the batch starting at byte ``position``."""
+        return read_batch_header(os.pread(self._fd, BATCH_HEADER_SIZE, position))._replace(position=position)
+
+    def translate_offset(self, offset, starting_position=0):
+        """Header of the first batch whose last offset is ≥ ``offset``, or None past the end."""
+        _, position = self.offset_index.lookup(offset)
+        position = max(position, starting_position)
+        size = self.size
+        while position < size:
+            header = self.read_header(position)
+            if header.base_offset + header.last_offset_delta >= offset:
+                return header
+            position += header.batch_length + LOG_OVERHEAD
+        return None
+
+    def position_before(self, offset):
+        """Byte position of the first batch whose last offset is ≥ ``offset`` (``size`` if none)."""
+        header = self.translate_offset(offset)
+        return self.size if header is None else header.position
+
+    def read_next_offset(self):
+        """The offset after the last batch of this segment (``base_offset`` when empty)."""
+        if self._next_offset is None:
+            last_offset, position = self.offset_index.last_entry
+            next_offset = max(self.base_offset, last_offset)
+            size = self.size
+            while position < size:
+                header = self.read_header(position)
+                next_offset = header.next_offset
+                position += header.size
+            self._next_offset = next_offset
+        return self._next_offset
+
+    @property
+    def largest_timestamp(self):
+        """The largest batch max-timestamp in the segment (-1 if none)."""
+        return max(self.max_timestamp_so_far, self.time_index.last_entry[0])
+
+    @property
+    def rolling_based_timestamp(self):
+        """Max timestamp of the first batch (time-based rolling measures from it), or None."""
+        if self._rolling_based_timestamp is None and self.size > 0:
+            self._rolling_based_timestamp = self.read_header(0).max_timestamp
+        return self._rolling_based_timestamp
+
+    # -- appending -------------------------------------------------------------------------
+
+    def can_convert_to_relative_offset(self, offset):
+        return 0 <= offset - self.base_offset <= _INT32_MAX
+
+    def should_roll(self, segment_bytes, segment_ms, messages_size, max_timestamp, max_offset, now_ms):
+        """Kafka's roll conditions for an append of ``messages_size`` bytes."""
+        if self.size == 0:
+            return False
+        if self.size > segment_bytes - messages_size:
+            return True
+        first = self.rolling_based_timestamp
+        waited = max_timestamp - first if first is not None and first >= 0 else now_ms - self.created_ms
+        if waited > segment_ms - self.rolling_jitter_ms:
+            return True
+        return self.offset_index.is_full or self.time_index.is_full or \
+            not self.can_convert_to_relative_offset(max_offset)
+
+    def append(self, buf, largest_offset, max_timestamp, offset_of_max_timestamp):
+        """Append the batches in ``buf`` (already offset-assigned) and maintain the indexes.
+
+        :param largest_offset: the last offset in ``buf``.
+        :param max_timestamp: the largest max-timestamp of the batches in ``buf``.
+        :param offset_of_max_timestamp: the last offset of the batch holding it.
+        """
+        length = len(buf)
+        if length == 0:
+            return
+        position = self.size
+        if self.size == 0:
+            self._rolling_based_timestamp = None
+        view = memoryview(buf)
+        written = 0
+        while written < length:
+            written += self.file.write(view[written:])
+        if max_timestamp > self.max_timestamp_so_far:
+            self.max_timestamp_so_far = max_timestamp
+            self.offset_of_max_timestamp = offset_of_max_timestamp
+        if self.bytes_since_last_index_entry > self.index_interval_bytes:
+            self.offset_index.append(largest_offset, position)
+            self.time_index.maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp)
+            self.bytes_since_last_index_entry = 0
+        self.bytes_since_last_index_entry += length
+        self.size = position + length
+        self._next_offset = largest_offset + 1
+
+    def on_become_inactive(self):
+        """The segment was rolled: force a final time index entry and trim the indexes."""
+        self.time_index.maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp, skip_full_check=True)
+        self.offset_index.trim()
+        self.time_index.trim()
+
+    # -- recovery and truncation ---------------------------------------------------------
+
+    def recover(self, on_batch=None):
+        """CRC-check every batch, rebuild both indexes, cut the file at the first bad batch.
+
+        :param on_batch: called with each valid header (epoch cache, producer state).
+        :returns: the number of bytes truncated off the end.
+        """
+        self.offset_index.reset()
+        self.time_index.reset()
+        self.max_timestamp_so_far = -1
+        self.offset_of_max_timestamp = self.base_offset
+        self._rolling_based_timestamp = None
+        file_size = os.fstat(self._fd).st_size
+        valid_bytes = 0
+        last_index_entry = 0
+        next_offset = self.base_offset
+        while valid_bytes < file_size:
+            header = self._valid_batch_at(valid_bytes, file_size, next_offset)
+            if header is None:
+                break
+            if header.max_timestamp > self.max_timestamp_so_far:
+                self.max_timestamp_so_far = header.max_timestamp
+                self.offset_of_max_timestamp = header.last_offset
+            if valid_bytes - last_index_entry > self.index_interval_bytes:
+                self.offset_index.append(header.last_offset, valid_bytes)
+                self.time_index.maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp)
+                last_index_entry = valid_bytes
+            if on_batch is not None:
+                on_batch(header)
+            valid_bytes += header.size
+            next_offset = header.next_offset
+        truncated = file_size - valid_bytes
+        if truncated:
+            os.ftruncate(self._fd, valid_bytes)
+        self.size = valid_bytes
+        self.bytes_since_last_index_entry = valid_bytes - last_index_entry
+        self.time_index.maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp, skip_full_check=True)
+        self._next_offset = next_offset
+        return truncated
+
+    def _valid_batch_at(self, position, file_size, min_offset):
+        if file_size - position < BATCH_HEADER_SIZE:
+            return None
+        try:
+            header = self.read_header(position)
+        except CorruptMessageError:
+            return None
+        if header.batch_length < BATCH_HEADER_SIZE - LOG_OVERHEAD or position + header.size > file_size:
+            return None
+        if header.base_offset < min_offset or header.last_offset_delta < 0 or \
+                not self.can_convert_to_relative_offset(header.last_offset):
+            return None
+        data = os.pread(self._fd, header.size, position)
+        try:
+            check_crc(data, header._replace(position=0))
+        except CorruptMessageError:
+            return None
+        return header
+
+    def rebuild_indexes(self):
+        """Recreate both indexes from the batch headers without CRC checks (corrupt/missing index)."""
+        self.offset_index.reset()
+        self.time_index.reset()
+        self.max_timestamp_so_far = -1
+        self.offset_of_max_timestamp = self.base_offset
+        position = 0
+        last_index_entry = 0
+        while position < self.size:
+            header = self.read_header(position)
+            if header.max_timestamp > self.max_timestamp_so_far:
+                self.max_timestamp_so_far = header.max_timestamp
+                self.offset_of_max_timestamp = header.last_offset
+            if position - last_index_entry > self.index_interval_bytes:
+                self.offset_index.append(header.last_offset, position)
+                self.time_index.maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp)
+                last_index_entry = position
+            position += header.size
+        self.bytes_since_last_index_entry = position - last_index_entry
+        self.time_index.maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp, skip_full_check=True)
+
+    def truncate_to(self, offset):
+        """Drop every batch whose last offset is ≥ ``offset``... rounded to batch starts.
+
+        Cuts at the start of the batch holding ``offset`` (a batch is never split).
+
+        :returns: the number of bytes removed.
+        """
+        header = self.translate_offset(offset)
+        if header is None:
+            return 0
+        position = header.position
+        removed = self.size - position
+        self.offset_index.truncate_to(offset)
+        self.time_index.truncate_to(offset)
+        os.ftruncate(self._fd, position)
+        self.size = position
+        self._next_offset = None
+        self._rolling_based_timestamp = None
+        # Recompute the max timestamp from what remains: the time index may have lost entries.
+        timestamp, ts_offset = self.time_index.last_entry
+        self.max_timestamp_so_far, self.offset_of_max_timestamp = timestamp, ts_offset
+        _last_offset, last_position = self.offset_index.last_entry
+        scan = last_position if self.offset_index.entries else 0
+        while scan < self.size:
+            batch = self.read_header(scan)
+            if batch.max_timestamp > self.max_timestamp_so_far:
+                self.max_timestamp_so_far = batch.max_timestamp
+                self.offset_of_max_timestamp = batch.last_offset
+            scan += batch.size
+        self.bytes_since_last_index_entry = self.size - last_position if self.offset_index.entries else self.size
+        return removed
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def read(self, start_offset, max_size, max_position=None, min_one_message=True):
+        """Byte range (position, length) of whole batches from the one holding ``start_offset``.
+
+        :param max_position: exclusive byte bound (a batch boundary), e.g. where the HW's batch starts.
+        :returns: ``(position, length)``, or None when nothing may be returned.
+        """
+        header = self.translate_offset(start_offset)
+        if header is None:
+            return None
+        start = header.position
+        end_limit = self.size if max_position is None else min(max_position, self.size)
+        if start >= end_limit:
+            return None
+        first_end = start + header.size
+        if max_size < header.size:
+            return (start, header.size) if min_one_message else None
+        want = start + max_size
+        if want >= end_limit:
+            return start, end_limit - start
+        _, position = self.offset_index.lookup_by_position(want)
+        position = max(position, first_end)
+        while position < end_limit:
+            batch = self.read_header(position)
+            if position + batch.size > want:
+                break
+            position += batch.size
+        return start, position - start
+
+    def find_offset_by_timestamp(self, timestamp):
+        """(max_timestamp, base_offset) of the first batch whose max timestamp is ≥ ``timestamp``."""
+        _, offset = self.time_index.lookup(timestamp)
+        _, position = self.offset_index.lookup(offset)
+        while position < self.size:
+            header = self.read_header(position)
+            if header.max_timestamp >= timestamp:
+                return header.max_timestamp, header.base_offset
+            position += header.size
+        return None
+
+    # -- files ------------------------------------------------------------------------------
+
+    def flush(self):
+        """fsync the log and both indexes."""
+        if self.deleted:
+            return
+        os.fsync(self._fd)
+        self.offset_index.flush()
+        self.time_index.flush()
+
+    def close(self):
+        """Force the final time index entry, trim the indexes and close every file."""
+        if self.file.closed:
+            return
+        if not self.deleted:
+            self.time_index.maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp,
+                                         skip_full_check=True)
+        self.offset_index.close()
+        self.time_index.close()
+        self.file.close()
+
+    def change_suffix(self, suffix):
+        """Rename the three files to ``<name><suffix>`` (``.deleted``), keeping them open."""
+        for index in (self.offset_index, self.time_index):
+            if os.path.exists(index.path):
+                index.rename(index.path + suffix)
+        os.rename(self.log_path, self.log_path + suffix)
+        self.log_path += suffix
+
+    def mark_deleted(self):
+        """Rename to ``.deleted``; reads through already-issued FileRegions keep working."""
+        self.change_suffix(".deleted")
+        self.deleted = True
+
+    def delete_files(self):
+        """Close and unlink all files of this segment."""
+        self.offset_index.delete()
+        self.time_index.delete()
+        if not self.file.closed:
+            self.file.close()
+        try:
+            os.unlink(self.log_path)
+        except FileNotFoundError:
+            pass
+
+    def __repr__(self):
+        return f"LogSegment(base_offset={self.base_offset}, size={self.size})"
