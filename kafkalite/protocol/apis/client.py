@@ -134,7 +134,8 @@ FETCH = register(
     message(
         "FetchRequest", "0-12", "12+",
         f("cluster_id", "string", "12+", nullable="12+", tag=0),
-        f("replica_id", "int32"),
+        # No default in 2.8's JSON (later Kafka uses -1): -1 lets consumers omit it.
+        f("replica_id", "int32", default=-1),
         f("max_wait_ms", "int32"),
         f("min_bytes", "int32"),
         f("max_bytes", "int32", "3+", default=0x7FFFFFFF),
