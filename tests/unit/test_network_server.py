@@ -362,3 +362,14 @@ def test_non_tcp_transports_get_the_copying_writer():
     transport = StringTransport()
     assert not sendfile_capable(transport)
     assert isinstance(make_writer(transport), TransportWriter)
+
+
+def test_disconnect_mid_request_drops_the_partial_frame():
+    """A client leaving halfway through a request causes no dispatch, write or error."""
+    dispatch = Recorder()
+    protocol, transport, _, events = connect(dispatch)
+    frame = request_frame(3, 0, 1, b"x" * 100)
+    protocol.dataReceived(frame[:50])
+    protocol.connectionLost(None)
+    protocol.dataReceived(frame[50:])
+    assert dispatch.calls == [] and transport.value() == b"" and events == []
