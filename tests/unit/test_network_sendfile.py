@@ -120,3 +120,62 @@ async def test_sendfile_moves_regions_exactly_over_loopback(data_file, monkeypat
             client_transport.loseConnection()
         factory.close_connections()
         await port.stopListening()
+
+
+async def _blocked_connection(reactor, factory, request_count):
+    """Connect a paused client, send requests and wait until the server's writer is blocked."""
+    closed = defer.Deferred()
+    collector = Collector(1 << 40)
+    collector.connectionLost = lambda reason: closed.callback(None)
+    connected = defer.Deferred()
+    collector.connectionMade = lambda: connected.callback(None)
+    port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+    reactor.connectTCP("127.0.0.1", port.getHost().port, ClientFactory.forProtocol(lambda: collector))
+    await connected
+    collector.transport.pauseProducing()
+    collector.transport.write(b"".join(request_frame(1, 11, cid) for cid in range(request_count)))
+    await wait_for(reactor, lambda: any(p._writer.pending > 0 for p in factory.connections))
+    return port, collector, closed
+
+
+@pytest_twisted.ensureDeferred
+async def test_server_close_while_writer_blocked_really_closes(data_file):
+    """Closing a connection whose sendfile writer waits for writability drops it at once."""
+    from twisted.internet import reactor
+
+    f, data = data_file
+    factory = KafkaServerFactory(reactor, lambda c, r: {"pieces": [FileRegion(f, 0, len(data))]}, "PLAINTEXT",
+                                 1000, codec=fake_codec())
+    port, collector, closed = await _blocked_connection(reactor, factory, 2)
+    try:
+        factory.close_connections()
+        collector.transport.resumeProducing()
+        await closed
+        await wait_for(reactor, lambda: not factory.connections)
+        assert collector.received < 2 * len(data)
+    finally:
+        collector.transport.abortConnection()
+        await port.stopListening()
+
+
+@pytest_twisted.ensureDeferred
+async def test_client_abort_while_writer_blocked_is_clean(data_file):
+    """A client vanishing while the writer waits leaves no connection and logs no failure."""
+    from twisted.internet import reactor
+    from twisted.logger import Logger
+
+    from kafkalite.network.server import KafkaServerProtocol
+
+    f, data = data_file
+    events = []
+    factory = KafkaServerFactory(reactor, lambda c, r: {"pieces": [FileRegion(f, 0, len(data))]}, "PLAINTEXT",
+                                 1000, codec=fake_codec())
+    factory.protocol = type("Logged", (KafkaServerProtocol,), {"log": Logger(observer=events.append)})
+    port, collector, closed = await _blocked_connection(reactor, factory, 3)
+    try:
+        collector.transport.abortConnection()
+        await closed
+        await wait_for(reactor, lambda: not factory.connections)
+        assert [e for e in events if "log_failure" in e] == []
+    finally:
+        await port.stopListening()
