@@ -9,19 +9,30 @@ version both sides know, the wire shape must match field for field: name
 in either oracle; they were checked by hand against the 2.8 JSON.
 """
 
+import functools
 import inspect
 import re
+import warnings
 
 import pytest
 from kafka.protocol.old import types as old_types
 from kafka.protocol.old.api import Request, Response
-from kafka.protocol.schemas.load_json import load_json
+from kafka.protocol.schemas.load_json import load_json as _load_json
 
 from kafkalite.protocol.apis import API_BY_KEY
 from kafkalite.protocol.schema import Versions
 
-# kafka-python's JSON loader uses deprecated importlib.resources calls.
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+@functools.cache
+def load_json(name):
+    """Kafka's JSON for one message via kafka-python (loader uses deprecated importlib calls), or None."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            return _load_json(name)
+        except FileNotFoundError:
+            return None
+
 
 # Fields Kafka renamed or added to an existing version after 2.8 (wire-compatible).
 RENAMED_AFTER_2_8 = {"generation_id_or_member_epoch": "generation_id"}
@@ -68,9 +79,8 @@ def our_shape(fields, version, flexible):
 def _json_cases():
     for api in sorted(API_BY_KEY.values(), key=lambda a: a.key):
         for side in ("Request", "Response"):
-            try:
-                data = load_json(api.name + side)
-            except FileNotFoundError:
+            data = load_json(api.name + side)
+            if data is None:
                 continue
             for version in range(api.min_version, api.max_version + 1):
                 if version in Versions(data["validVersions"]):
@@ -126,11 +136,9 @@ def _old_cases():
             if api is None or not api.supports(cls.API_VERSION):
                 continue
             side = "Request" if issubclass(cls, Request) else "Response"
-            try:
-                if cls.API_VERSION in Versions(load_json(api.name + side)["validVersions"]):
-                    continue  # covered by the JSON comparison
-            except FileNotFoundError:
-                pass
+            data = load_json(api.name + side)
+            if data is not None and cls.API_VERSION in Versions(data["validVersions"]):
+                continue  # covered by the JSON comparison
             yield pytest.param(api, side, cls.API_VERSION, _old_shape(cls.SCHEMA, old_types), id=f"{cls.__name__}")
 
 
