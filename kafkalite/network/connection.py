@@ -165,10 +165,8 @@ class ServerConnection:
         requests = []
         for frame in frames:
             request = self._decode(frame, now)
-            if request.done:
-                self._pending.append(request)
-            else:
-                self._pending.append(request)
+            self._pending.append(request)
+            if not request.done:
                 requests.append(request)
         return requests
 
