@@ -15,12 +15,15 @@ import re
 import warnings
 
 import pytest
-from kafka.protocol.old import types as old_types
-from kafka.protocol.old.api import Request, Response
-from kafka.protocol.schemas.load_json import load_json as _load_json
 
 from kafkalite.protocol.apis import API_BY_KEY
 from kafkalite.protocol.schema import Versions
+
+with warnings.catch_warnings():  # kafka-python's JSON loader uses deprecated importlib calls at import
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from kafka.protocol.old import types as old_types
+    from kafka.protocol.old.api import Request, Response
+    from kafka.protocol.schemas.load_json import load_json as _load_json
 
 
 @functools.cache
@@ -128,7 +131,9 @@ def _old_cases():
     import importlib
 
     for module in ("produce", "fetch", "list_offsets", "commit", "admin", "offset_for_leader_epoch"):
-        mod = importlib.import_module("kafka.protocol.old." + module)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            mod = importlib.import_module("kafka.protocol.old." + module)
         for cls in vars(mod).values():
             if not (inspect.isclass(cls) and issubclass(cls, (Request, Response)) and "SCHEMA" in vars(cls)):
                 continue
