@@ -244,9 +244,12 @@ bench: install
 	if [ "$$started" = 1 ]; then $(MAKE) stop; fi
 	exit "$$status"
 
+# Both checks always run; the target fails if either does.
 lint: install
-	@$(VENV)/bin/ruff check kafkalite tests zk
-	$(VENV)/bin/lint-imports
+	@status=0
+	$(VENV)/bin/ruff check kafkalite tests zk || status=1
+	$(VENV)/bin/lint-imports || status=1
+	exit "$$status"
 
 clean:
 	@if [ -d $(RUN_DIR) ]; then $(MAKE) stop; fi
