@@ -7,8 +7,6 @@ epoch) and finally the controller election. Shutdown runs it backwards and
 leaves the log directories with checkpoints and a clean-shutdown marker.
 """
 
-import socket
-
 from twisted.internet import defer, task, threads
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
@@ -91,7 +89,6 @@ class KafkaServer:
                            session_timeout_ms=config.zookeeper_session_timeout_ms,
                            connection_timeout_ms=config.zookeeper_connection_timeout_ms)
         await self.zk.start()
-        self.zk.add_state_listener(self._on_zk_state)
         await self._ensure_persistent_paths()
         self.cluster_id = await self._get_or_create_cluster_id()
         self.log_manager.write_meta_properties(self.broker_id, self.cluster_id)
@@ -120,6 +117,7 @@ class KafkaServer:
         self._factories.append(factory)
 
         await self._register()
+        self.zk.add_state_listener(self._on_zk_state)
         self.controller.start()
         self._start_periodic_tasks()
         self.log.info("broker {id} started (cluster {cluster}, epoch {epoch})", id=self.broker_id,
@@ -146,17 +144,10 @@ class KafkaServer:
             return zkdata.decode_cluster_id(data)
 
     def _registration(self):
-        config = self.config
-        return zkdata.BrokerRegistration(
-            host=config.advertised_listeners[0].host if config.advertised_listeners else socket.getfqdn(),
-            port=next((e.port for e in config.advertised_listeners if e.security_protocol == "PLAINTEXT"), -1),
-            endpoints=[e.connection_string() for e in self._advertised_endpoints()],
-            listener_security_protocol_map={e.listener_name: e.security_protocol for e in config.advertised_listeners},
-            jmx_port=-1,
-            timestamp=str(self.now_ms()),
-            rack=config.broker_rack,
-            features={},
-        )
+        endpoints = [zkdata.Endpoint(e.listener_name, e.host, e.port, e.security_protocol)
+                     for e in self._advertised_endpoints()]
+        return zkdata.BrokerRegistration.for_endpoints(
+            self.broker_id, endpoints, self.now_ms(), rack=self.config.broker_rack)
 
     def _advertised_endpoints(self):
         """Advertised listeners, with port 0 replaced by the port actually bound."""
@@ -180,7 +171,7 @@ class KafkaServer:
         except NodeExistsError:
             # Our own node from a session that has not expired yet (a quick restart): wait it out.
             _, stat = await self.zk.get(path)
-            if stat.ephemeralOwner != self.zk.session_id:
+            if stat.ephemeral_owner != self.zk.session_id:
                 raise RuntimeError(
                     "broker id %d is already registered in ZooKeeper by another session; "
                     "is another broker running with the same broker.id?" % self.broker_id) from None
@@ -190,6 +181,8 @@ class KafkaServer:
         self._registered = True
 
     def _on_zk_state(self, state):
+        if self._shutting_down:
+            return
         if state == "LOST":
             self.log.warn("ZooKeeper session expired")
             self._registered = False

@@ -241,13 +241,8 @@ class KafkaController:
             data, stat = await self.zk.get(zkdata.broker_path(broker_id))
         except NoNodeError:
             return None
-        registration = zkdata.decode_broker_registration(data)
-        endpoints = []
-        protocol_map = registration.listener_security_protocol_map or {}
-        for endpoint in registration.endpoints:
-            listener, rest = endpoint.split("://", 1)
-            host, _, port = rest.rpartition(":")
-            endpoints.append((listener, host.strip("[]"), int(port), protocol_map.get(listener, "PLAINTEXT")))
+        registration = zkdata.decode_broker_registration(data, broker_id)
+        endpoints = [(e.listener_name, e.host, e.port, e.security_protocol) for e in registration.parsed_endpoints()]
         return LiveBrokerInfo(broker_id, stat.czxid, endpoints, registration.rack)
 
     async def _refresh_topics(self):

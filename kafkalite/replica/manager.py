@@ -65,8 +65,8 @@ class ReplicaManager:
     :param metadata_cache: the :class:`MetadataCache` (to tell unknown topics from moved ones).
     :param reactor: ``IReactorTime``.
     :param topic_config: ``async (topic) -> LogConfig`` giving a topic's effective log config.
-    :param metrics: optional broker metrics with ``record_produce(topic, records, bytes)`` and
-        ``record_fetch(topic, bytes)``.
+    :param metrics: optional broker metrics with ``observe_messages_in(topic, records, bytes)`` and
+        ``observe_bytes_out(topic, bytes)``.
     """
 
     log = Logger()
@@ -263,7 +263,7 @@ class ReplicaManager:
             result.log_start_offset = info.log_start_offset
             result.required_offset = info.last_offset + 1
             if not info.duplicate and self.metrics is not None:
-                self.metrics.record_produce(topic, info.records_count, info.size)
+                self.metrics.observe_messages_in(topic, info.records_count, info.size)
             key = (topic, partition_index)
             partition.maybe_increment_high_watermark()
             self.fetch_purgatory.check(key)
@@ -338,7 +338,7 @@ class ReplicaManager:
                 remaining -= region.length
                 available += region.length
                 if self.metrics is not None and not is_follower:
-                    self.metrics.record_fetch(request.topic, region.length)
+                    self.metrics.observe_bytes_out(request.topic, region.length)
         return results, available, errored
 
     def reactor_call(self, fn, *args):

@@ -6,6 +6,8 @@ errors raised inside become error codes here, at one boundary; anything else is
 a bug, logged by the network layer, which closes the connection.
 """
 
+import inspect
+
 from twisted.internet import defer
 from twisted.logger import Logger
 
@@ -99,7 +101,7 @@ class KafkaApis:
         if handler is None or not self.supports(context.api_key, context.api_version):
             raise CloseConnection("unsupported api %d v%d" % (context.api_key, context.api_version))
         result = handler(context, request)
-        if hasattr(result, "__await__"):
+        if inspect.iscoroutine(result):
             return defer.Deferred.fromCoroutine(result)
         return result
 
@@ -256,7 +258,8 @@ class KafkaApis:
                     "partition_index": p["partition"], "error_code": result.error_code,
                     "high_watermark": result.high_watermark, "last_stable_offset": result.last_stable_offset,
                     "log_start_offset": result.log_start_offset, "aborted_transactions": None,
-                    "preferred_read_replica": -1, "records": result.records,
+                    "preferred_read_replica": -1,
+                    "records": result.records if result.records is not None else b"",
                 }
                 if result.diverging_epoch is not None:
                     entry["diverging_epoch"] = {"epoch": result.diverging_epoch[0],

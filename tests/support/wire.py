@@ -1,0 +1,90 @@
+"""A blocking Kafka-protocol client for tests that need exact bytes on the wire.
+
+Real clients cover the happy paths; this one sends what real clients never
+would (garbage, truncated frames, bad CRCs, unknown versions) and reads the
+broker's raw answers with our own codec.
+"""
+
+import socket
+import struct
+import time
+
+from kafkalite.protocol.apis import API_BY_KEY
+from kafkalite.protocol.headers import decode_response_header, encode_request_message
+
+_INT32 = struct.Struct(">i")
+
+
+class WireClient:
+    """One TCP connection to a broker.
+
+    :param address: ``"host:port"``.
+    """
+
+    def __init__(self, address, timeout=10.0):
+        host, port = address.rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=timeout)
+        self._correlation = 0
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def send(self, api_key, version, body, client_id="wire-test"):
+        """Send a request; returns its correlation id."""
+        self._correlation += 1
+        message = encode_request_message(self._correlation, api_key, version, body, client_id)
+        self.sock.sendall(_INT32.pack(len(message)) + message)
+        return self._correlation
+
+    def read_frame(self):
+        """Read one response frame; raises ConnectionError when the broker closed the connection."""
+        size = _INT32.unpack(self._read_exactly(4))[0]
+        return self._read_exactly(size)
+
+    def receive(self, api_key, version, correlation_id=None):
+        frame = self.read_frame()
+        got, offset = decode_response_header(frame, api_key, version)
+        if correlation_id is not None:
+            assert got == correlation_id, "response out of order: %d != %d" % (got, correlation_id)
+        return API_BY_KEY[api_key].decode_response(frame, version, offset)
+
+    def request(self, api_key, version, body):
+        correlation_id = self.send(api_key, version, body)
+        return self.receive(api_key, version, correlation_id)
+
+    def _read_exactly(self, count):
+        chunks = []
+        while count:
+            chunk = self.sock.recv(count)
+            if not chunk:
+                raise ConnectionError("connection closed by broker")
+            chunks.append(chunk)
+            count -= len(chunk)
+        return b"".join(chunks)
+
+    def is_closed_by_peer(self, timeout=10.0):
+        """True once the broker has closed this connection (waits up to ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        self.sock.settimeout(0.2)
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    data = self.sock.recv(65536)
+                except socket.timeout:
+                    continue
+                except ConnectionResetError:
+                    return True
+                if not data:
+                    return True
+            return False
+        finally:
+            self.sock.settimeout(10.0)
