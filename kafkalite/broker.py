@@ -163,18 +163,38 @@ class KafkaServer:
         return result
 
     async def _register(self):
-        """Create the ephemeral ``/brokers/ids/<id>``; its czxid becomes the broker epoch."""
+        """Create the ephemeral ``/brokers/ids/<id>``; its czxid becomes the broker epoch.
+
+        After a crash the previous process's node lives on until its session expires;
+        rather than fail as Kafka does, wait (up to a session timeout and a margin) for it
+        to go, so a restart right after ``kill -9`` just works.
+        """
         path = zkdata.broker_path(self.broker_id)
         data = zkdata.encode_broker_registration(self._registration())
-        try:
-            await self.zk.create(path, data, ephemeral=True, makepath=True)
-        except NodeExistsError:
-            # Our own node from a session that has not expired yet (a quick restart): wait it out.
-            _, stat = await self.zk.get(path)
-            if stat.ephemeral_owner != self.zk.session_id:
-                raise RuntimeError(
-                    "broker id %d is already registered in ZooKeeper by another session; "
-                    "is another broker running with the same broker.id?" % self.broker_id) from None
+        deadline = self.reactor.seconds() + self.config.zookeeper_session_timeout_ms / 1000.0 * 2 + 5
+        while True:
+            try:
+                await self.zk.create(path, data, ephemeral=True, makepath=True)
+                break
+            except NodeExistsError:
+                gone = defer.Deferred()
+                try:
+                    stat = await self.zk.exists(path, watch=lambda event: gone.called or gone.callback(None))
+                except NoNodeError:
+                    stat = None
+                if stat is None:
+                    continue
+                if stat.ephemeral_owner == self.zk.session_id:
+                    break
+                if self.reactor.seconds() > deadline:
+                    raise RuntimeError(
+                        "broker id %d is registered in ZooKeeper by another live session; "
+                        "is another broker running with the same broker.id?" % self.broker_id) from None
+                self.log.info("waiting for the previous registration of broker {id} to expire", id=self.broker_id)
+                timer = self.reactor.callLater(1.0, lambda: gone.called or gone.callback(None))
+                await gone
+                if timer.active():
+                    timer.cancel()
         _, stat = await self.zk.get(path)
         self.broker_epoch = stat.czxid
         self.replica_manager.broker_epoch = stat.czxid

@@ -67,7 +67,7 @@ def check_consumed(messages, expected, offsets=None, timestamps=None):
 def broker(zookeeper, tmp_path):
     from tests.support.cluster import Cluster
 
-    cluster = Cluster(zookeeper, tmp_path, size=1).start()
+    cluster = Cluster(zookeeper, tmp_path, size=1, overrides={"zookeeper.session.timeout.ms": "6000"}).start()
     yield cluster.brokers[0]
     cluster.stop()
 
