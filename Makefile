@@ -163,16 +163,14 @@ run: install
 	  fi
 	done
 	echo
-	cat <<EOF
-	kafkalite is running: brokers 1-3, ZooKeeper $(ZK_CONNECT) ($(ZK))
-	  bootstrap servers:  127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094
-	  cluster metadata:   kcat -b 127.0.0.1:9092 -L
-	  produce:            echo hello | kcat -b 127.0.0.1:9092 -t demo -P
-	  consume:            kcat -b 127.0.0.1:9092 -t demo -C -e
-	  metrics:            curl -s http://127.0.0.1:9192/metrics
-	  logs:               $(RUN_DIR)/broker-{1,2,3}.log   data: $(RUN_DIR)/broker-{1,2,3}/
-	  stop:               make stop
-	EOF
+	echo "kafkalite is running: brokers 1-3, ZooKeeper $(ZK_CONNECT) ($(ZK))"
+	echo "  bootstrap servers:  127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094"
+	echo "  cluster metadata:   kcat -b 127.0.0.1:9092 -L"
+	echo "  produce:            echo hello | kcat -b 127.0.0.1:9092 -t demo -P"
+	echo "  consume:            kcat -b 127.0.0.1:9092 -t demo -C -e"
+	echo "  metrics:            curl -s http://127.0.0.1:9192/metrics"
+	echo "  logs:               $(RUN_DIR)/broker-{1,2,3}.log   data: $(RUN_DIR)/broker-{1,2,3}/"
+	echo "  stop:               make stop"
 
 run-single: install
 	@eval "$$SH_FUNCS"
@@ -191,12 +189,10 @@ run-single: install
 	  exit 1
 	fi
 	echo
-	cat <<EOF
-	kafkalite is running: one broker (config/server.properties), ZooKeeper $(ZK_CONNECT)
-	  bootstrap server:   127.0.0.1:9092
-	  try:                kcat -b 127.0.0.1:9092 -L
-	  log:                $(RUN_DIR)/broker-single.log   stop: make stop
-	EOF
+	echo "kafkalite is running: one broker (config/server.properties), ZooKeeper $(ZK_CONNECT)"
+	echo "  bootstrap server:   127.0.0.1:9092"
+	echo "  try:                kcat -b 127.0.0.1:9092 -L"
+	echo "  log:                $(RUN_DIR)/broker-single.log   stop: make stop"
 
 # Brokers stop one at a time (controlled shutdown moves leadership off each in turn), then ZooKeeper.
 stop:
