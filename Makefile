@@ -244,7 +244,7 @@ bench: install
 lint: install
 	@status=0
 	$(VENV)/bin/ruff check kafkalite tests zk || status=1
-	$(VENV)/bin/lint-imports || status=1
+	$(VENV)/bin/lint-imports --no-cache || status=1
 	exit "$$status"
 
 clean:
