@@ -225,7 +225,7 @@ class _TwistedLogHandler(logging.Handler):
         level = next((ours for threshold, ours in self._levels if record.levelno >= threshold), LogLevel.debug)
         try:
             message = record.getMessage()
-        except Exception:
+        except Exception:  # noqa: BLE001 -- thread or callback boundary: report, never lose
             message = str(record.msg)
         Logger(namespace=record.name).emit(level, "{zk_message}", zk_message=message)
 
@@ -256,13 +256,21 @@ class ZkClient:
     :param connection_timeout_ms: how long :meth:`start` waits for the first connection.
     :param create_chroot: create the chroot path (if any) before starting, as Kafka does.
     :param reconnect_max_delay_s: cap of kazoo's reconnect backoff (kazoo's default is an hour).
+    :param operation_timeout_ms: an operation not answered in this time errbacks with
+        :class:`ConnectionLoss` (default: the session timeout).
+
+    Operations fail fast with :class:`ConnectionLoss` while the session is not
+    CONNECTED (kazoo would otherwise queue them until a reconnect that may never
+    come), and with :class:`SessionExpired` once :meth:`stop` was called. As with
+    any ZooKeeper ConnectionLoss, a write's outcome is then unknown: re-read.
     """
 
     log = Logger()
 
     def __init__(self, hosts, reactor, session_timeout_ms=18000, connection_timeout_ms=18000,
-                 create_chroot=True, reconnect_max_delay_s=1.0):
+                 create_chroot=True, reconnect_max_delay_s=1.0, operation_timeout_ms=None):
         install_kazoo_logging()
+        self._operation_timeout_s = (operation_timeout_ms or session_timeout_ms) / 1000.0
         self._hosts = hosts
         self._reactor = reactor
         self._session_timeout_ms = session_timeout_ms
@@ -272,6 +280,8 @@ class ZkClient:
         self._state = LOST
         self._stopping = False
         self._pending_connect = None
+        self._stop_waiters = []
+        self._stop_outcome = None
         self._kazoo = KazooClient(
             hosts=hosts,
             timeout=session_timeout_ms / 1000.0,
@@ -322,6 +332,9 @@ class ZkClient:
         return defer.Deferred.fromCoroutine(self._start())
 
     async def _start(self):
+        if self._state == CONNECTED:
+            return
+        self._stopping = False
         _, chroot = split_chroot(self._hosts)
         if chroot and self._create_chroot:
             await self._in_thread(self._ensure_chroot_blocking, chroot)
@@ -333,8 +346,6 @@ class ZkClient:
         except Exception as e:
             timeout.cancel()
             raise _map_error(e) from e
-        if self._kazoo.connected and not connected.called:
-            connected.callback(None)
         try:
             await connected
         finally:
@@ -361,19 +372,42 @@ class ZkClient:
     def _connect_timed_out(self, connected):
         if connected.called:
             return
-        self.log.warn("ZooKeeper {hosts} not connected after {ms} ms", hosts=self._hosts,
+        self.log.warn("ZooKeeper {hosts} not connected after {ms} ms", hosts=self._hosts,  # noqa: G010
                       ms=self._connection_timeout_ms)
-        self._in_thread(self._stop_blocking).addErrback(
-            lambda f: self.log.failure("stopping kazoo after a connect timeout", f))
+        self._stop_once().addErrback(lambda f: self.log.failure("stopping kazoo after a connect timeout", f))
         connected.errback(ZkTimeoutError(f"not connected to {self._hosts} after {self._connection_timeout_ms} ms"))
 
     def stop(self):
         """Close the session (its ephemeral nodes go) and free kazoo's threads and sockets.
 
-        :returns: a Deferred firing with ``None`` when done.
+        :returns: a Deferred firing with ``None`` when done. A stopped client is not restarted.
         """
         self._stopping = True
-        return self._in_thread(self._stop_blocking)
+        return self._stop_once()
+
+    def _stop_once(self):
+        """Stop kazoo on a thread, once; every caller gets its own Deferred for that one stop."""
+        done = defer.Deferred()
+        if self._stop_outcome is not None:
+            self._relay_stop(done, self._stop_outcome)
+            return done
+        self._stop_waiters.append(done)
+        if len(self._stop_waiters) == 1:
+            self._in_thread(self._stop_blocking).addBoth(self._stop_finished)
+        return done
+
+    def _stop_finished(self, outcome):
+        self._stop_outcome = outcome
+        waiters, self._stop_waiters = self._stop_waiters, []
+        for waiter in waiters:
+            self._relay_stop(waiter, outcome)
+
+    @staticmethod
+    def _relay_stop(waiter, outcome):
+        if isinstance(outcome, Failure):
+            waiter.errback(outcome)
+        else:
+            waiter.callback(None)
 
     def _stop_blocking(self):
         try:
@@ -388,7 +422,7 @@ class ZkClient:
         def run():
             try:
                 result = fn(*args)
-            except BaseException:
+            except BaseException:  # noqa: BLE001 -- thread or callback boundary: report, never lose
                 failure = Failure()
                 self._reactor.callFromThread(d.errback, failure)
             else:
@@ -426,14 +460,25 @@ class ZkClient:
         for listener in list(self._state_listeners):
             try:
                 listener(state)
-            except Exception:
+            except Exception:  # noqa: BLE001 -- thread or callback boundary: report, never lose
                 self.log.failure("ZooKeeper state listener {listener} failed", listener=listener)
 
     # -- operations ------------------------------------------------------------------------
 
     def _deferred(self, async_result, path, convert=None):
-        """A Deferred for a kazoo IAsyncResult, fired on the reactor thread."""
+        """A Deferred for a kazoo IAsyncResult, fired on the reactor thread (or timed out)."""
         d = defer.Deferred()
+
+        def fire(method, value):
+            if not d.called:
+                if timeout.active():
+                    timeout.cancel()
+                method(value)
+
+        def timed_out():
+            if not d.called:
+                d.errback(ConnectionLoss(f"no answer from ZooKeeper in {self._operation_timeout_s}s ({path})",
+                                         path=path))
 
         def completed(result):
             # Runs on a kazoo thread (or right here, if already complete).
@@ -441,20 +486,32 @@ class ZkClient:
                 value = result.value
                 try:
                     value = convert(value) if convert else value
-                except BaseException:
-                    self._reactor.callFromThread(d.errback, Failure())
+                except BaseException:  # noqa: BLE001 -- thread or callback boundary: report, never lose
+                    self._reactor.callFromThread(fire, d.errback, Failure())
                     return
-                self._reactor.callFromThread(d.callback, value)
+                self._reactor.callFromThread(fire, d.callback, value)
             else:
-                self._reactor.callFromThread(d.errback, Failure(_map_error(result.exception, path)))
+                self._reactor.callFromThread(fire, d.errback, Failure(_map_error(result.exception, path)))
 
+        timeout = self._reactor.callLater(self._operation_timeout_s, timed_out)
         async_result.rawlink(completed)
         return d
 
+    def _not_ready(self, path):
+        """The error for an operation attempted while not connected, or ``None`` when connected."""
+        if self._stopping:
+            return SessionExpired(f"ZooKeeper client stopped ({path})", path=path)
+        if self._state != CONNECTED:
+            return ConnectionLoss(f"ZooKeeper session is {self._state} ({path})", path=path)
+        return None
+
     def _call(self, fn, path, *args, convert=None, **kwargs):
+        error = self._not_ready(path)
+        if error is not None:
+            return defer.fail(error)
         try:
             async_result = fn(*args, **kwargs)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 -- thread or callback boundary: report, never lose
             return defer.fail(_map_error(e, path))
         return self._deferred(async_result, path, convert)
 
@@ -470,7 +527,7 @@ class ZkClient:
     def _fire_watch(self, watch, event):
         try:
             watch(event)
-        except Exception:
+        except Exception:  # noqa: BLE001 -- thread or callback boundary: report, never lose
             self.log.failure("ZooKeeper watch {watch} failed on {event}", watch=watch, event=event)
 
     def get(self, path, watch=None):
@@ -567,6 +624,9 @@ class ZkClient:
             failing operation's error (:class:`BadVersionError`, :class:`NodeExistsError`,
             :class:`NoNodeError`...), whose ``op_index`` says which operation it was.
         """
+        error = self._not_ready(None)
+        if error is not None:
+            return defer.fail(error)
         try:
             ops = [_as_op(op) for op in ops]
             tx = self._kazoo.transaction()
@@ -580,7 +640,7 @@ class ZkClient:
                 else:
                     tx.delete(op.path, op.version)
             async_result = tx.commit_async()
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 -- thread or callback boundary: report, never lose
             return defer.fail(_map_error(e))
         return self._deferred(async_result, None, convert=lambda results: self._transaction_results(ops, results))
 
