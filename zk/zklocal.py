@@ -339,8 +339,9 @@ def log_tail(spec, node_id, lines=40):
 def start_node(spec, node_id, detach=True):
     """Start one node's JVM in the background and return its pid (does not wait).
 
-    :param detach: start it in a new session, so it outlives the caller's
-        terminal (the script); tests keep it in their process group.
+    :param detach: start it in a new session, so it outlives the caller (the
+        script); otherwise (tests) it stays in the caller's process group and is
+        SIGTERMed by the kernel if the caller dies without stopping it.
     :raises ZkCtlError: if the node is already running.
     """
     pid = node_pid(spec, node_id)
@@ -377,11 +378,36 @@ def start_node(spec, node_id, detach=True):
             cwd=spec.node_dir(node_id),
             start_new_session=detach,
             close_fds=True,
+            preexec_fn=None if detach else _die_with_parent,  # noqa: PLW1509 -- only a prctl call
         )
     _children[process.pid] = process
     with open(spec.pid_path(node_id), "w") as f:
         f.write(f"{process.pid}\n")
     return process.pid
+
+
+def _load_prctl():
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+# Resolved at import: the pre-exec hook below must not import or allocate much (threads may hold locks).
+_PRCTL = _load_prctl()
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """In the child before exec: SIGTERM us when the parent dies (Linux PR_SET_PDEATHSIG).
+
+    A test run killed hard (pytest-timeout's os._exit, kill -9) skips its teardown;
+    this keeps its ZooKeeper from outliving it. Not used for zkctl's detached servers.
+    """
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
 
 
 def wait_serving(spec, node_ids=None, timeout=30.0):
