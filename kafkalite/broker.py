@@ -162,6 +162,13 @@ class KafkaServer:
             result.append(endpoint)
         return result
 
+    def advertised_endpoint(self, listener_name):
+        """This broker's advertised endpoint for ``listener_name`` (None if it has none)."""
+        for endpoint in self._advertised_endpoints():
+            if endpoint.listener_name == listener_name:
+                return endpoint
+        return None
+
     async def _register(self):
         """Create the ephemeral ``/brokers/ids/<id>``; its czxid becomes the broker epoch.
 

@@ -141,6 +141,13 @@ class KafkaApis:
                 continue
             brokers.append({"node_id": broker.broker_id, "host": endpoint.host, "port": endpoint.port,
                             "rack": broker.rack})
+        if self.broker.broker_id not in cache.brokers:
+            # Before the controller's first UpdateMetadata a broker still knows itself; an empty
+            # broker list would leave a client with nobody to ask.
+            own = self.broker.advertised_endpoint(context.listener_name)
+            if own is not None:
+                brokers.append({"node_id": self.broker.broker_id, "host": own.host, "port": own.port,
+                                "rack": self.config.broker_rack})
         return {
             "throttle_time_ms": 0, "brokers": brokers, "cluster_id": self.broker.cluster_id,
             "controller_id": cache.controller_id, "topics": topics,
