@@ -99,9 +99,7 @@ class KafkaServer:
             self.broker_id, self.log_manager, self.metadata_cache, self.reactor, self.topic_log_config,
             metrics=self.metrics)
         self.fetchers = ReplicaFetcherManager(self.reactor, self.replica_manager, config)
-        self.replica_manager.on_become_follower = self.fetchers.add_partitions
-        self.replica_manager.on_become_leader = self.fetchers.remove_partitions
-        self.replica_manager.on_stop_replicas = self.fetchers.remove_partitions
+        self.replica_manager.add_leadership_listener(self.fetchers)
         self.controller = KafkaController(self.zk, config, self.reactor,
                                           topic_unclean_election=self._topic_unclean_election)
         self.apis = KafkaApis(self)

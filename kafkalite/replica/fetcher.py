@@ -58,6 +58,15 @@ class ReplicaFetcherManager:
                 fetcher.start()
             fetcher.add(partition)
 
+    def on_become_follower(self, partitions, leader_endpoints):
+        self.add_partitions(partitions, leader_endpoints)
+
+    def on_become_leader(self, keys):
+        self.remove_partitions(keys)
+
+    def on_stop_replicas(self, keys):
+        self.remove_partitions(keys)
+
     def remove_partitions(self, keys):
         for key in keys:
             for leader_id, fetcher in list(self._fetchers.items()):

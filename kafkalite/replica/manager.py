@@ -83,15 +83,20 @@ class ReplicaManager:
         self.controller_epoch = 0
         self.produce_purgatory = Purgatory(reactor, "Produce")
         self.fetch_purgatory = Purgatory(reactor, "Fetch")
-        #: called with the list of partitions that just became followers (replica fetchers).
-        self.on_become_follower = None
-        #: called with the keys of partitions that just became leaders here.
-        self.on_become_leader = None
-        #: called with the keys of partitions that stopped being served here.
-        self.on_stop_replicas = None
+        #: objects told about leadership changes, see :meth:`add_leadership_listener`.
+        self._leadership_listeners = []
 
     def now_ms(self):
         return int(self._reactor.seconds() * 1000)
+
+    def add_leadership_listener(self, listener):
+        """Tell ``listener`` of every leadership change, after it is applied.
+
+        ``listener.on_become_leader(keys)``, ``listener.on_become_follower(partitions,
+        leader_endpoints)`` (``{broker_id: (host, port)}``) and
+        ``listener.on_stop_replicas(keys)``; keys are ``(topic, partition)``.
+        """
+        self._leadership_listeners.append(listener)
 
     # -- controller requests -------------------------------------------------------------
 
@@ -144,12 +149,13 @@ class ReplicaManager:
             # Parked requests for this partition re-check: leadership changed under them.
             self.fetch_purgatory.check(key)
             self.produce_purgatory.check(key)
-        if new_leaders and self.on_become_leader is not None:
-            self.on_become_leader(new_leaders)
-        if new_followers and self.on_become_follower is not None:
-            leaders = {leader["broker_id"]: (leader["host_name"], leader["port"])
-                       for leader in request.get("live_leaders") or ()}
-            self.on_become_follower(new_followers, leaders)
+        leaders = {leader["broker_id"]: (leader["host_name"], leader["port"])
+                   for leader in request.get("live_leaders") or ()}
+        for listener in self._leadership_listeners:
+            if new_leaders:
+                listener.on_become_leader(new_leaders)
+            if new_followers:
+                listener.on_become_follower(new_followers, leaders)
         return self._leader_and_isr_response(version, results)
 
     def _leader_and_isr_error(self, request, code):
@@ -204,8 +210,9 @@ class ReplicaManager:
                 if delete:
                     self.log_manager.delete_log(topic, index)
             partition_errors.append({"topic_name": topic, "partition_index": index, "error_code": code})
-        if stopped and self.on_stop_replicas is not None:
-            self.on_stop_replicas(stopped)
+        if stopped:
+            for listener in self._leadership_listeners:
+                listener.on_stop_replicas(stopped)
         return {"error_code": 0, "partition_errors": partition_errors}
 
     # -- lookups -----------------------------------------------------------------------
