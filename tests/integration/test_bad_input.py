@@ -13,7 +13,7 @@ from kafkalite.protocol import errors
 from kafkalite.protocol.apis import ApiKey
 from kafkalite.protocol.recordcodec import Record, build_batch
 from tests.support.cluster import Cluster, wait_until
-from tests.support.wire import WireClient
+from tests.support.wire import WireClient, create_topic, latest_offset, produce
 
 MAX_REQUEST = 1024 * 1024
 
@@ -25,33 +25,6 @@ def broker(zookeeper, tmp_path):
         "log.retention.check.interval.ms": "300"}).start()
     yield cluster.brokers[0]
     cluster.stop()
-
-
-def create_topic(address, topic, partitions=1, configs=None):
-    with WireClient(address) as client:
-        response = client.request(ApiKey.CREATE_TOPICS, 4, {"topics": [{
-            "name": topic, "num_partitions": partitions, "replication_factor": 1, "assignments": [],
-            "configs": [{"name": k, "value": v} for k, v in (configs or {}).items()]}],
-            "timeout_ms": 30000, "validate_only": False})
-    return response["topics"][0]
-
-
-def produce(address, topic, partition, records, version=8, acks=1):
-    with WireClient(address) as client:
-        response = client.request(ApiKey.PRODUCE, version, {
-            "transactional_id": None, "acks": acks, "timeout_ms": 10000,
-            "topic_data": [{"name": topic, "partition_data": [{"index": partition, "records": records}]}]})
-    return response["responses"][0]["partition_responses"][0]
-
-
-def latest_offset(address, topic, partition=0, timestamp=-1):
-    with WireClient(address) as client:
-        response = client.request(ApiKey.LIST_OFFSETS, 5, {"replica_id": -1, "isolation_level": 0, "topics": [
-            {"name": topic, "partitions": [{"partition_index": partition, "current_leader_epoch": -1,
-                                            "timestamp": timestamp}]}]})
-    result = response["topics"][0]["partitions"][0]
-    assert result["error_code"] == 0, result
-    return result["offset"]
 
 
 def still_serving(address):

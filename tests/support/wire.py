@@ -9,7 +9,7 @@ import socket
 import struct
 import time
 
-from kafkalite.protocol.apis import API_BY_KEY
+from kafkalite.protocol.apis import API_BY_KEY, ApiKey
 from kafkalite.protocol.headers import decode_response_header, encode_request_message
 
 _INT32 = struct.Struct(">i")
@@ -88,3 +88,30 @@ class WireClient:
             return False
         finally:
             self.sock.settimeout(10.0)
+
+
+def create_topic(address, topic, partitions=1, configs=None):
+    with WireClient(address) as client:
+        response = client.request(ApiKey.CREATE_TOPICS, 4, {"topics": [{
+            "name": topic, "num_partitions": partitions, "replication_factor": 1, "assignments": [],
+            "configs": [{"name": k, "value": v} for k, v in (configs or {}).items()]}],
+            "timeout_ms": 30000, "validate_only": False})
+    return response["topics"][0]
+
+
+def produce(address, topic, partition, records, version=8, acks=1):
+    with WireClient(address) as client:
+        response = client.request(ApiKey.PRODUCE, version, {
+            "transactional_id": None, "acks": acks, "timeout_ms": 10000,
+            "topic_data": [{"name": topic, "partition_data": [{"index": partition, "records": records}]}]})
+    return response["responses"][0]["partition_responses"][0]
+
+
+def latest_offset(address, topic, partition=0, timestamp=-1):
+    with WireClient(address) as client:
+        response = client.request(ApiKey.LIST_OFFSETS, 5, {"replica_id": -1, "isolation_level": 0, "topics": [
+            {"name": topic, "partitions": [{"partition_index": partition, "current_leader_epoch": -1,
+                                            "timestamp": timestamp}]}]})
+    result = response["topics"][0]["partitions"][0]
+    assert result["error_code"] == 0, result
+    return result["offset"]
