@@ -1,15 +1,23 @@
 """Log: one partition replica's directory of segments (Kafka 2.8's ``kafka.log.Log``).
 
 Owns offset assignment, rolling, reads as zero-copy file regions, retention, truncation,
-crash recovery, the leader-epoch cache and idempotent-producer state. Plain synchronous
-code: the broker calls appends and reads inline on its reactor thread, and ``flush``,
-``delete_expired_files`` and construction (recovery) from a thread pool. Nothing on the
+crash recovery (including finishing or rolling back a log cleaner's segment swap), the
+leader-epoch cache and idempotent-producer state. Plain synchronous code. Nothing on the
 append path fsyncs.
+
+Threads: the broker calls appends, reads, retention and truncation on its reactor thread,
+``flush`` and construction (recovery) from its I/O pool, and the log cleaner
+(:mod:`kafkalite.log.cleaner`) reads inactive segments and calls :meth:`Log.replace_segments`
+from its own threads. ``Log.lock`` (re-entrant) serialises every change to the segment list
+and the offsets; it is held only for in-memory work and renames, never for an fsync or
+for the cleaner's rewriting, so the reactor thread never waits long on it.
 """
 
 import bisect
+import functools
 import os
 import shutil
+import threading
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -34,11 +42,31 @@ from kafkalite.protocol.records import (
 )
 from kafkalite.protocol.regions import FileRegion
 
-__all__ = ["FetchDataInfo", "Log", "LogAppendInfo", "parse_topic_partition"]
+__all__ = ["SWAP_END_SUFFIX", "FetchDataInfo", "Log", "LogAppendInfo", "parse_topic_partition"]
+
+#: ``<base>.swapend`` holds the offset where the old segments a cleaned ``<base>.log.swap``
+#: replaces end: recovery deletes exactly the old segments with a base in [base, end).
+SWAP_END_SUFFIX = ".swapend"
 
 _LONG_MAX = 2**63 - 1
 EARLIEST_TIMESTAMP = -2
 LATEST_TIMESTAMP = -1
+
+
+def _locked(method):
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self.lock:
+            return method(self, *args, **kwargs)
+    return wrapper
+
+
+def _fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def parse_topic_partition(name):
@@ -101,6 +129,12 @@ class Log:
         self.directory = directory
         self.config = config
         self.time_ms = time_ms
+        self.lock = threading.RLock()
+        #: bumped by truncation and deletion; the cleaner abandons a swap when it changed.
+        self.cleaner_generation = 0
+        #: lowest offset truncated to since the cleaner last looked (it clamps its checkpoint).
+        self.truncated_to = None
+        self.closed = False
         name = os.path.basename(os.path.normpath(directory))
         try:
             self.topic, self.partition = parse_topic_partition(name)
@@ -129,18 +163,39 @@ class Log:
                           self.config.segment_index_bytes, jitter, self.time_ms(), active)
 
     def _clean_temp_files(self):
-        names = os.listdir(self.directory)
-        for name in names:
-            path = os.path.join(self.directory, name)
+        """Remove leftovers of interrupted deletes and cleanings; finish committed swaps.
+
+        A cleaner swap commits when ``<base>.log.cleaned`` is renamed to ``<base>.log.swap``
+        (its ``<base>.swapend`` is in place by then). Anything ``.cleaned`` is an uncommitted
+        cleaning: dropped, the originals are intact. A ``.log.swap`` is finished here: the old
+        segments it replaces are deleted and it takes their place; its indexes are rebuilt.
+        """
+        directory = self.directory
+        for name in os.listdir(directory):
             if name.endswith((".deleted", ".cleaned", ".tmp")):
-                os.unlink(path)
-            elif name.endswith(".swap"):
-                target = path[:-len(".swap")]
-                # Without a cleaner in progress the originals are complete: prefer them.
-                if os.path.exists(target):
+                os.unlink(os.path.join(directory, name))
+        names = os.listdir(directory)
+        for name in sorted(names):
+            swap_suffix = LOG_SUFFIX + ".swap"
+            stem = name[:-len(swap_suffix)]
+            if not (name.endswith(swap_suffix) and stem.isdigit()):
+                continue
+            base = int(stem)
+            end = self._read_swap_end(base)
+            for other in os.listdir(directory):
+                other_stem = other[:-len(LOG_SUFFIX)]
+                if other.endswith(LOG_SUFFIX) and other_stem.isdigit() and \
+                        base <= int(other_stem) and (end is None or int(other_stem) < end):
+                    os.unlink(os.path.join(directory, other))
+            os.rename(os.path.join(directory, name), os.path.join(directory, segment_file_name(base, LOG_SUFFIX)))
+            for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX):
+                # rebuilt by _load from the swapped-in log
+                path = os.path.join(directory, segment_file_name(base, suffix))
+                if os.path.exists(path):
                     os.unlink(path)
-                else:
-                    os.rename(path, target)
+        for name in os.listdir(directory):
+            if name.endswith((".swap", SWAP_END_SUFFIX)):
+                os.unlink(os.path.join(directory, name))
         logs = set()
         for name in os.listdir(self.directory):
             if name.endswith(LOG_SUFFIX) and name[:-len(LOG_SUFFIX)].isdigit():
@@ -151,6 +206,15 @@ class Log:
                 if name.endswith(suffix) and stem.isdigit() and int(stem) not in logs:
                     os.unlink(os.path.join(self.directory, name))
         return sorted(logs)
+
+    def _read_swap_end(self, base):
+        """The end offset recorded for the swap of ``base``; None when absent or unreadable."""
+        try:
+            with open(os.path.join(self.directory, segment_file_name(base, SWAP_END_SUFFIX)), encoding="ascii") as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            # Without it every later segment would be at risk: replace only the same base.
+            return base + 1
 
     def _load(self, recovery_point, log_start_offset, had_clean_shutdown):
         bases = self._clean_temp_files()
@@ -258,6 +322,7 @@ class Log:
         self.high_watermark = min(max(offset, self.log_start_offset), self.log_end_offset)
         return self.high_watermark
 
+    @_locked
     def update_config(self, config):
         """Apply a new :class:`LogConfig` (affects subsequent appends, rolls and retention)."""
         self.config = config
@@ -266,6 +331,7 @@ class Log:
 
     # -- appends -----------------------------------------------------------------------------
 
+    @_locked
     def append_as_leader(self, records, leader_epoch):
         """Assign offsets to one CRC-validated batch and append it.
 
@@ -318,6 +384,7 @@ class Log:
         return LogAppendInfo(base_offset, last_offset, append_time, self.log_start_offset, False,
                              header.records_count, size)
 
+    @_locked
     def append_as_follower(self, records):
         """Append batches whose offsets and epochs the leader assigned.
 
@@ -370,6 +437,7 @@ class Log:
             segment = self.roll(first_offset)
         return segment
 
+    @_locked
     def roll(self, new_base_offset=None):
         """Start a new active segment at ``new_base_offset`` (default: the log end offset).
 
@@ -391,6 +459,7 @@ class Log:
 
     # -- reads -----------------------------------------------------------------------------------
 
+    @_locked
     def read(self, start_offset, max_bytes, max_offset=None, min_one_message=True):
         """Whole batches from the one holding ``start_offset``, as a region of one segment file.
 
@@ -426,6 +495,7 @@ class Log:
             slot += 1
         return FetchDataInfo(start_offset)
 
+    @_locked
     def fetch_offset_by_timestamp(self, timestamp_ms):
         """``(timestamp, offset)`` for ListOffsets, or None when no batch is that recent.
 
@@ -452,6 +522,7 @@ class Log:
 
     # -- truncation --------------------------------------------------------------------------------
 
+    @_locked
     def truncate_to(self, offset):
         """Remove every batch at or above ``offset`` (a batch holding ``offset`` goes whole).
 
@@ -461,6 +532,8 @@ class Log:
             raise ValueError(f"cannot truncate to a negative offset {offset}")
         if offset >= self.log_end_offset:
             return False
+        self.cleaner_generation += 1
+        self.truncated_to = offset if self.truncated_to is None else min(self.truncated_to, offset)
         if offset < self.segments[0].base_offset:
             self.truncate_fully_and_start_at(offset)
             return True
@@ -480,8 +553,11 @@ class Log:
         self._after_truncation()
         return True
 
+    @_locked
     def truncate_fully_and_start_at(self, offset):
         """Delete every segment and restart the log empty at ``offset``."""
+        self.cleaner_generation += 1
+        self.truncated_to = offset if self.truncated_to is None else min(self.truncated_to, offset)
         for segment in self.segments:
             self._schedule_delete(segment)
         self.segments = []
@@ -502,6 +578,7 @@ class Log:
         self.high_watermark = min(max(getattr(self, "high_watermark", 0), self.log_start_offset),
                                   self.log_end_offset)
 
+    @_locked
     def maybe_increment_log_start_offset(self, offset):
         """Raise the log start offset (DeleteRecords, follower catching up with the leader's).
 
@@ -524,6 +601,7 @@ class Log:
 
     # -- retention ---------------------------------------------------------------------------------
 
+    @_locked
     def delete_retention_segments(self):
         """Delete old segments by ``retention.ms``, ``retention.bytes`` and the log start offset.
 
@@ -587,6 +665,7 @@ class Log:
         segment.mark_deleted()
         self._pending_deletes.append((self.time_ms() + self.config.file_delete_delay_ms, segment))
 
+    @_locked
     def delete_expired_files(self, force=False):
         """Close and unlink ``.deleted`` segments whose ``file.delete.delay.ms`` has passed.
 
@@ -600,6 +679,65 @@ class Log:
         for _due, segment in due:
             segment.delete_files()
         return len(due)
+
+    # -- compaction ------------------------------------------------------------------------------
+
+    def inactive_segments_snapshot(self):
+        """``(segments, cleaner_generation)``: a copy of the segment list taken under the lock."""
+        with self.lock:
+            return list(self.segments), self.cleaner_generation
+
+    def replace_segments(self, cleaned, old_segments, end_offset, generation, step_hook=None):
+        """Swap the cleaner's ``cleaned`` segment in for ``old_segments`` (called on a cleaner thread).
+
+        ``cleaned`` has ``.cleaned`` files, fsync'd, with ``<base>.swapend.cleaned`` holding
+        ``end_offset`` (the base of the segment after ``old_segments``). The steps, each of which
+        recovery after a crash handles (see :meth:`_clean_temp_files`):
+
+        1. ``<base>.swapend.cleaned`` → ``<base>.swapend`` (harmless alone: recovery drops it);
+        2. ``<base>.log.cleaned`` → ``<base>.log.swap``: the commit point;
+        3. the old segments → ``.deleted``, still open for FileRegions already handed out, closed
+           after ``file.delete.delay.ms``;
+        4. ``<base>.log.swap`` → ``<base>.log`` and the indexes ``.cleaned`` → final names;
+        5. ``<base>.swapend`` removed.
+
+        Readers switch to ``cleaned`` at the commit point, under ``lock``.
+
+        :param generation: :attr:`cleaner_generation` when the cleaner took its snapshot; if a
+            truncation or deletion happened since, or an old segment left the log (retention),
+            nothing is swapped.
+        :param step_hook: test-only: called with each step's name just before the step.
+        :returns: True when swapped; False when abandoned (the cleaned files are removed).
+        """
+        hook = step_hook or (lambda step: None)
+        base = cleaned.base_offset
+        swap_end = os.path.join(self.directory, segment_file_name(base, SWAP_END_SUFFIX))
+        with self.lock:
+            live = {id(segment) for segment in self.segments[:-1]}
+            if self.closed or generation != self.cleaner_generation or \
+                    any(id(segment) not in live for segment in old_segments):
+                cleaned.delete_files()
+                _unlink_quietly(swap_end + ".cleaned")
+                return False
+            hook("swapend")
+            os.rename(swap_end + ".cleaned", swap_end)
+            hook("commit")
+            cleaned.rename_log_file(".swap")
+            first = self.segments.index(old_segments[0])
+            self.segments[first:first + len(old_segments)] = [cleaned]
+            self._bases[first:first + len(old_segments)] = [base]
+            _fsync_dir(self.directory)
+            for segment in old_segments:
+                hook("delete_old")
+                self._schedule_delete(segment)
+            hook("rename_log")
+            cleaned.rename_log_file("")
+            hook("rename_indexes")
+            cleaned.rename_index_files("")
+            hook("remove_swapend")
+            os.unlink(swap_end)
+        _fsync_dir(self.directory)
+        return True
 
     # -- flushing and closing ------------------------------------------------------------------------
 
@@ -615,7 +753,8 @@ class Log:
             self.epoch_cache.write(fsync=True)
         if up_to <= self.recovery_point:
             return
-        segments = list(self.segments)
+        with self.lock:
+            segments = list(self.segments)
         for i, segment in enumerate(segments):
             upper = segments[i + 1].base_offset if i + 1 < len(segments) else None
             if upper is not None and upper <= self.recovery_point:
@@ -631,8 +770,11 @@ class Log:
         self.last_flush_ms = self.time_ms()
         self.unflushed_messages = 0
 
+    @_locked
     def close(self):
         """Close every file (trimming the indexes); pending deletions are finished."""
+        self.closed = True
+        self.cleaner_generation += 1
         if self._epoch_needs_fsync:
             self.epoch_cache.dirty = True
             self.epoch_cache.write(fsync=True)
@@ -641,8 +783,11 @@ class Log:
             segment.close()
         self.delete_expired_files(force=True)
 
+    @_locked
     def delete(self):
         """Close the log and remove its whole directory."""
+        self.closed = True
+        self.cleaner_generation += 1
         for segment in self.segments:
             segment.close()
         self.delete_expired_files(force=True)
@@ -651,3 +796,10 @@ class Log:
     def __repr__(self):
         return (f"Log({self.topic}-{self.partition}, start={self.log_start_offset}, end={self.log_end_offset}, "
                 f"segments={len(self.segments)})")
+
+
+def _unlink_quietly(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

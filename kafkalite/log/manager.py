@@ -3,9 +3,10 @@
 Loads and recovers logs at start, creates logs in the least-loaded dir, deletes topics'
 logs (rename to ``…-delete``, remove later), writes the per-dir checkpoint files
 (recovery points, high watermarks, log start offsets), runs retention, flushes, and marks a
-clean shutdown with ``.kafka_cleanshutdown``. Also reads and writes ``meta.properties``.
-Synchronous; the broker runs ``load``, ``flush_logs``, ``cleanup_logs`` and ``shutdown``
-in its thread pool.
+clean shutdown with ``.kafka_cleanshutdown``. Also reads and writes ``meta.properties``,
+and owns the log cleaner (:meth:`LogManager.start_cleaner`), whose threads it stops first
+on shutdown. Synchronous; the broker runs ``load``, ``flush_logs``, ``cleanup_logs`` and
+``shutdown`` in its thread pool.
 """
 
 import os
@@ -14,6 +15,7 @@ import time
 import uuid
 
 from kafkalite.log.checkpoint import CorruptCheckpointError, read_offset_checkpoint, write_offset_checkpoint
+from kafkalite.log.cleaner import CleanerConfig, LogCleaner
 from kafkalite.log.log import Log, parse_topic_partition
 
 __all__ = [
@@ -51,6 +53,7 @@ class LogManager:
         self._deleted_logs = []  # (due_ms, Log or None, path)
         self.skipped_dirs = []  # directory names that are not <topic>-<partition>
         self.had_clean_shutdown = {}
+        self.cleaner = None
 
     # -- loading -------------------------------------------------------------------------
 
@@ -101,6 +104,17 @@ class LogManager:
             # Kafka treats a corrupt checkpoint as absent: every log recovers from offset 0.
             return {}
 
+    # -- compaction --------------------------------------------------------------------------
+
+    def start_cleaner(self, num_threads=1, dedupe_buffer_size=128 * 1024 * 1024, backoff_ms=15000):
+        """Start the log cleaner's threads (``log.cleaner.enable``); call after :meth:`load`.
+
+        :returns: the :class:`~kafkalite.log.cleaner.LogCleaner`.
+        """
+        self.cleaner = LogCleaner(self, CleanerConfig(num_threads, dedupe_buffer_size, backoff_ms), self.time_ms)
+        self.cleaner.startup()
+        return self.cleaner
+
     # -- logs ------------------------------------------------------------------------------
 
     def get_log(self, topic, partition):
@@ -113,7 +127,7 @@ class LogManager:
         log = self.logs.get(key)
         if log is not None:
             return log
-        counts = {log_dir: 0 for log_dir in self.log_dirs}
+        counts = dict.fromkeys(self.log_dirs, 0)
         for log_dir in self._log_dir_of.values():
             counts[log_dir] = counts.get(log_dir, 0) + 1
         log_dir = min(self.log_dirs, key=lambda path: counts[path])
@@ -141,6 +155,9 @@ class LogManager:
         self._log_dir_of.pop(key, None)
         if log is None:
             return False
+        with log.lock:
+            log.cleaner_generation += 1  # a cleaning in progress must not swap into a deleted log
+            log.closed = True
         target = f"{log.directory}.{uuid.uuid4().hex}{_DELETE_SUFFIX}"
         os.rename(log.directory, target)
         log.directory = target
@@ -198,7 +215,9 @@ class LogManager:
                          lambda log: log.log_start_offset > log.segments[0].base_offset)
 
     def shutdown(self):
-        """Flush everything, write all checkpoints, close the logs, mark a clean shutdown."""
+        """Stop the cleaner; flush everything, write all checkpoints, close the logs, mark a clean shutdown."""
+        if self.cleaner is not None:
+            self.cleaner.shutdown()
         for log in self.all_logs():
             log.flush()
         self.checkpoint_recovery_points()

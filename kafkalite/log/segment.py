@@ -38,24 +38,28 @@ class LogSegment:
     :param rolling_jitter_ms: subtracted from ``segment.ms`` for this segment.
     :param created_ms: creation time (the fall-back for time-based rolling).
     :param active: map the indexes for appends (the last segment of a log).
+    :param suffix: appended to all three file names (``.cleaned`` for a segment the log
+        cleaner is writing).
     """
 
     def __init__(self, directory, base_offset, index_interval_bytes, max_index_size, rolling_jitter_ms=0,
-                 created_ms=0, active=True):
+                 created_ms=0, active=True, suffix=""):
         self.directory = directory
         self.base_offset = base_offset
         self.index_interval_bytes = index_interval_bytes
         self.rolling_jitter_ms = rolling_jitter_ms
         self.created_ms = created_ms
-        self.log_path = os.path.join(directory, segment_file_name(base_offset, LOG_SUFFIX))
+        self.log_path = os.path.join(directory, segment_file_name(base_offset, LOG_SUFFIX) + suffix)
         # unbuffered append mode: every write lands at the end, ftruncate keeps working.
         self.file = open(self.log_path, "a+b", buffering=0)  # noqa: SIM115 (lives as long as the segment)
         self._fd = self.file.fileno()
         self.size = os.fstat(self._fd).st_size
-        self.offset_index = OffsetIndex(os.path.join(directory, segment_file_name(base_offset, INDEX_SUFFIX)),
-                                        base_offset, max_index_size, writable=active)
-        self.time_index = TimeIndex(os.path.join(directory, segment_file_name(base_offset, TIME_INDEX_SUFFIX)),
-                                    base_offset, max_index_size, writable=active)
+        self.offset_index = OffsetIndex(
+            os.path.join(directory, segment_file_name(base_offset, INDEX_SUFFIX) + suffix),
+            base_offset, max_index_size, writable=active)
+        self.time_index = TimeIndex(
+            os.path.join(directory, segment_file_name(base_offset, TIME_INDEX_SUFFIX) + suffix),
+            base_offset, max_index_size, writable=active)
         self.bytes_since_last_index_entry = 0
         timestamp, offset = self.time_index.last_entry
         self.max_timestamp_so_far = timestamp
@@ -346,6 +350,17 @@ class LogSegment:
                 index.rename(index.path + suffix)
         os.rename(self.log_path, self.log_path + suffix)
         self.log_path += suffix
+
+    def rename_log_file(self, suffix):
+        """Rename the ``.log`` file to its canonical name plus ``suffix`` (the cleaner's swap steps)."""
+        target = os.path.join(self.directory, segment_file_name(self.base_offset, LOG_SUFFIX) + suffix)
+        os.rename(self.log_path, target)
+        self.log_path = target
+
+    def rename_index_files(self, suffix):
+        """Rename both indexes to their canonical names plus ``suffix``."""
+        for index, kind in ((self.offset_index, INDEX_SUFFIX), (self.time_index, TIME_INDEX_SUFFIX)):
+            index.rename(os.path.join(self.directory, segment_file_name(self.base_offset, kind) + suffix))
 
     def mark_deleted(self):
         """Rename to ``.deleted``; reads through already-issued FileRegions keep working."""

@@ -1,0 +1,386 @@
+"""Unit tests for kafkalite.log.cleaner: compaction, tombstones, dirty ratio, lag, checkpoints, crash-safe swaps."""
+
+import os
+
+import pytest
+
+from kafkalite.log.checkpoint import read_offset_checkpoint
+from kafkalite.log.cleaner import CLEANER_CHECKPOINT, CleanerConfig, LogCleaner
+from kafkalite.log.config import LogConfig
+from kafkalite.log.log import Log
+from kafkalite.log.manager import LogManager
+from kafkalite.protocol.recordcodec import Record, build_batch, decode_batches
+from tests.unit.test_log_support import FakeClock
+
+TS = 1_000_000
+KEY = ("c", 0)
+SWAP_STEPS = ["cleaned", "swapend", "commit", "delete_old", "rename_log", "rename_indexes", "remove_swapend"]
+
+
+class SimulatedCrash(Exception):
+    """Raised by a step hook to stop the cleaner mid-swap, as a crash would."""
+
+
+def compacted_config(**overrides):
+    settings = {"cleanup_policy": ("compact",), "segment_bytes": 100_000, "index_interval_bytes": 64,
+                "min_cleanable_dirty_ratio": 0.0, "file_delete_delay_ms": 1000}
+    settings.update(overrides)
+    return LogConfig(**settings)
+
+
+def new_manager(tmp_path, clock, **overrides):
+    manager = LogManager([str(tmp_path / "logs")], compacted_config(**overrides), clock)
+    manager.load()
+    manager.get_or_create_log(*KEY)
+    return manager
+
+
+def append(log, pairs, timestamp=TS, compression=0, producer_id=-1, base_sequence=-1):
+    """Append one batch holding ``pairs`` of (key, value) and return its first offset."""
+    records = [Record(key if key is None else key.encode(), value if value is None else value.encode(),
+                      timestamp=timestamp) for key, value in pairs]
+    data = build_batch(records, compression=compression, producer_id=producer_id,
+                       producer_epoch=0 if producer_id >= 0 else -1, base_sequence=base_sequence)
+    info = log.append_as_leader(memoryview(data), 0)
+    log.update_high_watermark(log.log_end_offset)
+    return info.first_offset
+
+
+def contents(log):
+    """Every (offset, key, value) readable from the log, following reads across segments."""
+    out = []
+    offset = log.log_start_offset
+    while offset < log.log_end_offset:
+        info = log.read(offset, 10**9)
+        if info.records is None:
+            break
+        data = info.records.read()
+        last = offset
+        for header, records in decode_batches(data):
+            last = header.last_offset
+            out.extend((r.offset, r.key and r.key.decode(), r.value and r.value.decode()) for r in records)
+        offset = last + 1
+    return out
+
+
+def batch_headers(log):
+    headers = []
+    for segment in log.segments:
+        data = os.pread(segment.file.fileno(), segment.size, 0)
+        headers.extend(header for header, _ in decode_batches(data))
+    return headers
+
+
+def latest_per_key(rows):
+    latest = {}
+    for offset, key, value in rows:
+        latest[key] = (offset, value)
+    return latest
+
+
+def write_rounds(log, rounds=4, keys=5, per_segment=2):
+    """``rounds`` batches over ``keys`` keys each, rolling every ``per_segment`` batches."""
+    for round_number in range(rounds):
+        append(log, [(f"k{k}", f"v{round_number}-{k}") for k in range(keys)])
+        if (round_number + 1) % per_segment == 0:
+            log.roll()
+
+
+def test_cleaning_keeps_the_latest_record_per_key_at_its_offset(tmp_path):
+    """After a pass every key has exactly its latest value, at the offset it was written; batches keep their ends."""
+    clock = FakeClock(TS)
+    manager = new_manager(tmp_path, clock)
+    log = manager.get_log(*KEY)
+    write_rounds(log, rounds=4)
+    append(log, [("k0", "active")])  # in the active segment: never cleaned
+    before = contents(log)
+    last_offsets = [header.last_offset for header in batch_headers(log)]
+    result = LogCleaner(manager, CleanerConfig(), clock).clean_once()
+    assert result is not None and result.end_offset == log.segments[-1].base_offset
+    after = contents(log)
+    assert [row for row in after if row[0] < result.end_offset] == \
+        [(15 + k, f"k{k}", f"v3-{k}") for k in range(5)]
+    assert after[-1] == (20, "k0", "active")
+    assert latest_per_key(after) == latest_per_key(before)
+    assert set(after) <= set(before)
+    surviving = [header.last_offset for header in batch_headers(log)]
+    assert surviving == [last for last in last_offsets if last >= 15]
+    manager.shutdown()
+
+
+@pytest.mark.parametrize("codec", [0, 1, 2, 3, 4])
+def test_rewritten_batches_keep_their_codec_and_last_offset_delta(tmp_path, codec):
+    """A partly kept batch is re-encoded with its codec, its base offset and its last offset delta."""
+    clock = FakeClock(TS)
+    manager = new_manager(tmp_path, clock)
+    log = manager.get_log(*KEY)
+    append(log, [("a", "1"), ("b", "1"), ("c", "1")], compression=codec)
+    append(log, [("c", "2")], compression=codec)
+    log.roll()
+    append(log, [("x", "0")])
+    LogCleaner(manager, CleanerConfig(), clock).clean_once()
+    first = batch_headers(log)[0]
+    assert (first.base_offset, first.last_offset_delta, first.records_count) == (0, 2, 2)
+    assert first.compression == codec
+    assert contents(log) == [(0, "a", "1"), (1, "b", "1"), (3, "c", "2"), (4, "x", "0")]
+    manager.shutdown()
+
+
+def test_tombstones_are_dropped_only_after_delete_retention(tmp_path):
+    """A tombstone survives cleaning while younger than delete.retention.ms, then goes with its key."""
+    clock = FakeClock(TS)
+    manager = new_manager(tmp_path, clock, delete_retention_ms=10_000)
+    log = manager.get_log(*KEY)
+    append(log, [("gone", "v"), ("kept", "v")])
+    append(log, [("gone", None)])
+    log.roll()
+    append(log, [("other", "v")])
+    cleaner = LogCleaner(manager, CleanerConfig(), clock)
+    clock.now = TS + 5_000
+    cleaner.clean_once()
+    assert contents(log) == [(1, "kept", "v"), (2, "gone", None), (3, "other", "v")]
+    clock.now = TS + 20_000
+    assert cleaner.clean_once() is None  # nothing new is dirty
+    log.roll()
+    append(log, [("later", "v")], timestamp=TS + 20_000)
+    cleaner.clean_once()
+    assert contents(log) == [(1, "kept", "v"), (3, "other", "v"), (4, "later", "v")]
+    manager.shutdown()
+
+
+def test_dirty_ratio_decides_whether_a_log_is_cleaned(tmp_path):
+    """A log is cleaned only once dirty bytes / total bytes reaches min.cleanable.dirty.ratio."""
+    clock = FakeClock(TS)
+    manager = new_manager(tmp_path, clock, min_cleanable_dirty_ratio=0.5)
+    log = manager.get_log(*KEY)
+    for i in range(6):
+        append(log, [(f"k{i}", "x" * 50)])
+    log.roll()
+    cleaner = LogCleaner(manager, CleanerConfig(), clock)
+    assert cleaner.clean_once() is not None  # all dirty: ratio 1.0
+    append(log, [("k0", "y" * 50)])
+    log.roll()
+    found = cleaner.cleanable(KEY, log)
+    assert 0 < found.dirty_ratio < 0.5
+    assert cleaner.clean_once() is None
+    for i in range(1, 6):
+        append(log, [(f"k{i}", "y" * 50)])
+    log.roll()
+    assert cleaner.cleanable(KEY, log).dirty_ratio >= 0.5
+    assert cleaner.clean_once() is not None
+    assert {value for _, _, value in contents(log)} == {"y" * 50}
+    manager.shutdown()
+
+
+def test_min_compaction_lag_holds_back_young_segments(tmp_path):
+    """Segments whose newest record is younger than min.compaction.lag.ms are not cleaned."""
+    clock = FakeClock(TS)
+    manager = new_manager(tmp_path, clock, min_compaction_lag_ms=60_000)
+    log = manager.get_log(*KEY)
+    append(log, [("k", "1")])
+    append(log, [("k", "2")])
+    log.roll()
+    append(log, [("z", "1")])
+    cleaner = LogCleaner(manager, CleanerConfig(), clock)
+    assert cleaner.clean_once() is None
+    clock.now = TS + 60_001
+    assert cleaner.clean_once() is not None
+    assert contents(log) == [(1, "k", "2"), (2, "z", "1")]
+    manager.shutdown()
+
+
+def test_nothing_above_the_high_watermark_is_cleaned(tmp_path):
+    """Only segments wholly below the high watermark are cleanable."""
+    clock = FakeClock(TS)
+    manager = new_manager(tmp_path, clock)
+    log = manager.get_log(*KEY)
+    write_rounds(log, rounds=4)
+    log.update_high_watermark(5)  # inside the first segment, [0, 10)
+    cleaner = LogCleaner(manager, CleanerConfig(), clock)
+    assert cleaner.clean_once() is None  # the first segment ends at 10 > HW
+    log.update_high_watermark(12)
+    result = cleaner.clean_once()
+    assert result.end_offset == 10
+    assert [row[0] for row in contents(log)] == list(range(5, 20))  # only [0, 10) was compacted
+    manager.shutdown()
+
+
+def test_checkpoint_records_progress_and_a_new_cleaner_resumes_from_it(tmp_path):
+    """cleaner-offset-checkpoint holds the first dirty offset in Kafka's format; a new cleaner reads it."""
+    clock = FakeClock(TS)
+    manager = new_manager(tmp_path, clock)
+    log = manager.get_log(*KEY)
+    write_rounds(log, rounds=4)
+    append(log, [("k0", "tail")])
+    LogCleaner(manager, CleanerConfig(), clock).clean_once()
+    path = os.path.join(manager.log_dirs[0], CLEANER_CHECKPOINT)
+    assert read_offset_checkpoint(path) == {KEY: 20}
+    with open(path) as handle:
+        assert handle.read() == "0\n1\nc 0 20\n"
+    resumed = LogCleaner(manager, CleanerConfig(), clock)
+    assert resumed.checkpoint_of(KEY) == 20
+    assert resumed.clean_once() is None
+    log.truncate_to(18)  # below the checkpoint: the cleaner must not trust it any more
+    assert resumed.cleanable(KEY, log) is None
+    assert resumed.checkpoint_of(KEY) == 18
+    manager.shutdown()
+
+
+def test_compact_and_delete_both_apply(tmp_path):
+    """With cleanup.policy=compact,delete retention deletes old segments and the cleaner compacts the rest."""
+    clock = FakeClock(TS)
+    manager = new_manager(tmp_path, clock, cleanup_policy=("compact", "delete"), retention_ms=100_000)
+    log = manager.get_log(*KEY)
+    append(log, [("old", "1")], timestamp=TS)
+    log.roll()
+    clock.now = TS + 200_000
+    for value in ("a", "b", "c"):
+        append(log, [("k", value)], timestamp=clock.now)
+    log.roll()
+    append(log, [("tail", "x")], timestamp=clock.now)
+    assert manager.cleanup_logs() == 1
+    LogCleaner(manager, CleanerConfig(), clock).clean_once()
+    assert contents(log) == [(3, "k", "c"), (4, "tail", "x")]
+    manager.shutdown()
+
+
+def test_a_producers_last_batch_stays_as_an_empty_batch(tmp_path):
+    """A fully superseded batch that is its producer's last keeps its offsets (empty); others are dropped."""
+    clock = FakeClock(TS)
+    manager = new_manager(tmp_path, clock)
+    log = manager.get_log(*KEY)
+    append(log, [("k", "p1"), ("j", "p1")], producer_id=7, base_sequence=0)
+    append(log, [("k", "p2")], producer_id=7, base_sequence=2)
+    append(log, [("k", "plain"), ("j", "plain")])
+    log.roll()
+    append(log, [("z", "z")])
+    LogCleaner(manager, CleanerConfig(), clock).clean_once()
+    headers = batch_headers(log)
+    assert [(h.base_offset, h.last_offset, h.records_count, h.producer_id) for h in headers] == \
+        [(2, 2, 0, 7), (3, 4, 2, -1), (5, 5, 1, -1)]
+    assert headers[0].base_sequence == 2
+    manager.shutdown()
+    reopened = Log(log.directory, log.config, clock)
+    assert reopened.producer_state.last_entry(7).last_offset == 2
+    reopened.close()
+
+
+def test_file_regions_handed_out_before_a_swap_stay_readable(tmp_path):
+    """A fetch's region of an old segment reads the old bytes until file.delete.delay.ms passes."""
+    clock = FakeClock(TS)
+    manager = new_manager(tmp_path, clock)
+    log = manager.get_log(*KEY)
+    write_rounds(log, rounds=2, per_segment=2)
+    append(log, [("t", "t")])
+    region = log.read(0, 10**9).records
+    expected = region.read()
+    LogCleaner(manager, CleanerConfig(), clock).clean_once()
+    assert region.read() == expected
+    assert any(name.endswith(".deleted") for name in os.listdir(log.directory))
+    clock.now += 1001
+    assert log.delete_expired_files() == 1
+    assert not any(name.endswith(".deleted") for name in os.listdir(log.directory))
+    manager.shutdown()
+
+
+def test_truncation_during_cleaning_abandons_the_swap(tmp_path):
+    """A truncation between rewriting and swapping makes the cleaner drop its work and leave the log alone."""
+    clock = FakeClock(TS)
+    manager = new_manager(tmp_path, clock)
+    log = manager.get_log(*KEY)
+    write_rounds(log, rounds=4)
+
+    def truncate_then_continue(step):
+        if step == "cleaned":
+            log.truncate_to(12)
+
+    cleaner = LogCleaner(manager, CleanerConfig(), clock, step_hook=truncate_then_continue)
+    result = cleaner.clean_once()
+    assert result.aborted
+    assert [row[0] for row in contents(log)] == list(range(10))
+    assert not [name for name in os.listdir(log.directory) if name.endswith((".cleaned", ".swap", ".swapend"))]
+    manager.shutdown()
+
+
+def _crash_fixture(tmp_path):
+    clock = FakeClock(TS)
+    manager = new_manager(tmp_path, clock, segment_bytes=600)
+    log = manager.get_log(*KEY)
+    for round_number in range(6):
+        append(log, [(f"k{k}", f"v{round_number}-{k}") for k in range(3)])
+        if round_number % 2 == 1:
+            log.roll()  # small segments: each group merges several
+    append(log, [("k0", "tail")])
+    return clock, manager, log
+
+
+@pytest.mark.parametrize("step", SWAP_STEPS + ["delete_old#2"])
+def test_a_crash_at_any_swap_step_recovers_to_a_readable_log(tmp_path, step):
+    """Killing the cleaner before any swap step leaves a log that reopens readable, with the same latest values."""
+    clock, manager, log = _crash_fixture(tmp_path)
+    before = contents(log)
+    step_name, _, occurrence = step.partition("#")
+    seen = []
+
+    def crash(current):
+        if current == step_name:
+            seen.append(current)
+            if len(seen) == int(occurrence or 1):
+                raise SimulatedCrash(step)
+
+    with pytest.raises(SimulatedCrash):
+        LogCleaner(manager, CleanerConfig(), clock, step_hook=crash).clean_once()
+    # no close(): the process "died"; reopen from the directory as after a crash
+    reopened = Log(log.directory, log.config, clock, had_clean_shutdown=False)
+    after = contents(reopened)
+    offsets = [row[0] for row in after]
+    assert offsets == sorted(set(offsets))
+    assert set(after) <= set(before)
+    assert latest_per_key(after) == latest_per_key(before)
+    leftovers = [name for name in os.listdir(reopened.directory)
+                 if name.endswith((".cleaned", ".swap", ".swapend", ".deleted"))]
+    assert leftovers == []
+    committed = SWAP_STEPS.index(step_name) > SWAP_STEPS.index("commit")
+    assert (len(after) < len(before)) == committed
+    reopened.close()
+
+
+def test_recovery_finishes_a_committed_swap_that_removed_a_whole_trailing_segment(tmp_path):
+    """The .swapend file tells recovery which old segments a swap replaces, even past its last batch."""
+    clock = FakeClock(TS)
+    manager = new_manager(tmp_path, clock, segment_bytes=10_000)
+    log = manager.get_log(*KEY)
+    append(log, [("a", "1")])
+    log.roll()
+    append(log, [("a", "2")])
+    append(log, [("b", "1")])
+    log.roll()
+    append(log, [("b", "2")])  # makes segment 1's last batch redundant
+    log.roll()
+    append(log, [("tail", "x")])
+
+    def crash(step):
+        if step == "delete_old":
+            raise SimulatedCrash(step)
+
+    with pytest.raises(SimulatedCrash):
+        LogCleaner(manager, CleanerConfig(), clock, step_hook=crash).clean_once()
+    reopened = Log(log.directory, log.config, clock)
+    assert contents(reopened) == [(1, "a", "2"), (3, "b", "2"), (4, "tail", "x")]
+    reopened.close()
+
+
+def test_cleaner_threads_clean_in_the_background_and_stop(tmp_path):
+    """LogManager.start_cleaner runs threads that compact due logs; shutdown stops them."""
+    clock = FakeClock(TS)
+    manager = new_manager(tmp_path, clock)
+    log = manager.get_log(*KEY)
+    write_rounds(log, rounds=4)
+    cleaner = manager.start_cleaner(num_threads=2, backoff_ms=10)
+    deadline = 200
+    while cleaner.checkpoint_of(KEY) is None and deadline:
+        cleaner._stop.wait(0.05)
+        deadline -= 1
+    assert cleaner.checkpoint_of(KEY) == 20
+    manager.shutdown()
+    assert cleaner._threads == []
