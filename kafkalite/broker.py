@@ -14,11 +14,16 @@ from twisted.python.threadpool import ThreadPool
 from kafkalite import zkdata
 from kafkalite.config import topic_config_defaults
 from kafkalite.controller.controller import KafkaController
+from kafkalite.controller.shutdown import request_controlled_shutdown
+from kafkalite.coordinator.coordinator import OFFSETS_TOPIC, CoordinatorConfig, GroupCoordinator
 from kafkalite.coordinator.producer_id import ProducerIdManager
 from kafkalite.log.config import LogConfig
 from kafkalite.log.manager import LogManager
 from kafkalite.network.server import KafkaServerFactory, listen
+from kafkalite.protocol import errors
+from kafkalite.protocol.recordcodec import Record, build_batch, decode_batches
 from kafkalite.replica.fetcher import ReplicaFetcherManager
+from kafkalite.replica.isr import IsrWriter
 from kafkalite.replica.manager import ReplicaManager
 from kafkalite.server.apis import KafkaApis
 from kafkalite.server.metadata_cache import MetadataCache
@@ -55,6 +60,7 @@ class KafkaServer:
         self.topic_admin = None
         self.producer_ids = None
         self.controller = None
+        self.group_coordinator = None
         self.apis = None
         self._ports = []
         self._factories = []
@@ -84,6 +90,10 @@ class KafkaServer:
         self.io_pool.start()
         self.log.info("broker {id} starting; loading logs from {dirs}", id=self.broker_id, dirs=config.log_dirs)
         await self.in_pool(self.log_manager.load)
+        if config.log_cleaner_enable:
+            # compaction runs in the log cleaner's own threads; LogManager.shutdown stops them
+            self.log_manager.start_cleaner(config.log_cleaner_threads, config.log_cleaner_dedupe_buffer_size,
+                                           config.log_cleaner_backoff_ms)
 
         self.zk = ZkClient(config.zookeeper_connect, self.reactor,
                            session_timeout_ms=config.zookeeper_session_timeout_ms,
@@ -100,6 +110,10 @@ class KafkaServer:
             metrics=self.metrics)
         self.fetchers = ReplicaFetcherManager(self.reactor, self.replica_manager, config)
         self.replica_manager.add_leadership_listener(self.fetchers)
+        self.group_coordinator = GroupCoordinator(
+            self.reactor, CoordinatorConfig.from_broker_config(config), self._append_offsets,
+            self._read_offsets_partition, self._consumer_end_offset)
+        self.replica_manager.add_leadership_listener(self.group_coordinator)
         self.controller = KafkaController(self.zk, config, self.reactor,
                                           topic_unclean_election=self._topic_unclean_election)
         self.apis = KafkaApis(self)
@@ -117,6 +131,7 @@ class KafkaServer:
         await self._register()
         self.zk.add_state_listener(self._on_zk_state)
         self.controller.start()
+        self.replica_manager.start_isr_expiration(IsrWriter(self.zk, self.reactor), config.replica_lag_time_max_ms)
         self._start_periodic_tasks()
         self.log.info("broker {id} started (cluster {cluster}, epoch {epoch})", id=self.broker_id,
                       cluster=self.cluster_id, epoch=self.broker_epoch)
@@ -237,6 +252,47 @@ class KafkaServer:
     async def _topic_unclean_election(self, topic):
         return (await self.topic_log_config(topic)).unclean_leader_election_enable
 
+    # -- group coordinator's access to __consumer_offsets ---------------------------------
+
+    def _append_offsets(self, partition, records):
+        """Append ``[(key, value)]`` as one batch to ``__consumer_offsets``-``partition`` with acks=all."""
+        batch = memoryview(bytearray(build_batch([Record(key, value) for key, value in records])))
+        results = self.replica_manager.append_records(
+            -1, self.config.offsets_commit_timeout_ms, [(OFFSETS_TOPIC, partition, batch)], 9)
+
+        def error_code(results):
+            return results[(OFFSETS_TOPIC, partition)].error_code
+        if isinstance(results, defer.Deferred):
+            return results.addCallback(error_code)
+        return error_code(results)
+
+    def _read_offsets_partition(self, partition):
+        """Every ``(key, value)`` of the local ``__consumer_offsets``-``partition``, in offset order."""
+        replica = self.replica_manager.partitions.get((OFFSETS_TOPIC, partition))
+        if replica is None:
+            raise errors.NotLeaderOrFollowerError()
+        log = replica.log
+        offset = log.log_start_offset
+        while offset < log.log_end_offset:
+            info = log.read(offset, 1 << 20)
+            if info.records is None:
+                break
+            batches = decode_batches(info.records.read())
+            if not batches:
+                break
+            for header, records in batches:
+                if not header.attributes & 0x20:  # control batches carry no group data
+                    for record in records:
+                        yield record.key, record.value
+                offset = header.next_offset
+
+    def _consumer_end_offset(self, topic, partition):
+        """The high watermark of a partition this broker leads (None otherwise), for group lag."""
+        replica = self.replica_manager.partitions.get((topic, partition))
+        if replica is None or not replica.is_leader:
+            return None
+        return replica.log.high_watermark
+
     # -- periodic work -------------------------------------------------------------------
 
     def _start_periodic_tasks(self):
@@ -244,6 +300,7 @@ class KafkaServer:
         self._every(config.log_retention_check_interval_ms, self._retention)
         self._every(config.replica_high_watermark_checkpoint_interval_ms, self._checkpoint_high_watermarks)
         self._every(config.log_flush_offset_checkpoint_interval_ms, self._checkpoint_recovery_points)
+        self._every(config.offsets_retention_check_interval_ms, self.group_coordinator.expire_offsets)
 
     def _every(self, interval_ms, fn):
         loop = task.LoopingCall(fn)
@@ -275,6 +332,12 @@ class KafkaServer:
             return
         self._shutting_down = True
         self.log.info("broker {id} shutting down", id=self.broker_id)
+        if self.config.controlled_shutdown_enable and self._registered and self.zk is not None:
+            # Still serving: followers catch up and the controller's LeaderAndIsr reaches us.
+            try:
+                await request_controlled_shutdown(self.zk, self.reactor, self.config, self.broker_epoch)
+            except Exception:  # noqa: BLE001 -- a failed controlled shutdown must not block the shutdown
+                self.log.failure("controlled shutdown failed")
         for loop in self._loops:
             if loop.running:
                 loop.stop()
@@ -286,6 +349,8 @@ class KafkaServer:
             await self.controller.stop()
         if self.fetchers is not None:
             self.fetchers.shutdown()
+        if self.group_coordinator is not None:
+            self.group_coordinator.shutdown()
         if self.replica_manager is not None:
             self.replica_manager.shutdown()
         if self.zk is not None:

@@ -14,14 +14,24 @@ handles them one at a time, so the context is never changed concurrently.
 from collections import deque
 from dataclasses import dataclass, field
 
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from kafkalite import zkdata
 from kafkalite.controller.channel import ControllerChannelManager
 from kafkalite.controller.election import (
-    LeaderAndIsr, new_partition_state, offline_partition_election, remove_replica_from_isr)
+    LeaderAndIsr,
+    controlled_shutdown_election,
+    new_partition_state,
+    offline_partition_election,
+    preferred_replica_election,
+    remove_replica_from_isr,
+)
+from kafkalite.protocol import errors
 from kafkalite.zkclient import BadVersionError, NodeExistsError, NoNodeError, ZkError
+
+#: Attempts at a conditional state write that keeps losing to a leader's ISR change.
+STATE_WRITE_ATTEMPTS = 3
 
 __all__ = ["KafkaController", "ControllerContext", "LiveBrokerInfo"]
 
@@ -95,6 +105,7 @@ class KafkaController:
         self._stopped = False
         self._is_active = False
         self._watched_topics = set()
+        self._rebalance_loop = None
         #: async (topic) -> bool: whether the topic allows unclean leader election.
         self._topic_unclean_election = topic_unclean_election
 
@@ -123,7 +134,7 @@ class KafkaController:
                 except ControllerMovedError:
                     self.log.info("controller moved while handling {event}; resigning", event=name)
                     await self._resign()
-                except Exception:
+                except Exception:  # noqa: BLE001 -- one failed event must not stop the queue
                     self.log.failure("controller event {event} failed", event=name)
         finally:
             self._running = False
@@ -137,6 +148,7 @@ class KafkaController:
     async def stop(self):
         self._stopped = True
         self._is_active = False
+        self._stop_auto_rebalance()
         self.channel.close_all()
 
     def on_session_lost(self):
@@ -180,6 +192,7 @@ class KafkaController:
         self._is_active = True
         self.log.info("broker {id} is now controller with epoch {epoch}", id=self.broker_id, epoch=new_epoch)
         await self._on_failover()
+        self._start_auto_rebalance()
 
     async def _read_controller_epoch(self):
         try:
@@ -209,6 +222,7 @@ class KafkaController:
         if not self._is_active:
             return
         self._is_active = False
+        self._stop_auto_rebalance()
         self.channel.close_all()
         self.context = ControllerContext()
         self._watched_topics.clear()
@@ -226,6 +240,8 @@ class KafkaController:
         self._send_update_metadata(self.context.live_brokers, self.context.all_partitions())
         self._send_leader_and_isr(self.context.all_partitions())
         await self._on_delete_topics()
+        await self._on_isr_change()
+        await self._on_preferred_replica_election()
 
     async def _refresh_brokers(self):
         ids = await self.zk.get_children(zkdata.BROKER_IDS, watch=self._watch("BrokerChange", self._on_broker_change))
@@ -319,18 +335,25 @@ class KafkaController:
                 unclean = self.config.unclean_leader_election_enable
                 if self._topic_unclean_election is not None:
                     unclean = await self._topic_unclean_election(key[0])
-                state = offline_partition_election(replicas, current, live, unclean, self.context.epoch)
-                if state is None:
-                    if current.leader != -1:
-                        lost = current.with_leader(-1, current.isr, self.context.epoch)
-                        await self._write_state(key, lost)
-                        changed.append(key)
+                outcome = {}
+
+                def elect(state, replicas=replicas, unclean=unclean, outcome=outcome):
+                    if state.leader in live and state.leader not in self.context.shutting_down:
+                        return None
+                    elected = offline_partition_election(replicas, state, self._eligible_brokers(), unclean,
+                                                         self.context.epoch)
+                    outcome["elected"] = elected is not None
+                    if elected is None and state.leader != -1:
+                        return state.with_leader(-1, state.isr, self.context.epoch)
+                    return elected
+
+                if await self._update_state(key, elect) is not None:
+                    changed.append(key)
+                if not outcome.get("elected", True):
                     self.state_change_log.warn(
-                        "{topic}-{partition}: no eligible leader (isr {isr}, live {live}); offline",
-                        topic=key[0], partition=key[1], isr=list(current.isr), live=sorted(live))
-                    continue
-                await self._write_state(key, state)
-                changed.append(key)
+                        "{topic}-{partition}: no eligible leader (isr {isr}, live {live}, unclean {unclean}); "
+                        "offline", topic=key[0], partition=key[1], isr=list(self.context.states[key].isr),
+                        live=sorted(live), unclean=unclean)
         return changed
 
     async def _create_state(self, key, state):
@@ -372,6 +395,28 @@ class KafkaController:
         self.state_change_log.info(
             "{topic}-{partition}: leader {leader} epoch {epoch} isr {isr}", topic=key[0], partition=key[1],
             leader=state.leader, epoch=state.leader_epoch, isr=list(state.isr))
+
+    async def _update_state(self, key, compute):
+        """Write ``compute(current)`` for ``key``; on BadVersion re-read and compute again.
+
+        ``compute`` returns the new :class:`LeaderAndIsr` or None (nothing to change).
+        Returns the state written, or None.
+        """
+        for _ in range(STATE_WRITE_ATTEMPTS):
+            current = self.context.states.get(key)
+            if current is None:
+                return None
+            new_state = compute(current)
+            if new_state is None:
+                return None
+            try:
+                await self._write_state(key, new_state)
+                return self.context.states[key]
+            except BadVersionError:
+                continue  # _write_state re-read the znode
+        self.log.warn("{topic}-{partition}: gave up writing state after {n} version conflicts", topic=key[0],
+                      partition=key[1], n=STATE_WRITE_ATTEMPTS)
+        return None
 
     async def _fenced(self, operations):
         """Run ZooKeeper ``operations`` in a multi with a check on our controller epoch version."""
@@ -444,16 +489,190 @@ class KafkaController:
                 continue
             if state.leader in gone:
                 continue  # handled by the offline election that follows
-            for broker_id in gone:
-                if broker_id in self.context.states[key].isr:
-                    new_state = remove_replica_from_isr(self.context.states[key], broker_id, self.context.epoch)
-                    if new_state is not None:
-                        try:
-                            await self._write_state(key, new_state)
-                            affected.add(key)
-                        except BadVersionError:
-                            pass
+            def remove(state):
+                if state.leader in gone:
+                    return None  # the offline election deals with it
+                isr = [r for r in state.isr if r not in gone]
+                if not isr or len(isr) == len(state.isr):
+                    return None
+                return state.with_leader(state.leader, isr, self.context.epoch)
+
+            if set(state.isr) & gone and await self._update_state(key, remove) is not None:
+                affected.add(key)
         return affected
+
+    # -- ISR change notifications --------------------------------------------------------
+
+    async def _on_isr_change(self):
+        """Leaders changed ISRs: re-read those partitions' state and tell every broker."""
+        if not self._is_active:
+            return
+        try:
+            children = await self.zk.get_children(
+                zkdata.ISR_CHANGE_NOTIFICATION, watch=self._watch("IsrChangeNotification", self._on_isr_change))
+        except NoNodeError:
+            return
+        keys = set()
+        for child in sorted(children):
+            path = "%s/%s" % (zkdata.ISR_CHANGE_NOTIFICATION, child)
+            try:
+                data, _ = await self.zk.get(path)
+                keys |= {(tp.topic, tp.partition) for tp in zkdata.decode_isr_change(data)}
+            except NoNodeError:
+                continue
+            except ValueError:
+                self.log.warn("ignoring malformed ISR change notification {path}", path=path)
+            await self._delete_quietly(path)
+        keys = sorted(k for k in keys if k in self.context.states and k[0] not in self.context.topics_being_deleted)
+        for key in keys:
+            fresh = await self._read_state(key)
+            if fresh is not None:
+                self.context.states[key] = fresh
+        if keys:
+            self.log.info("ISR changed for {keys}", keys=["%s-%d" % k for k in keys])
+            self._send_update_metadata(self.context.live_brokers, keys)
+
+    # -- preferred replica election ------------------------------------------------------
+
+    def _eligible_brokers(self):
+        """Live brokers that are not shutting down: the ones that may become leaders."""
+        return {b: info for b, info in self.context.live_brokers.items() if b not in self.context.shutting_down}
+
+    async def _elect_preferred(self, keys):
+        """Move leadership of ``keys`` to their preferred replicas where possible; returns those moved."""
+        eligible = self._eligible_brokers()
+        moved = []
+        for key in keys:
+            if key not in self.context.states or key[0] in self.context.topics_being_deleted:
+                continue
+            replicas = self.context.replicas(key)
+
+            def elect(state, replicas=replicas):
+                return preferred_replica_election(replicas, state, eligible, self.context.epoch)
+
+            if await self._update_state(key, elect) is not None:
+                moved.append(key)
+        if moved:
+            self._send_leader_and_isr(moved)
+            self._send_update_metadata(self.context.live_brokers, moved)
+        return moved
+
+    async def _on_preferred_replica_election(self):
+        """An admin asked for preferred leaders through ``/admin/preferred_replica_election``."""
+        if not self._is_active:
+            return
+        path = zkdata.PREFERRED_REPLICA_ELECTION
+        stat = await self.zk.exists(path, watch=self._watch("PreferredReplicaElection",
+                                                            self._on_preferred_replica_election))
+        if stat is None:
+            return
+        try:
+            data, _ = await self.zk.get(path)
+            requested = [(tp.topic, tp.partition) for tp in zkdata.decode_preferred_replica_election(data)]
+        except NoNodeError:
+            return
+        except ValueError:
+            self.log.warn("ignoring malformed {path}", path=path)
+            requested = []
+        moved = await self._elect_preferred(sorted(requested))
+        self.log.info("preferred replica election for {count} partitions moved {moved}", count=len(requested),
+                      moved=["%s-%d" % k for k in moved])
+        await self._delete_quietly(path)
+
+    def _start_auto_rebalance(self):
+        if not self.config.auto_leader_rebalance_enable or self._rebalance_loop is not None:
+            return
+        self._rebalance_loop = task.LoopingCall(
+            self.enqueue, "AutoPreferredReplicaLeaderElection", self._auto_rebalance)
+        self._rebalance_loop.clock = self.reactor
+        d = self._rebalance_loop.start(self.config.leader_imbalance_check_interval_seconds, now=False)
+        d.addErrback(lambda f: self.log.failure("leader imbalance check stopped", f))
+
+    def _stop_auto_rebalance(self):
+        if self._rebalance_loop is not None and self._rebalance_loop.running:
+            self._rebalance_loop.stop()
+        self._rebalance_loop = None
+
+    async def _auto_rebalance(self):
+        """Kafka's imbalance check: per preferred broker, elect when too many of its partitions lead elsewhere."""
+        if not self._is_active:
+            return
+        keys = imbalanced_partitions(self.context, self.config.leader_imbalance_per_broker_percentage)
+        if keys:
+            self.log.info("leader imbalance: electing preferred leaders for {keys}",
+                          keys=["%s-%d" % k for k in keys])
+            await self._elect_preferred(keys)
+
+    # -- controlled shutdown -------------------------------------------------------------
+
+    def controlled_shutdown(self, broker_id, broker_epoch):
+        """Handle a ControlledShutdown request; fires with ``(error_code, remaining_keys)``."""
+        done = defer.Deferred()
+        if not self._is_active:
+            done.callback((errors.NotControllerError.code, []))
+            return done
+
+        async def run():
+            try:
+                result = await self._controlled_shutdown(broker_id, broker_epoch)
+            except Exception:  # noqa: BLE001 -- answer the broker, then let the queue log it
+                if not done.called:
+                    done.callback((errors.UnknownServerError.code, []))
+                raise
+            if not done.called:
+                done.callback(result)
+
+        self.enqueue("ControlledShutdown", run)
+        return done
+
+    async def _controlled_shutdown(self, broker_id, broker_epoch):
+        if not self._is_active:
+            return errors.NotControllerError.code, []
+        info = self.context.live_brokers.get(broker_id)
+        if info is None:
+            return errors.BrokerNotAvailableError.code, []
+        if broker_epoch not in (-1, None) and broker_epoch < info.epoch:
+            return errors.StaleBrokerEpochError.code, []
+        self.context.shutting_down.add(broker_id)
+        self.log.info("controlled shutdown of broker {id}", id=broker_id)
+        eligible = self._eligible_brokers()
+        led, followed = [], []
+        for key in sorted(self.context.states):
+            if key[0] in self.context.topics_being_deleted:
+                continue
+            replicas = self.context.replicas(key)
+            if broker_id not in replicas or len(replicas) <= 1:
+                continue
+            state = self.context.states[key]
+            if state.leader == broker_id:
+                def elect(current, replicas=replicas):
+                    if current.leader != broker_id:
+                        return None
+                    return controlled_shutdown_election(
+                        replicas, current, eligible, self.context.shutting_down, self.context.epoch)
+
+                if await self._update_state(key, elect) is not None:
+                    led.append(key)
+            elif broker_id in state.isr:
+                def shrink(current):
+                    if current.leader == broker_id or broker_id not in current.isr or len(current.isr) <= 1:
+                        return None
+                    return remove_replica_from_isr(current, broker_id, self.context.epoch)
+
+                if await self._update_state(key, shrink) is not None:
+                    followed.append(key)
+        changed = led + followed
+        if changed:
+            self._send_leader_and_isr(changed)
+            self._send_update_metadata(self.context.live_brokers, changed)
+        if followed:
+            self.channel.send_stop_replica(broker_id, self._stop_replica_request(broker_id, followed, delete=False))
+        remaining = [k for k, s in self.context.states.items()
+                     if s.leader == broker_id and len(self.context.replicas(k)) > 1]
+        self.log.info("controlled shutdown of broker {id}: moved {moved}, remaining {remaining}", id=broker_id,
+                      moved=len(led), remaining=["%s-%d" % k for k in sorted(remaining)])
+        return 0, sorted(remaining)
+
 
     # -- topic changes -------------------------------------------------------------------
 
@@ -589,7 +808,7 @@ class KafkaController:
                     per_broker.setdefault(replica, []).append(key)
         for broker_id, broker_keys in per_broker.items():
             states = [self._partition_state(k) for k in broker_keys]
-            leaders = set(s["leader"] for s in states)
+            leaders = {s["leader"] for s in states}
             live_leaders = []
             for leader in sorted(leaders):
                 info = self.context.live_brokers.get(leader)
@@ -614,6 +833,31 @@ class KafkaController:
             "broker_epoch": self.context.live_brokers[broker_id].epoch, "delete_partitions": delete,
             "topic_states": [{"topic_name": t, "partition_states": p} for t, p in by_topic.items()],
         }
+
+
+def imbalanced_partitions(context, imbalance_percentage):
+    """Partitions to move back to their preferred leader, by Kafka's per-broker imbalance rule.
+
+    For each broker, of the partitions whose preferred (first) replica it is, the share
+    led by another broker; above ``imbalance_percentage`` percent, those whose preferred
+    replica is live, not shutting down and in the ISR are returned.
+    """
+    by_preferred = {}
+    for key in context.all_partitions():
+        if key[0] in context.topics_being_deleted or key not in context.states:
+            continue
+        replicas = context.replicas(key)
+        if replicas:
+            by_preferred.setdefault(replicas[0], []).append(key)
+    chosen = []
+    for broker_id, keys in sorted(by_preferred.items()):
+        not_preferred = [k for k in keys if context.states[k].leader != broker_id]
+        if not keys or len(not_preferred) * 100 <= imbalance_percentage * len(keys):
+            continue
+        if broker_id not in context.live_brokers or broker_id in context.shutting_down:
+            continue
+        chosen.extend(k for k in not_preferred if broker_id in context.states[k].isr)
+    return sorted(chosen)
 
 
 class ControllerMovedError(Exception):

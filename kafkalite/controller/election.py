@@ -46,7 +46,7 @@ def offline_partition_election(replicas, current, live_brokers, unclean_allowed,
     live_isr = [r for r in current.isr if r in live_brokers]
     for replica in replicas:
         if replica in live_brokers and replica in live_isr:
-            return current.with_leader(replica, [r for r in live_isr], controller_epoch)
+            return current.with_leader(replica, list(live_isr), controller_epoch)
     if unclean_allowed:
         for replica in replicas:
             if replica in live_brokers:

@@ -135,7 +135,7 @@ class ReplicaFetcher:
             try:
                 response = await self._channel.send(ApiKey.FETCH, FETCH_VERSION, request,
                                                     timeout=self._config.replica_socket_timeout_ms / 1000.0)
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 -- any failure to fetch: back off and retry
                 if self._running:
                     self.log.debug("fetch from broker {leader} failed: {error}", leader=self.leader_id, error=error)
                     await self._sleep(backoff)
@@ -155,7 +155,7 @@ class ReplicaFetcher:
                     try:
                         if not await self._process(partition, result):
                             failed = True
-                    except Exception:
+                    except Exception:  # noqa: BLE001 -- one bad partition must not stop the fetcher
                         self.log.failure("{topic}-{partition}: processing fetched data failed",
                                          topic=partition.topic, partition=partition.partition)
                         failed = True
@@ -230,7 +230,7 @@ class ReplicaFetcher:
                  "timestamp": timestamp}]}]}
         try:
             response = await self._channel.send(ApiKey.LIST_OFFSETS, LIST_OFFSETS_VERSION, request)
-        except Exception:
+        except Exception:  # noqa: BLE001 -- the caller retries on its next fetch
             return None
         result = response["topics"][0]["partitions"][0]
         if result["error_code"]:

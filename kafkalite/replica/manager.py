@@ -9,7 +9,7 @@ offset they wait for arrives (DESIGN.md §4).
 
 from dataclasses import dataclass
 
-from twisted.internet import defer
+from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from kafkalite.protocol import errors
@@ -85,6 +85,10 @@ class ReplicaManager:
         self.fetch_purgatory = Purgatory(reactor, "Fetch")
         #: objects told about leadership changes, see :meth:`add_leadership_listener`.
         self._leadership_listeners = []
+        #: writes ISR shrinks and expansions (a :class:`kafkalite.replica.isr.IsrWriter`); None: never.
+        self.isr_writer = None
+        self.replica_lag_time_max_ms = 30000
+        self._isr_expiration = None
 
     def now_ms(self):
         return int(self._reactor.seconds() * 1000)
@@ -328,6 +332,7 @@ class ReplicaManager:
                         continue
                     if partition.update_follower(replica_id, request.fetch_offset, request.log_start_offset, now):
                         self.reactor_call(self._on_high_watermark_moved, partition.key)
+                    self._maybe_expand_isr(partition, replica_id)
                     max_offset = None
                 else:
                     max_offset = log.high_watermark
@@ -352,7 +357,57 @@ class ReplicaManager:
         """Run ``fn`` after the current request (purgatory checks must not re-enter a read)."""
         self._reactor.callLater(0, fn, *args)
 
+    # -- ISR shrink and expand ---------------------------------------------------------
+
+    def start_isr_expiration(self, isr_writer, replica_lag_time_max_ms):
+        """Check every half ``replica.lag.time.max.ms`` for ISR followers that fell behind."""
+        self.isr_writer = isr_writer
+        self.replica_lag_time_max_ms = replica_lag_time_max_ms
+        self._isr_expiration = task.LoopingCall(self.maybe_shrink_isr)
+        self._isr_expiration.clock = self._reactor
+        d = self._isr_expiration.start(replica_lag_time_max_ms / 2000.0, now=False)
+        d.addErrback(lambda f: self.log.failure("ISR expiration stopped", f))
+
+    def maybe_shrink_isr(self):
+        """Drop out-of-sync followers from the ISR of every partition we lead."""
+        now = self.now_ms()
+        for partition in list(self.partitions.values()):
+            if not partition.is_leader or partition.isr_update_in_flight:
+                continue
+            lagging = partition.out_of_sync_replicas(now, self.replica_lag_time_max_ms)
+            if lagging:
+                self.log.info("{topic}-{partition}: shrinking ISR {isr}: {lagging} not caught up within {lag} ms",
+                              log_namespace="kafkalite.state_change", topic=partition.topic,
+                              partition=partition.partition, isr=partition.isr, lagging=lagging,
+                              lag=self.replica_lag_time_max_ms)
+                self._write_isr(partition, [r for r in partition.isr if r not in lagging])
+
+    def _maybe_expand_isr(self, partition, replica_id):
+        if partition.isr_update_in_flight or not partition.expand_candidate(replica_id):
+            return
+        self._write_isr(partition, partition.isr + [replica_id])
+
+    def _write_isr(self, partition, new_isr):
+        if self.isr_writer is None:
+            return None
+        d = defer.Deferred.fromCoroutine(self.isr_writer.write_isr(partition, new_isr))
+
+        def written(applied):
+            if self.partitions.get(partition.key) is partition and partition.is_leader:
+                # A smaller ISR may let the high watermark, and parked acks=all produces, move on.
+                partition.maybe_increment_high_watermark()
+                self._on_high_watermark_moved(partition.key)
+            return applied
+
+        d.addCallback(written)
+        d.addErrback(lambda f: self.log.failure("ISR update of {key} failed", f, key=partition.key))
+        return d
+
     def shutdown(self):
+        if self._isr_expiration is not None and self._isr_expiration.running:
+            self._isr_expiration.stop()
+        if self.isr_writer is not None:
+            self.isr_writer.stop()
         self.produce_purgatory.complete_all()
         self.fetch_purgatory.complete_all()
 
@@ -408,7 +463,8 @@ class DelayedProduce(DelayedOperation):
         if expired:
             for key, result in self.waiting:
                 partition = self.manager.partitions.get(key)
-                if result.error_code == 0 and (partition is None or not partition.isr_caught_up_to(result.required_offset)):
+                if result.error_code == 0 and (
+                        partition is None or not partition.isr_caught_up_to(result.required_offset)):
                     result.error_code = errors.RequestTimedOutError.code
         self.done.callback(self.results)
 

@@ -2,7 +2,11 @@
 
 The leader tracks each follower's log end offset (from the offsets the follower
 fetches at) and moves the high watermark to the smallest log end offset in the
-ISR (reference §3.3); it never moves backwards.
+ISR (reference §3.3); it never moves backwards. It also decides, as pure
+functions of the follower states and a clock value, which followers fall out of
+the ISR (:meth:`Partition.out_of_sync_replicas`) and which may join it
+(:meth:`Partition.expand_candidate`); :mod:`kafkalite.replica.isr` writes the
+decisions to ZooKeeper.
 """
 
 from dataclasses import dataclass
@@ -18,6 +22,12 @@ class FollowerState:
     log_start_offset: int = -1
     last_caught_up_ms: int = 0
     last_fetch_ms: int = 0
+    #: the leader's log end offset when the follower last fetched (Kafka's lastFetchLeaderLogEndOffset).
+    last_fetch_leader_leo: int = -1
+
+    def is_caught_up(self, leader_leo, now_ms, lag_time_max_ms):
+        """Kafka's rule: at the leader's end, or caught up to it within ``lag_time_max_ms``."""
+        return self.log_end_offset == leader_leo or now_ms - self.last_caught_up_ms <= lag_time_max_ms
 
 
 class Partition:
@@ -38,6 +48,10 @@ class Partition:
         self.zk_version = 0
         self.controller_epoch = 0
         self.followers = {}
+        #: the log end offset when this broker became leader at ``leader_epoch``.
+        self.leader_epoch_start_offset = -1
+        #: True while an ISR change of ours is being written to ZooKeeper.
+        self.isr_update_in_flight = False
 
     @property
     def key(self):
@@ -56,6 +70,7 @@ class Partition:
         self._apply(state)
         self.leader_id = self.broker_id
         leo = self.log.log_end_offset
+        self.leader_epoch_start_offset = leo
         self.followers = {
             replica: FollowerState(last_caught_up_ms=now_ms if replica in self.isr else 0)
             for replica in self.replicas if replica != self.broker_id}
@@ -81,12 +96,45 @@ class Partition:
         follower = self.followers.get(replica_id)
         if follower is None:
             return False
+        leader_leo = self.log.log_end_offset
+        # Caught up now if at our end; caught up as of its previous fetch if it reached what we had then.
+        if fetch_offset >= leader_leo:
+            follower.last_caught_up_ms = max(follower.last_caught_up_ms, now_ms)
+        elif fetch_offset >= follower.last_fetch_leader_leo >= 0:
+            follower.last_caught_up_ms = max(follower.last_caught_up_ms, follower.last_fetch_ms)
         follower.log_end_offset = fetch_offset
         follower.log_start_offset = log_start_offset
         follower.last_fetch_ms = now_ms
-        if fetch_offset >= self.log.log_end_offset:
-            follower.last_caught_up_ms = now_ms
+        follower.last_fetch_leader_leo = leader_leo
         return self.maybe_increment_high_watermark()
+
+    def out_of_sync_replicas(self, now_ms, lag_time_max_ms):
+        """ISR followers that have not caught up with us within ``lag_time_max_ms``."""
+        if not self.is_leader:
+            return []
+        leader_leo = self.log.log_end_offset
+        lagging = []
+        for replica in self.isr:
+            if replica == self.broker_id:
+                continue
+            follower = self.followers.get(replica)
+            if follower is None or not follower.is_caught_up(leader_leo, now_ms, lag_time_max_ms):
+                lagging.append(replica)
+        return lagging
+
+    def expand_candidate(self, replica_id):
+        """True when follower ``replica_id`` may rejoin the ISR.
+
+        Its log end offset must reach the high watermark and the offset at which our
+        leader epoch began, so it holds everything the ISR may have acknowledged.
+        """
+        if not self.is_leader or replica_id in self.isr or replica_id not in self.replicas:
+            return False
+        follower = self.followers.get(replica_id)
+        if follower is None:
+            return False
+        return (follower.log_end_offset >= self.log.high_watermark
+                and follower.log_end_offset >= self.leader_epoch_start_offset)
 
     def maybe_increment_high_watermark(self):
         """Set the high watermark to the smallest log end offset in the ISR; True if it moved."""

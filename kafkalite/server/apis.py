@@ -33,6 +33,8 @@ ADVERTISED_VERSIONS = {
     ApiKey.DELETE_TOPICS: (0, 6),
     ApiKey.INIT_PRODUCER_ID: (0, 4),
     ApiKey.DESCRIBE_CONFIGS: (0, 4),
+    ApiKey.CONTROLLED_SHUTDOWN: (0, 3),
+    ApiKey.OFFSET_FOR_LEADER_EPOCH: (0, 4),
 }
 
 TOPIC_RESOURCE = 2
@@ -89,6 +91,8 @@ class KafkaApis:
             ApiKey.LEADER_AND_ISR: self.handle_leader_and_isr,
             ApiKey.UPDATE_METADATA: self.handle_update_metadata,
             ApiKey.STOP_REPLICA: self.handle_stop_replica,
+            ApiKey.CONTROLLED_SHUTDOWN: self.handle_controlled_shutdown,
+            ApiKey.OFFSET_FOR_LEADER_EPOCH: self.handle_offset_for_leader_epoch,
         }
 
     def supports(self, api_key, api_version):
@@ -500,3 +504,31 @@ class KafkaApis:
         if code:
             return {"error_code": code, "partition_errors": []}
         return self.replica_manager.stop_replicas(request)
+
+    # -- ControlledShutdown / OffsetForLeaderEpoch ----------------------------------------
+
+    async def handle_controlled_shutdown(self, context, request):
+        """A broker asks the controller (us, or NOT_CONTROLLER) to move its leaderships away."""
+        if not self.broker.is_controller():
+            return {"error_code": errors.NotControllerError.code, "remaining_partitions": []}
+        code, remaining = await self.broker.controller.controlled_shutdown(
+            request["broker_id"], request.get("broker_epoch", -1))
+        return {"error_code": code, "remaining_partitions": [
+            {"topic_name": topic, "partition_index": partition} for topic, partition in remaining]}
+
+    def handle_offset_for_leader_epoch(self, context, request):
+        """The end offset of a leader epoch in the leader's log (KIP-101/KIP-320), with epoch fencing."""
+        topics = []
+        for topic in request["topics"]:
+            partitions = []
+            for p in topic["partitions"]:
+                entry = {"error_code": 0, "partition": p["partition"], "leader_epoch": -1, "end_offset": -1}
+                try:
+                    partition = self.replica_manager.leader_partition(
+                        topic["topic"], p["partition"], p.get("current_leader_epoch", -1))
+                    entry["leader_epoch"], entry["end_offset"] = partition.log.end_offset_for_epoch(p["leader_epoch"])
+                except errors.KafkaError as error:
+                    entry["error_code"] = error.code
+                partitions.append(entry)
+            topics.append({"topic": topic["topic"], "partitions": partitions})
+        return {"throttle_time_ms": 0, "topics": topics}

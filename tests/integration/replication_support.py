@@ -1,0 +1,133 @@
+"""Helpers for the replication integration tests: topics, leaders and ISRs seen by real clients.
+
+Metadata comes from confluent-kafka's AdminClient (librdkafka), and ZooKeeper state from a
+short-lived kazoo client, so the tests check what clients and the cluster really see.
+"""
+
+import json
+import time
+
+from tests.support.cluster import wait_until
+
+__all__ = ["create_topic", "partition_metadata", "wait_for_partition", "zk_state", "zk_write", "acks_all_producer"]
+
+
+def create_topic(bootstrap, topic, partitions=1, replication_factor=3, configs=None, assignment=None):
+    """Create ``topic`` through CreateTopics and wait until it has leaders."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    if assignment is not None:
+        new = NewTopic(topic, replica_assignment=assignment, config=configs or {})
+    else:
+        new = NewTopic(topic, num_partitions=partitions, replication_factor=replication_factor,
+                       config=configs or {})
+    admin.create_topics([new], operation_timeout=30)[topic].result(timeout=60)
+    for partition in range(partitions if assignment is None else len(assignment)):
+        wait_for_partition(bootstrap, topic, partition, lambda p: p.leader >= 0, "a leader")
+
+
+def partition_metadata(bootstrap, topic, partition=0):
+    """The librdkafka PartitionMetadata (``leader``, ``replicas``, ``isrs``), or None."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    try:
+        metadata = admin.list_topics(topic, timeout=5)
+    except Exception:  # noqa: BLE001 -- no answer yet (e.g. every broker restarting) is "not yet"
+        return None
+    entry = metadata.topics.get(topic)
+    if entry is None or entry.error is not None and not entry.partitions:
+        return None
+    return entry.partitions.get(partition)
+
+
+def wait_for_partition(bootstrap, topic, partition, predicate, what, timeout=30):
+    """Wait until the partition's metadata satisfies ``predicate``; returns it."""
+    found = {}
+
+    def check():
+        meta = partition_metadata(bootstrap, topic, partition)
+        found["meta"] = meta
+        return meta is not None and predicate(meta)
+
+    try:
+        wait_until(check, timeout, message=f"{topic}-{partition}: {what}")
+    except TimeoutError as error:
+        raise TimeoutError(f"{error} (last seen {_describe(found.get('meta'))})") from None
+    return found["meta"]
+
+
+def _describe(meta):
+    if meta is None:
+        return "nothing"
+    return f"leader {meta.leader} replicas {meta.replicas} isr {meta.isrs}"
+
+
+def zk_state(zk_connect, topic, partition=0):
+    """The partition's ``state`` znode as a dict (None if absent)."""
+    from kazoo.client import KazooClient
+
+    client = KazooClient(hosts=zk_connect)
+    client.start(timeout=10)
+    try:
+        if not client.exists(f"/brokers/topics/{topic}/partitions/{partition}/state"):
+            return None
+        data, _ = client.get(f"/brokers/topics/{topic}/partitions/{partition}/state")
+        return json.loads(data)
+    finally:
+        client.stop()
+        client.close()
+
+
+def zk_write(zk_connect, path, data):
+    """Create ``path`` with ``data`` (bytes) in ZooKeeper, as an admin tool would."""
+    from kazoo.client import KazooClient
+
+    client = KazooClient(hosts=zk_connect)
+    client.start(timeout=10)
+    try:
+        client.create(path, data, makepath=True)
+    finally:
+        client.stop()
+        client.close()
+
+
+def zk_exists(zk_connect, path):
+    from kazoo.client import KazooClient
+
+    client = KazooClient(hosts=zk_connect)
+    client.start(timeout=10)
+    try:
+        return client.exists(path) is not None
+    finally:
+        client.stop()
+        client.close()
+
+
+def acks_all_producer(bootstrap, **extra):
+    """A confluent-kafka producer with ``acks=all`` that keeps retrying through leader moves."""
+    from confluent_kafka import Producer
+
+    return Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": False,
+                     "linger.ms": 5, "message.timeout.ms": 60000, "retries": 1000000,
+                     "retry.backoff.ms": 100, **extra})
+
+
+def produce_sync(producer, topic, values, partition=0):
+    """Produce ``values`` and flush; returns (offsets, errors) from the delivery reports."""
+    offsets, failures = [], []
+
+    def report(error, message):
+        if error is not None:
+            failures.append(error)
+        else:
+            offsets.append(message.offset())
+
+    for value in values:
+        producer.produce(topic, value=value, partition=partition, on_delivery=report)
+        producer.poll(0)
+    deadline = time.monotonic() + 60
+    while producer.flush(1) and time.monotonic() < deadline:
+        pass
+    return offsets, failures
