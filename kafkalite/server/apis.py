@@ -15,6 +15,7 @@ from kafkalite.network.connection import NO_RESPONSE
 from kafkalite.protocol import errors
 from kafkalite.protocol.apis import API_BY_KEY, ApiKey
 from kafkalite.replica.manager import FetchRequestPartition
+from kafkalite.server.group_apis import GROUP_API_VERSIONS, GroupApis
 from kafkalite.server.topic_admin import INTERNAL_TOPICS
 
 __all__ = ["KafkaApis", "ADVERTISED_VERSIONS", "advertised_api_versions"]
@@ -33,6 +34,7 @@ ADVERTISED_VERSIONS = {
     ApiKey.DELETE_TOPICS: (0, 6),
     ApiKey.INIT_PRODUCER_ID: (0, 4),
     ApiKey.DESCRIBE_CONFIGS: (0, 4),
+    **GROUP_API_VERSIONS,
     ApiKey.CONTROLLED_SHUTDOWN: (0, 3),
     ApiKey.OFFSET_FOR_LEADER_EPOCH: (0, 4),
 }
@@ -91,6 +93,7 @@ class KafkaApis:
             ApiKey.LEADER_AND_ISR: self.handle_leader_and_isr,
             ApiKey.UPDATE_METADATA: self.handle_update_metadata,
             ApiKey.STOP_REPLICA: self.handle_stop_replica,
+            **GroupApis(broker).handlers(),
             ApiKey.CONTROLLED_SHUTDOWN: self.handle_controlled_shutdown,
             ApiKey.OFFSET_FOR_LEADER_EPOCH: self.handle_offset_for_leader_epoch,
         }
