@@ -1,7 +1,7 @@
 """Fixtures of the fault tests: a three-node ZooKeeper ensemble and three brokers with short timeouts.
 
-- ``fault_ensemble`` (module scope): one 3-node ensemble shared by a module's tests (each
-  test gets its own chroot in it, so tests never see each other's znodes).
+- ``fault_ensemble`` (session scope, one per xdist worker): a 3-node ensemble shared by the
+  fault tests (each test gets its own chroot in it, so tests never see each other's znodes).
 - ``fault_cluster`` (function scope): 3 brokers on a fresh chroot of ``fault_ensemble`` with
   :data:`~tests.faults.helpers.FAULT_BROKER_DEFAULTS`; ``@pytest.mark.cluster(overrides={...})``
   adds properties. Tests that kill ZooKeeper nodes build their own cluster on
@@ -22,9 +22,9 @@ from tests.support.cluster import Cluster, ZooKeeperChroot
 _chroot_counter = itertools.count(1)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fault_ensemble(tmp_path_factory):
-    """A 3-node ZooKeeper ensemble for this module's tests, stopped by pid afterwards."""
+    """A 3-node ZooKeeper ensemble for this worker's fault tests, stopped by pid afterwards."""
     from tests.support.zookeeper import ZooKeeperEnsemble
 
     ensemble = ZooKeeperEnsemble(tmp_path_factory.mktemp("fault-ensemble"), size=3)

@@ -265,3 +265,38 @@ def _first_gap(offsets):
         if offset != expected:
             return expected
     return None
+
+
+# --- waiting on the cluster ------------------------------------------------------------------------------
+
+SESSION_TIMEOUT_S = float(FAULT_BROKER_DEFAULTS["zookeeper.session.timeout.ms"]) / 1000
+LAG_TIME_MAX_S = float(FAULT_BROKER_DEFAULTS["replica.lag.time.max.ms"]) / 1000
+#: Slack on top of Kafka's own bounds for process scheduling on a loaded 2-core machine.
+MARGIN_S = 8.0
+
+
+def topic_name(label: str) -> str:
+    """A fresh topic name for a test."""
+    return f"faults-{label}-{uuid.uuid4().hex[:8]}"
+
+
+def wait_isr(zk_view: ZkView, topic: str, expected, timeout: float, partition: int = 0):
+    """Wait until the state znode's ISR is ``expected`` (any order)."""
+    from tests.support.cluster import wait_until
+
+    return wait_until(lambda: sorted(zk_view.isr(topic, partition)) == sorted(expected), timeout=timeout,
+                      interval=0.1, message=f"ISR of {topic}-{partition} to be {sorted(expected)} "
+                                            f"(state {zk_view.state(topic, partition)})")
+
+
+def wait_leader(zk_view: ZkView, topic: str, predicate, timeout: float, partition: int = 0,
+                what: str = "a new leader") -> int:
+    """Wait until the state znode's leader satisfies ``predicate``; return it."""
+    from tests.support.cluster import wait_until
+
+    def check():
+        leader = zk_view.leader(topic, partition)
+        return leader is not None and predicate(leader) and leader
+
+    return wait_until(check, timeout=timeout, interval=0.1,
+                      message=f"{what} of {topic}-{partition} (state {zk_view.state(topic, partition)})")
