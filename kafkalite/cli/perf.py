@@ -10,6 +10,13 @@ Owns the benchmark tool behind ``make bench``. In one run it measures
   ``kcat -C -o beginning -e -q`` piped into a counter, for 100 B and 1 KiB records,
   each on a fresh single-partition topic (RF 1);
 - optionally the same with confluent-kafka's Python producer/consumer;
+- with ``--replicated``: an RF=3 ``acks=all`` workload (confluent-kafka producer;
+  throughput, and p50/p99 produce latency from each record's produce() call to its
+  delivery callback, both at full speed and at a light fixed rate), then the
+  unavailability of a partition after ``kill -9`` of its leader and after a clean
+  shutdown (SIGTERM) of its leader: the time from the signal until a record produced
+  after it is acknowledged. Killing needs the brokers' processes, so the failover
+  part runs only with ``--start-cluster`` (``--brokers 3``);
 
 and prints one line per workload: records/s, MB/s (1 MB = 10^6 bytes of record
 payload), the ratio to the matching raw limit and, for 100 B produce, the ratio
@@ -31,9 +38,14 @@ from dataclasses import asdict, dataclass
 
 __all__ = [
     "PRODUCE_TARGET_RECORDS_S",
+    "LatencyResult",
+    "LocalCluster",
     "RawLimit",
+    "UnavailabilityResult",
     "WorkloadResult",
+    "format_replicated_report",
     "format_report",
+    "percentile",
     "main",
     "measure_file_to_socket",
     "measure_socket_to_file",
@@ -89,6 +101,63 @@ class WorkloadResult:
         return self.records * self.record_size / MB / self.seconds if self.seconds > 0 else 0.0
 
 
+@dataclass
+class LatencyResult:
+    """An ``acks=all`` produce workload with per-record latencies (produce() call to delivery callback).
+
+    :ivar latencies_ms: sorted latencies of the acknowledged records (not kept in the JSON output).
+    :ivar target_rate: records/s the producer was paced at, or None for full speed.
+    """
+
+    name: str
+    record_size: int
+    records: int
+    seconds: float
+    latencies_ms: list
+    target_rate: float | None = None
+    error: str | None = None
+
+    @property
+    def records_per_s(self):
+        return self.records / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def mb_per_s(self):
+        return self.records * self.record_size / MB / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def p50_ms(self):
+        return percentile(self.latencies_ms, 50)
+
+    @property
+    def p99_ms(self):
+        return percentile(self.latencies_ms, 99)
+
+
+@dataclass
+class UnavailabilityResult:
+    """How long a partition took to accept produces again after its leader got ``signal_name``.
+
+    :ivar seconds: from sending the signal to the acknowledgement of the first record produced after it.
+    :ivar old_leader: the broker that was signalled; ``new_leader`` the one that acknowledged.
+    """
+
+    name: str
+    signal_name: str
+    seconds: float
+    old_leader: int
+    new_leader: int | None = None
+    error: str | None = None
+
+
+def percentile(sorted_values, pct):
+    """The nearest-rank ``pct`` percentile of an ascending list (None when empty)."""
+    if not sorted_values:
+        return None
+    rank = max(1, -(-len(sorted_values) * pct // 100))  # ceil(n * pct / 100), at least 1
+    return sorted_values[min(len(sorted_values), int(rank)) - 1]
+
+
 def parse_args(argv=None):
     """Parse the command line (see ``kafkalite-perf --help``)."""
     parser = argparse.ArgumentParser(
@@ -98,7 +167,22 @@ def parse_args(argv=None):
     parser.add_argument("--bootstrap", default="127.0.0.1:9092",
                         help="bootstrap servers of a running cluster (default %(default)s)")
     parser.add_argument("--start-cluster", action="store_true",
-                        help="start ZooKeeper and one broker in a temporary directory, stop them at the end")
+                        help="start ZooKeeper and --brokers brokers in a temporary directory, stop them at the end")
+    parser.add_argument("--brokers", type=int, choices=(1, 3), default=1,
+                        help="brokers --start-cluster starts: 1 (config/server.properties) or 3 "
+                             "(config/cluster/server-{1,2,3}.properties) (default %(default)s)")
+    parser.add_argument("--replicated", action="store_true",
+                        help="also run the RF=3 acks=all workload (throughput, p50/p99 latency) and, with "
+                             "--start-cluster --brokers 3, the leader kill -9 / clean shutdown unavailability")
+    parser.add_argument("--replicated-only", action="store_true",
+                        help="run only the --replicated measurements (no raw limits, no kcat workloads)")
+    parser.add_argument("--latency-rate", type=float, default=1000.0,
+                        help="records/s of the paced acks=all latency run (default %(default)s)")
+    parser.add_argument("--latency-seconds", type=float, default=None,
+                        help="length of the paced latency run (default 5; 2 with --quick)")
+    parser.add_argument("--session-timeout-ms", type=int, default=None,
+                        help="zookeeper.session.timeout.ms of the brokers --start-cluster starts "
+                             "(default: the config file's, i.e. Kafka's 18000)")
     parser.add_argument("--records", type=int, default=None,
                         help="records of 100 B (default 1,000,000; 20,000 with --quick); 1 KiB runs use a fifth")
     parser.add_argument("--record-sizes", default="100,1024",
@@ -127,6 +211,11 @@ def parse_args(argv=None):
         args.raw_mb = 64 if args.quick else 1024
     if args.raw_repeats is None:
         args.raw_repeats = 1 if args.quick else 3
+    if args.latency_seconds is None:
+        args.latency_seconds = 2.0 if args.quick else 5.0
+    if args.replicated_only:
+        args.replicated = True
+        args.no_raw = True
     try:
         args.record_sizes = [int(size) for size in args.record_sizes.split(",") if size.strip()]
     except ValueError:
@@ -137,6 +226,8 @@ def parse_args(argv=None):
         parser.error("record sizes must be at least 2 bytes (one character and the newline)")
     if args.raw_only and args.no_raw:
         parser.error("--raw-only and --no-raw exclude each other")
+    if args.latency_rate <= 0 or args.latency_seconds <= 0:
+        parser.error("--latency-rate and --latency-seconds must be positive")
     return args
 
 
@@ -282,8 +373,8 @@ def unique_topic(prefix, label):
     return f"{prefix}-{label}-{uuid.uuid4().hex[:10]}"
 
 
-def create_topic(bootstrap, topic, timeout=30.0):
-    """Create ``topic`` with 1 partition and RF 1 and wait until it has a leader.
+def create_topic(bootstrap, topic, timeout=30.0, replication_factor=1, config=None):
+    """Create ``topic`` with 1 partition and ``replication_factor`` replicas and wait until it has a leader.
 
     Uses CreateTopics through confluent-kafka's AdminClient; when that fails
     (for example, CreateTopics not served), falls back to auto-creation by
@@ -299,7 +390,8 @@ def create_topic(bootstrap, topic, timeout=30.0):
     admin = AdminClient({"bootstrap.servers": bootstrap})
     created_by = "CreateTopics"
     try:
-        futures = admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)],
+        futures = admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=replication_factor,
+                                                config=dict(config or {}))],
                                       operation_timeout=timeout, request_timeout=timeout)
         futures[topic].result(timeout=timeout)
     except (KafkaException, FutureTimeoutError) as exc:  # try the auto-creation path before giving up
@@ -311,7 +403,8 @@ def create_topic(bootstrap, topic, timeout=30.0):
         try:
             metadata = producer.list_topics(topic, timeout=5.0)
             partitions = metadata.topics[topic].partitions
-            if metadata.topics[topic].error is None and 0 in partitions and partitions[0].leader >= 0:
+            if (metadata.topics[topic].error is None and 0 in partitions and partitions[0].leader >= 0
+                    and len(partitions[0].isrs) >= replication_factor):
                 return created_by
         except (KafkaException, KeyError) as exc:  # the broker may still be creating it
             last_error = exc
@@ -341,8 +434,8 @@ def kcat_produce(kcat, bootstrap, topic, input_path, count, record_size, timeout
     with open(input_path, "rb") as stdin:
         start = time.perf_counter()
         try:
-            completed = subprocess.run(command, check=False, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                       timeout=timeout)
+            completed = subprocess.run(command, check=False, stdin=stdin, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.PIPE, timeout=timeout)
         except subprocess.TimeoutExpired:
             return WorkloadResult(name, "produce", record_size, count, timeout, "socket_to_file",
                                   f"kcat -P did not finish in {timeout} s")
@@ -465,6 +558,203 @@ def confluent_consume(bootstrap, topic, expected, record_size, timeout):
     return WorkloadResult(name, "consume", record_size, count, seconds, "file_to_socket", error)
 
 
+def replicated_records(args):
+    """Records of the full-speed RF=3 acks=all run: a fifth of ``--records``."""
+    return max(1, args.records // 5)
+
+
+def acks_all_produce(bootstrap, topic, count, record_size, rate=None, timeout=600.0):
+    """Produce ``count`` records with ``acks=all`` and time each from produce() to its delivery callback.
+
+    Each value starts with its zero-padded sequence number, which the callback uses to find
+    the record's send time. ``rate`` paces the producer (records/s); None sends at full speed
+    (then the latencies include the time records wait in the client's queue, as in Kafka's
+    ProducerPerformance at ``--throughput -1``).
+
+    :returns: a :class:`LatencyResult`.
+    """
+    from confluent_kafka import Producer
+
+    send_times = [0.0] * count
+    latencies = []
+    failures = []
+    clock = time.perf_counter
+
+    def on_delivery(err, msg):
+        if err is not None:
+            failures.append(err)
+            return
+        latencies.append((clock() - send_times[int(msg.value()[:10])]) * 1000.0)
+
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5 if rate is None else 0,
+                         "batch.num.messages": 10000, "queue.buffering.max.messages": 1_000_000,
+                         "message.timeout.ms": int(timeout * 1000)})
+    filler = b"abcdefghijklmnopqrstuvwxyz0123456789" * (record_size // 36 + 1)
+    produce = producer.produce
+    start = clock()
+    for sequence in range(count):
+        value = (b"%010d-" % sequence + filler)[:record_size]
+        if rate is not None:
+            delay = start + sequence / rate - clock()
+            if delay > 0:
+                producer.poll(delay)
+        while True:
+            try:
+                send_times[sequence] = clock()
+                produce(topic, value, on_delivery=on_delivery)
+                break
+            except BufferError:
+                producer.poll(0.01)
+        producer.poll(0)
+    remaining = producer.flush(timeout)
+    seconds = clock() - start
+    error = None
+    if remaining or failures:
+        error = f"{remaining} undelivered, {len(failures)} failed (first: {failures[:1]})"
+    label = "full speed" if rate is None else f"at {rate:,.0f}/s"
+    latencies.sort()
+    return LatencyResult(f"RF=3 acks=all {_size_label(record_size)} {label}", record_size, len(latencies), seconds,
+                         latencies, rate, error)
+
+
+def partition_leader(bootstrap, topic, partition=0, timeout=5.0):
+    """``(leader, isrs)`` of a partition as Metadata reports it, or ``(None, [])``."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    try:
+        metadata = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic, timeout=timeout)
+        info = metadata.topics[topic].partitions[partition]
+    except (KafkaException, KeyError):
+        return None, []
+    return info.leader, list(info.isrs)
+
+
+class ProduceProbe(threading.Thread):
+    """Produces one ``acks=all`` record at a time to a partition and records ``(sent, acked, broker, error)``.
+
+    Each record is sent only after the previous one got its delivery report, so after a fault
+    the first record sent after it shows when the partition accepts produces again.
+    """
+
+    def __init__(self, bootstrap, topic, interval=0.01):
+        super().__init__(name="produce-probe", daemon=True)
+        from confluent_kafka import Producer
+
+        self.topic = topic
+        self.interval = interval
+        self.events = []
+        self._lock = threading.Lock()
+        self._stop_event = threading.Event()
+        self._producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 0,
+                                   "message.timeout.ms": 300000, "retry.backoff.ms": 20,
+                                   "topic.metadata.refresh.interval.ms": 500, "reconnect.backoff.ms": 20,
+                                   "reconnect.backoff.max.ms": 200})
+
+    def run(self):
+        while not self._stop_event.is_set():
+            outcome = []
+            sent = time.monotonic()
+            self._producer.produce(self.topic, b"probe", partition=0,
+                                   on_delivery=lambda err, msg, out=outcome: out.append((time.monotonic(), err)))
+            while not outcome and not self._stop_event.is_set():
+                self._producer.poll(0.05)
+            if outcome:
+                with self._lock:
+                    self.events.append((sent, outcome[0][0], outcome[0][1]))
+            self._stop_event.wait(self.interval)
+
+    def acked_since(self, moment):
+        """The first ``(sent, acked)`` of a record sent at or after ``moment`` and acknowledged, or None."""
+        with self._lock:
+            for sent, acked, error in self.events:
+                if sent >= moment and error is None:
+                    return sent, acked
+        return None
+
+    def finish(self):
+        """Stop probing (the last outstanding record is abandoned)."""
+        self._stop_event.set()
+        self.join(timeout=30)
+        self._producer.flush(5)
+
+
+def measure_unavailability(cluster, bootstrap, topic, sig, log=print, timeout=180.0):
+    """Signal the leader of ``topic``'s partition 0 with ``sig`` while a :class:`ProduceProbe` runs.
+
+    Returns an :class:`UnavailabilityResult`; afterwards the broker is started again and the
+    partition is back to a full ISR, ready for the next measurement.
+    """
+    import signal as signals
+
+    name = {signals.SIGKILL: "kill -9", signals.SIGTERM: "clean shutdown"}.get(sig, f"signal {sig}")
+    leader, _ = partition_leader(bootstrap, topic)
+    if leader is None or leader < 0:
+        return UnavailabilityResult(f"leader {name}", name, 0.0, -1, error="the partition has no leader")
+    probe = ProduceProbe(bootstrap, topic)
+    probe.start()
+    try:
+        deadline = time.monotonic() + 30
+        while probe.acked_since(time.monotonic() - 0.5) is None:
+            if time.monotonic() > deadline:
+                return UnavailabilityResult(f"leader {name}", name, 0.0, leader, error="the probe got no ack")
+            time.sleep(0.05)
+        signalled = time.monotonic()
+        cluster.signal_broker(leader, sig)
+        deadline = signalled + timeout
+        while (acked := probe.acked_since(signalled)) is None:
+            if time.monotonic() > deadline:
+                return UnavailabilityResult(f"leader {name}", name, timeout, leader,
+                                            error=f"no produce succeeded within {timeout} s")
+            time.sleep(0.01)
+    finally:
+        probe.finish()
+    new_leader, _ = partition_leader(bootstrap, topic)
+    result = UnavailabilityResult(f"leader {name}", name, acked[1] - signalled, leader, new_leader)
+    log(f"# {result.name}: broker {leader} -> {new_leader}, produce unavailable for {result.seconds:.2f} s")
+    cluster.restart_broker(leader)
+    deadline = time.monotonic() + timeout
+    while len(partition_leader(bootstrap, topic)[1]) < 3:
+        if time.monotonic() > deadline:
+            result.error = f"broker {leader} did not rejoin the ISR within {timeout} s after its restart"
+            break
+        time.sleep(0.2)
+    return result
+
+
+def run_replicated(args, bootstrap, cluster=None, log=print):
+    """The RF=3 acks=all workloads and, when ``cluster`` can signal brokers, the failover measurements.
+
+    :returns: ``(latency_results, unavailability_results)``.
+    """
+    import signal as signals
+
+    record_size = 100
+    topic = unique_topic(args.topic_prefix, "rf3")
+    log(f"# topic {topic} (RF=3, min.insync.replicas=2): "
+        f"{create_topic(bootstrap, topic, replication_factor=3, config={'min.insync.replicas': '2'})}")
+    latency_results = []
+    count = replicated_records(args)
+    result = acks_all_produce(bootstrap, topic, count, record_size, timeout=args.timeout)
+    log(f"# {result.name}: {result.seconds:.2f} s" + (f" ERROR {result.error}" if result.error else ""))
+    latency_results.append(result)
+    paced = max(1, int(args.latency_rate * args.latency_seconds))
+    result = acks_all_produce(bootstrap, topic, paced, record_size, rate=args.latency_rate, timeout=args.timeout)
+    log(f"# {result.name}: {result.seconds:.2f} s" + (f" ERROR {result.error}" if result.error else ""))
+    latency_results.append(result)
+    unavailability = []
+    if cluster is None or len(cluster.brokers) < 3:
+        log("# failover measurements skipped: they need --start-cluster --brokers 3 (kafkalite-perf must own "
+            "the broker processes to kill them)")
+        return latency_results, unavailability
+    topic = unique_topic(args.topic_prefix, "failover")
+    log(f"# topic {topic} (RF=3, min.insync.replicas=2): "
+        f"{create_topic(bootstrap, topic, replication_factor=3, config={'min.insync.replicas': '2'})}")
+    for sig in (signals.SIGKILL, signals.SIGTERM):
+        unavailability.append(measure_unavailability(cluster, bootstrap, topic, sig, log=log))
+    return latency_results, unavailability
+
+
 def _size_label(record_size):
     if record_size % 1024 == 0:
         return f"{record_size // 1024} KiB"
@@ -512,7 +802,8 @@ def format_report(limits, results):
                            ("file_to_socket", "page-cache file -> socket (sendfile)")):
             if key in limits:
                 limit = limits[key]
-                lines.append(f"  {label:<40} {limit.mb_per_s:10.1f} MB/s  ({limit.bytes // MB} MB in {limit.seconds:.3f} s)")
+                lines.append(f"  {label:<40} {limit.mb_per_s:10.1f} MB/s  "
+                             f"({limit.bytes // MB} MB in {limit.seconds:.3f} s)")
     if results:
         lines.append("")
         lines.append(f"{'workload':<36} {'records':>11} {'records/s':>12} {'MB/s':>9} {'vs raw':>8}  notes")
@@ -531,9 +822,41 @@ def format_report(limits, results):
     return lines
 
 
-def results_json(limits, results):
+def _ms(value):
+    return "-" if value is None else f"{value:.1f}"
+
+
+def format_replicated_report(latency_results, unavailability_results):
+    """The RF=3 lines: acks=all throughput and latency percentiles, then unavailability after faults."""
+    lines = []
+    if latency_results:
+        lines.append("")
+        lines.append(f"{'replicated workload':<36} {'records':>11} {'records/s':>12} {'MB/s':>9} "
+                     f"{'p50 ms':>8} {'p99 ms':>8}  notes")
+        for result in latency_results:
+            notes = f"ERROR: {result.error}" if result.error else ""
+            lines.append(f"{result.name:<36} {result.records:>11,} {result.records_per_s:>12,.0f} "
+                         f"{result.mb_per_s:>9.1f} {_ms(result.p50_ms):>8} {_ms(result.p99_ms):>8}  {notes}".rstrip())
+    if unavailability_results:
+        lines.append("")
+        lines.append(f"{'failover (RF=3, acks=all)':<36} {'unavailable':>12}  leader")
+        for result in unavailability_results:
+            moved = f"{result.old_leader} -> {result.new_leader if result.new_leader is not None else '?'}"
+            notes = f"  ERROR: {result.error}" if result.error else ""
+            lines.append(f"{result.name:<36} {result.seconds:>10.2f} s  {moved}{notes}")
+    return lines
+
+
+def results_json(limits, results, latency_results=(), unavailability_results=()):
     """The run's results as a JSON-serialisable dict."""
     return {
+        "replicated": [
+            {"name": r.name, "record_size": r.record_size, "records": r.records, "seconds": r.seconds,
+             "records_per_s": r.records_per_s, "mb_per_s": r.mb_per_s, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
+             "target_rate": r.target_rate, "error": r.error}
+            for r in latency_results
+        ],
+        "failover": [asdict(r) for r in unavailability_results],
         "raw_limits": {key: {**asdict(limit), "mb_per_s": limit.mb_per_s} for key, limit in limits.items()},
         "workloads": [
             {**asdict(result), "records_per_s": result.records_per_s, "mb_per_s": result.mb_per_s,
@@ -548,79 +871,159 @@ def results_json(limits, results):
 # --- cluster ----------------------------------------------------------------------------------------------------
 
 
-class LocalCluster:
-    """ZooKeeper and one broker started for this run, stopped by pid at the end.
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-    TODO(--start-cluster): written against DESIGN.md §8's interface
-    (``python -m kafkalite.cli.server <server.properties>``) and ``zk/zklocal.py``;
-    recheck once ``kafkalite.cli.server`` exists. Until then ``start`` fails with a
-    clear message and ``make bench`` should start the cluster itself.
+
+class LocalBroker:
+    """One ``python -m kafkalite CONFIG --override ...`` process started by :class:`LocalCluster`."""
+
+    def __init__(self, broker_id, config_path, overrides, log_path):
+        self.broker_id = broker_id
+        self.config_path = config_path
+        self.overrides = overrides
+        self.log_path = log_path
+        self.port = int(overrides["listeners"].rsplit(":", 1)[1])
+        self.process = None
+
+    def start(self):
+        """Spawn the broker (output appended to its log file)."""
+        command = [sys.executable, "-m", "kafkalite", self.config_path]
+        for key, value in self.overrides.items():
+            command += ["--override", f"{key}={value}"]
+        with open(self.log_path, "ab") as broker_log:  # the child keeps its own fd
+            self.process = subprocess.Popen(command, stdout=broker_log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+                                            stdin=subprocess.DEVNULL)
+
+    def wait_listening(self, timeout):
+        """Wait until the port accepts connections.
+
+        :raises RuntimeError: with the log tail if the broker exits or ``timeout`` s pass.
+        """
+        deadline = time.monotonic() + timeout
+        while not _port_open("127.0.0.1", self.port):
+            if self.process.poll() is not None:
+                raise RuntimeError(f"broker {self.broker_id} exited with {self.process.returncode}:\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"broker {self.broker_id} not listening after {timeout} s:\n{self.log_tail()}")
+            time.sleep(0.1)
+
+    def stop(self, timeout=60.0):
+        """SIGTERM by pid (resuming it first), then SIGKILL if it lingers."""
+        import signal
+
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.kill(self.process.pid, signal.SIGCONT)
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def log_tail(self, size=4000):
+        """The end of the broker's output."""
+        with open(self.log_path, "rb") as log_file:
+            return log_file.read()[-size:].decode(errors="replace")
+
+
+class LocalCluster:
+    """ZooKeeper and one or three brokers started for this run, stopped by pid at the end.
+
+    One broker runs ``config/server.properties``; three run ``config/cluster/server-{1,2,3}.properties``
+    (RF=3, ``min.insync.replicas=2``). Ports, log dirs and ``zookeeper.connect`` are overridden
+    so the run never touches a cluster started by ``make run``.
     """
 
-    def __init__(self, workdir, log=print):
+    def __init__(self, workdir, brokers=1, session_timeout_ms=None, log=print):
         self.workdir = workdir
+        self.size = brokers
+        self.session_timeout_ms = session_timeout_ms
         self.log = log
         self.zk_spec = None
-        self.broker = None
+        self.brokers = {}
         self.bootstrap = None
 
     def start(self, timeout=60.0):
-        """Start ZooKeeper then the broker; returns the bootstrap address.
+        """Start ZooKeeper then the brokers; returns the bootstrap addresses.
 
-        :raises RuntimeError: a piece is missing or does not come up in ``timeout`` s.
+        :raises RuntimeError: a piece does not come up in ``timeout`` s.
         """
-        try:
-            import kafkalite.cli.server  # noqa: F401  (only checking it exists)
-        except ImportError as exc:
-            raise RuntimeError("--start-cluster needs kafkalite.cli.server, which does not exist yet; start a "
-                               "cluster yourself and pass --bootstrap") from exc
-        zk_dir = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "zk")
+        zk_dir = os.path.join(REPO_ROOT, "zk")
         if zk_dir not in sys.path:
             sys.path.insert(0, zk_dir)
         import zklocal
 
         self.zk_spec = zklocal.standalone_spec(os.path.join(self.workdir, "zookeeper"), port=zklocal.free_port())
         zklocal.start_cluster(self.zk_spec, timeout=timeout, detach=False)
-        port = zklocal.free_port()
-        self.bootstrap = f"127.0.0.1:{port}"
-        properties = os.path.join(self.workdir, "server.properties")
-        settings = {
-            "broker.id": "0", "listeners": f"PLAINTEXT://{self.bootstrap}",
-            "advertised.listeners": f"PLAINTEXT://{self.bootstrap}",
-            "log.dirs": os.path.join(self.workdir, "broker-logs"),
-            "zookeeper.connect": self.zk_spec.connect_string, "offsets.topic.replication.factor": "1",
-            "num.partitions": "1", "default.replication.factor": "1",
-        }
-        with open(properties, "w") as out:
-            out.writelines(f"{key}={value}\n" for key, value in settings.items())
-        command = [sys.executable, "-m", "kafkalite.cli.server", properties]
-        with open(os.path.join(self.workdir, "broker.log"), "wb") as broker_log:  # the child keeps its own fd
-            self.broker = subprocess.Popen(command, stdout=broker_log, stderr=subprocess.STDOUT)
-        self.log(f"# started ZooKeeper at {self.zk_spec.connect_string}, broker pid {self.broker.pid} at "
-                 f"{self.bootstrap}")
-        deadline = time.monotonic() + timeout
-        while not _port_open("127.0.0.1", port):
-            if self.broker.poll() is not None:
-                raise RuntimeError(f"broker exited with {self.broker.returncode}:\n{self.broker_log_tail()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"broker not listening after {timeout} s:\n{self.broker_log_tail()}")
-            time.sleep(0.1)
+        for broker_id in range(1, self.size + 1):
+            if self.size == 1:
+                config = os.path.join(REPO_ROOT, "config", "server.properties")
+            else:
+                config = os.path.join(REPO_ROOT, "config", "cluster", f"server-{broker_id}.properties")
+            address = f"127.0.0.1:{zklocal.free_port()}"
+            overrides = {
+                "broker.id": str(broker_id), "listeners": f"PLAINTEXT://{address}",
+                "log.dirs": os.path.join(self.workdir, f"broker-{broker_id}-logs"),
+                "zookeeper.connect": self.zk_spec.connect_string, "metrics.port": "0",
+            }
+            if self.session_timeout_ms is not None:
+                overrides["zookeeper.session.timeout.ms"] = str(self.session_timeout_ms)
+            broker = LocalBroker(broker_id, config, overrides, os.path.join(self.workdir, f"broker-{broker_id}.log"))
+            broker.start()
+            self.brokers[broker_id] = broker
+        self.bootstrap = ",".join(f"127.0.0.1:{broker.port}" for broker in self.brokers.values())
+        for broker in self.brokers.values():
+            broker.wait_listening(timeout)
+        self.log(f"# started ZooKeeper at {self.zk_spec.connect_string} and {self.size} broker(s) at {self.bootstrap}")
+        self._wait_brokers_known(timeout)
         return self.bootstrap
 
+    def _wait_brokers_known(self, timeout):
+        """Wait until Metadata lists every broker (the controller has sent UpdateMetadata)."""
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if len(admin.list_topics(timeout=5.0).brokers) >= self.size:
+                    return
+            except KafkaException:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Metadata does not list {self.size} brokers after {timeout} s")
+            time.sleep(0.2)
+
+    def signal_broker(self, broker_id, sig):
+        """Send ``sig`` to broker ``broker_id``'s pid (SIGKILL: also reap it)."""
+        import signal
+
+        process = self.brokers[broker_id].process
+        os.kill(process.pid, sig)
+        if sig == signal.SIGKILL:
+            process.wait()
+
+    def restart_broker(self, broker_id, timeout=120.0):
+        """Wait for broker ``broker_id`` to exit (after a signal), start it again and wait until it listens."""
+        broker = self.brokers[broker_id]
+        try:
+            broker.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            broker.process.kill()
+            broker.process.wait()
+        broker.start()
+        broker.wait_listening(timeout)
+
     def broker_log_tail(self, size=4000):
-        """The end of the broker's output."""
-        with open(os.path.join(self.workdir, "broker.log"), "rb") as log_file:
-            return log_file.read()[-size:].decode(errors="replace")
+        """The end of every broker's output."""
+        return "\n".join(f"--- broker {i}:\n{b.log_tail(size)}" for i, b in self.brokers.items())
 
     def stop(self):
-        """Stop the broker (SIGTERM, then SIGKILL) and ZooKeeper, by pid."""
-        if self.broker is not None and self.broker.poll() is None:
-            self.broker.terminate()
-            try:
-                self.broker.wait(30)
-            except subprocess.TimeoutExpired:
-                self.broker.kill()
-                self.broker.wait()
+        """Stop the brokers (SIGTERM, then SIGKILL; one at a time) and ZooKeeper, by pid."""
+        for broker in reversed(list(self.brokers.values())):
+            broker.stop()
         if self.zk_spec is not None:
             import zklocal
 
@@ -646,6 +1049,8 @@ def main(argv=None):
     cluster = None
     limits = {}
     results = []
+    latency_results = []
+    unavailability_results = []
     status = 0
     try:
         if not args.no_raw:
@@ -657,22 +1062,27 @@ def main(argv=None):
                 return 2
             bootstrap = args.bootstrap
             if args.start_cluster:
-                cluster = LocalCluster(workdir)
+                cluster = LocalCluster(workdir, brokers=args.brokers, session_timeout_ms=args.session_timeout_ms)
                 try:
                     bootstrap = cluster.start()
                 except RuntimeError as exc:
                     print(f"kafkalite-perf: {exc}", file=sys.stderr)
                     return 2
             print(f"# {kcat_version(args.kcat)}; bootstrap {bootstrap}", flush=True)
-            results = run_workloads(args, workdir, bootstrap, log=lambda line: print(line, flush=True))
-            if any(result.error for result in results):
+            log = lambda line: print(line, flush=True)  # noqa: E731
+            if not args.replicated_only:
+                results = run_workloads(args, workdir, bootstrap, log=log)
+            if args.replicated:
+                latency_results, unavailability_results = run_replicated(args, bootstrap, cluster, log=log)
+            if any(result.error for result in [*results, *latency_results, *unavailability_results]):
                 status = 1
         print()
-        for line in format_report(limits, results):
+        for line in format_report(limits, results) + format_replicated_report(latency_results,
+                                                                               unavailability_results):
             print(line)
         if args.json_path:
             with open(args.json_path, "w") as out:
-                json.dump(results_json(limits, results), out, indent=2)
+                json.dump(results_json(limits, results, latency_results, unavailability_results), out, indent=2)
         return status
     finally:
         if cluster is not None:
