@@ -170,7 +170,7 @@ def test_kcat_balanced_consumer(broker, kcat):
     values = sorted(v for v in lines if v.startswith("v"))
     assert values == sorted("v%d" % i for i in range(20))
     wait_until(lambda: committed_offsets(broker.bootstrap, "kcat-group", topic, 2) == counts, 30,
-               "kcat's committed offsets")
+               message="kcat's committed offsets")
 
 
 def test_confluent_static_membership_survives_restart(broker):
@@ -197,7 +197,7 @@ def test_confluent_static_membership_survives_restart(broker):
             b.poll(0.1)
             return assigned["a"] and assigned["b"] and \
                 sorted(assigned["a"][-1] + assigned["b"][-1]) == [0, 1, 2, 3]
-        wait_until(settled, 60, "both static members assigned")
+        wait_until(settled, 60, message="both static members assigned")
         for _ in range(10):  # let a trailing rebalance (if any) show
             a.poll(0.1)
             b.poll(0.1)
@@ -211,7 +211,7 @@ def test_confluent_static_membership_survives_restart(broker):
             a.poll(0.1)
             b.poll(0.1)
             return bool(assigned["b"])
-        wait_until(reassigned, 30, "restarted static member assigned")
+        wait_until(reassigned, 30, message="restarted static member assigned")
         for _ in range(10):
             a.poll(0.1)
             b.poll(0.1)
