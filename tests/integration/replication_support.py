@@ -9,7 +9,8 @@ import time
 
 from tests.support.cluster import wait_until
 
-__all__ = ["create_topic", "partition_metadata", "wait_for_partition", "zk_state", "zk_write", "acks_all_producer"]
+__all__ = ["create_topic", "partition_metadata", "wait_for_partition", "zk_state", "zk_write", "zk_children",
+           "zk_exists", "acks_all_producer", "produce_sync"]
 
 
 def create_topic(bootstrap, topic, partitions=1, replication_factor=3, configs=None, assignment=None):
@@ -18,7 +19,7 @@ def create_topic(bootstrap, topic, partitions=1, replication_factor=3, configs=N
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
     if assignment is not None:
-        new = NewTopic(topic, replica_assignment=assignment, config=configs or {})
+        new = NewTopic(topic, num_partitions=len(assignment), replica_assignment=assignment, config=configs or {})
     else:
         new = NewTopic(topic, num_partitions=partitions, replication_factor=replication_factor,
                        config=configs or {})
@@ -64,8 +65,8 @@ def _describe(meta):
     return f"leader {meta.leader} replicas {meta.replicas} isr {meta.isrs}"
 
 
-def zk_state(zk_connect, topic, partition=0):
-    """The partition's ``state`` znode as a dict (None if absent)."""
+def zk_state(zk_connect, topic, partition=0, with_version=False):
+    """The partition's ``state`` znode as a dict (None if absent); with ``with_version``, (dict, version)."""
     from kazoo.client import KazooClient
 
     client = KazooClient(hosts=zk_connect)
@@ -73,8 +74,8 @@ def zk_state(zk_connect, topic, partition=0):
     try:
         if not client.exists(f"/brokers/topics/{topic}/partitions/{partition}/state"):
             return None
-        data, _ = client.get(f"/brokers/topics/{topic}/partitions/{partition}/state")
-        return json.loads(data)
+        data, stat = client.get(f"/brokers/topics/{topic}/partitions/{partition}/state")
+        return (json.loads(data), stat.version) if with_version else json.loads(data)
     finally:
         client.stop()
         client.close()
@@ -88,6 +89,19 @@ def zk_write(zk_connect, path, data):
     client.start(timeout=10)
     try:
         client.create(path, data, makepath=True)
+    finally:
+        client.stop()
+        client.close()
+
+
+def zk_children(zk_connect, path):
+    """The children of ``path`` ([] if it does not exist)."""
+    from kazoo.client import KazooClient
+
+    client = KazooClient(hosts=zk_connect)
+    client.start(timeout=10)
+    try:
+        return client.get_children(path) if client.exists(path) else []
     finally:
         client.stop()
         client.close()
