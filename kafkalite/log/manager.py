@@ -122,10 +122,16 @@ class LogManager:
         return self.logs.get((topic, partition))
 
     def get_or_create_log(self, topic, partition, config=None):
-        """The existing log, or a new one in the dir holding the fewest logs."""
+        """The existing log, or a new one in the dir holding the fewest logs.
+
+        An existing log takes ``config`` when one is given: logs loaded at start-up have the
+        broker defaults until their topic's overrides are known (compaction, retention).
+        """
         key = (topic, partition)
         log = self.logs.get(key)
         if log is not None:
+            if config is not None and config != log.config:
+                log.update_config(config)
             return log
         counts = dict.fromkeys(self.log_dirs, 0)
         for log_dir in self._log_dir_of.values():
