@@ -35,11 +35,6 @@ def fault_ensemble(tmp_path_factory):
         ensemble.stop()
 
 
-def start_fault_cluster(zk, workdir, overrides=None) -> Cluster:
-    """Start 3 brokers on ``zk`` (a chroot or connect string) with the fault defaults plus ``overrides``."""
-    return Cluster(zk, workdir, size=3, overrides={**FAULT_BROKER_DEFAULTS, **(overrides or {})}).start()
-
-
 @pytest.fixture
 def fault_cluster(request, fault_ensemble, tmp_path):
     """3 started brokers on a fresh chroot of the module's ensemble, stopped after the test."""

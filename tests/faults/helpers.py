@@ -11,6 +11,7 @@ broker's on-disk segments of a partition).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -70,6 +71,11 @@ class ZkView:
             return {int(child) for child in self.client.get_children("/brokers/ids")}
         except NoNodeError:
             return set()
+
+    def registration_czxid(self, broker_id: int) -> int | None:
+        """The czxid (Kafka's broker epoch) of ``/brokers/ids/<id>``, or ``None`` when unregistered."""
+        stat = self.client.exists(f"/brokers/ids/{broker_id}")
+        return None if stat is None else stat.czxid
 
     def state(self, topic: str, partition: int = 0) -> dict | None:
         """The partition's ``state`` znode (``leader``, ``leader_epoch``, ``isr``...), or ``None``."""
@@ -300,3 +306,43 @@ def wait_leader(zk_view: ZkView, topic: str, predicate, timeout: float, partitio
 
     return wait_until(check, timeout=timeout, interval=0.1,
                       message=f"{what} of {topic}-{partition} (state {zk_view.state(topic, partition)})")
+
+
+def start_fault_cluster(zk, workdir, overrides=None):
+    """Start 3 brokers on ``zk`` (a chroot or connect string) with the fault defaults plus ``overrides``."""
+    from tests.support.cluster import Cluster
+
+    return Cluster(zk, workdir, size=3, overrides={**FAULT_BROKER_DEFAULTS, **(overrides or {})}).start()
+
+
+@contextlib.contextmanager
+def zookeeper_loss_setup(ensemble, workdir, victim: str):
+    """3 brokers on a fresh chroot of ``ensemble``, a replicated topic with 20 records, then SIGKILL
+    of ZooKeeper node ``victim`` ("leader" or "follower" of the ensemble).
+
+    Yields ``(cluster, zk_view, topic, acked_before, registration_czxids)``; stops the brokers after.
+    """
+    from tests.support.cluster import ZooKeeperChroot, wait_until
+
+    chroot = ZooKeeperChroot(ensemble, f"/faults-zk-{uuid.uuid4().hex[:8]}").create()
+    cluster = start_fault_cluster(chroot, Path(workdir) / "cluster")
+    view = None
+    try:
+        view = ZkView(chroot.connect_string)
+        topic = topic_name("zkloss")
+        create_topic(cluster.bootstrap, topic, [[1, 2, 3]])
+        wait_isr(view, topic, [1, 2, 3], timeout=30)
+        registrations = {b: view.registration_czxid(b) for b in (1, 2, 3)}
+        before = produce_sync(cluster.bootstrap, topic, [b"before-%d" % i for i in range(20)])
+        zk_leader = wait_until(ensemble.leader, timeout=30, message="a ZooKeeper leader")
+        if victim == "leader":
+            ensemble.kill_node(zk_leader)
+            wait_until(lambda: ensemble.leader() not in (None, zk_leader), timeout=30,
+                       message="the remaining ZooKeeper nodes to elect a leader")
+        else:
+            ensemble.kill_node(next(i for i in range(1, ensemble.size + 1) if i != zk_leader))
+        yield cluster, view, topic, before, registrations
+    finally:
+        if view is not None:
+            view.close()
+        cluster.stop()
