@@ -144,3 +144,17 @@ def test_a_crash_during_cleaning_loses_nothing(zookeeper, tmp_path, monkeypatch,
         check_exactly_latest(consume_all(broker.bootstrap), latest)
     finally:
         broker.stop()
+
+
+def test_cleaner_threads_clean_in_the_background_and_stop(tmp_path):
+    """LogManager.start_cleaner runs real threads that compact due logs; shutdown stops and joins them."""
+    from tests.unit.test_log_cleaner import KEY, TS, new_manager, write_rounds
+    from tests.unit.test_log_support import FakeClock
+
+    manager = new_manager(tmp_path, FakeClock(TS))
+    write_rounds(manager.get_log(*KEY), rounds=4)
+    cleaner = manager.start_cleaner(num_threads=2, backoff_ms=10)
+    wait_until(lambda: cleaner.checkpoint_of(KEY) is not None, 30, message="a background cleaning")
+    assert cleaner.checkpoint_of(KEY) == 20
+    manager.shutdown()
+    assert cleaner._threads == []

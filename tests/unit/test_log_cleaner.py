@@ -358,19 +358,3 @@ def test_a_crash_at_any_swap_step_recovers_to_a_readable_log(tmp_path, step):
         [row for row in expected_group if row[0] < first_group_end]
     assert [row for row in after if row[0] >= first_group_end] == [row for row in before if row[0] >= first_group_end]
     reopened.close()
-
-
-def test_cleaner_threads_clean_in_the_background_and_stop(tmp_path):
-    """LogManager.start_cleaner runs threads that compact due logs; shutdown stops them."""
-    clock = FakeClock(TS)
-    manager = new_manager(tmp_path, clock)
-    log = manager.get_log(*KEY)
-    write_rounds(log, rounds=4)
-    cleaner = manager.start_cleaner(num_threads=2, backoff_ms=10)
-    deadline = 200
-    while cleaner.checkpoint_of(KEY) is None and deadline:
-        cleaner._stop.wait(0.05)
-        deadline -= 1
-    assert cleaner.checkpoint_of(KEY) == 20
-    manager.shutdown()
-    assert cleaner._threads == []
