@@ -90,3 +90,51 @@ def test_unique_topics_are_fresh_and_legal():
     names = {perf.unique_topic("kafkalite-perf", "kcat-100") for _ in range(100)}
     assert len(names) == 100
     assert all(set(name) <= set("abcdefghijklmnopqrstuvwxyz0123456789-._") for name in names)
+
+
+def test_replicated_options():
+    """--replicated adds the RF=3 run; --replicated-only also drops raw limits; --brokers takes 1 or 3."""
+    args = parse_args([])
+    assert not args.replicated and args.brokers == 1 and args.latency_seconds == 5.0
+    args = parse_args(["--replicated", "--start-cluster", "--brokers", "3", "--session-timeout-ms", "6000"])
+    assert args.replicated and not args.no_raw and args.brokers == 3 and args.session_timeout_ms == 6000
+    args = parse_args(["--replicated-only", "--quick"])
+    assert args.replicated and args.no_raw and args.latency_seconds == 2.0
+    assert perf.replicated_records(args) == 4_000
+
+
+@pytest.mark.parametrize("argv", [["--brokers", "2"], ["--latency-rate", "0"], ["--latency-seconds", "-1"]])
+def test_rejects_bad_replicated_arguments(argv, capsys):
+    """Unsupported broker counts and non-positive pacing stop with a usage error."""
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(argv)
+    assert exit_info.value.code == 2
+
+
+def test_percentile_is_nearest_rank():
+    """p50/p99 are nearest-rank percentiles of the sorted latencies; None when there are none."""
+    values = [float(v) for v in range(1, 101)]
+    assert perf.percentile(values, 50) == 50.0
+    assert perf.percentile(values, 99) == 99.0
+    assert perf.percentile(values, 100) == 100.0
+    assert perf.percentile([7.0], 99) == 7.0
+    assert perf.percentile([], 50) is None
+
+
+def test_replicated_report_lines():
+    """The RF=3 table shows rate, MB/s and p50/p99; the failover table the unavailability and leader move."""
+    latency = perf.LatencyResult("RF=3 acks=all 100 B full speed", 100, 200_000, 4.0,
+                                 [float(v) for v in range(1, 101)])
+    failed = perf.LatencyResult("RF=3 acks=all 100 B at 1,000/s", 100, 0, 1.0, [], 1000.0, "2 undelivered")
+    kill = perf.UnavailabilityResult("leader kill -9", "kill -9", 19.25, 2, 3)
+    term = perf.UnavailabilityResult("leader clean shutdown", "clean shutdown", 0.4, 3, None, "no ISR")
+    lines = perf.format_replicated_report([latency, failed], [kill, term])
+    full = next(line for line in lines if line.startswith("RF=3 acks=all 100 B full speed"))
+    assert "50,000" in full and "5.0" in full and " 50.0 " in full and " 99.0" in full
+    assert "ERROR: 2 undelivered" in next(line for line in lines if "1,000/s" in line)
+    assert "19.25 s  2 -> 3" in next(line for line in lines if line.startswith("leader kill -9"))
+    assert "3 -> ?  ERROR: no ISR" in next(line for line in lines if line.startswith("leader clean shutdown"))
+    data = perf.results_json({}, [], [latency], [kill])
+    assert data["replicated"][0]["p99_ms"] == 99.0 and "latencies_ms" not in data["replicated"][0]
+    assert data["failover"][0]["seconds"] == 19.25 and data["failover"][0]["new_leader"] == 3
+    assert perf.format_replicated_report([], []) == []
