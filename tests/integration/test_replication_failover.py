@@ -30,9 +30,7 @@ def consume_values(bootstrap, topic, count, partition=0):
     found = []
     try:
         def more():
-            message = consumer.poll(0.5)
-            if message is not None and message.error() is None:
-                found.append((message.offset(), message.value()))
+            found.extend((m.offset(), m.value()) for m in consumer.consume(1000, 0.5) if m.error() is None)
             return len(found) >= count
         wait_until(more, 60, message=f"{count} records of {topic}")
     finally:
