@@ -9,7 +9,7 @@ import time
 
 from tests.support.cluster import wait_until
 
-__all__ = ["create_topic", "partition_metadata", "wait_for_partition", "zk_state", "zk_write", "zk_children",
+__all__ = ["create_topic", "partition_metadata", "wait_for_partition", "zk_state", "zk_write", "zk_children", "zk_get",
            "zk_exists", "acks_all_producer", "produce_sync"]
 
 
@@ -102,6 +102,19 @@ def zk_children(zk_connect, path):
     client.start(timeout=10)
     try:
         return client.get_children(path) if client.exists(path) else []
+    finally:
+        client.stop()
+        client.close()
+
+
+def zk_get(zk_connect, path):
+    """The data of ``path`` (None if it does not exist)."""
+    from kazoo.client import KazooClient
+
+    client = KazooClient(hosts=zk_connect)
+    client.start(timeout=10)
+    try:
+        return client.get(path)[0] if client.exists(path) else None
     finally:
         client.stop()
         client.close()
