@@ -160,14 +160,20 @@ class GroupApis:
             results = await self._commit_to_zookeeper(request)
         else:
             offsets = {}
+            results = {}
             for topic in request["topics"]:
                 for p in topic["partitions"]:
-                    offsets[(topic["name"], p["partition_index"])] = (
-                        p["committed_offset"], p.get("committed_leader_epoch", -1), p.get("committed_metadata"))
+                    key = (topic["name"], p["partition_index"])
+                    if self.broker.metadata_cache.partition(*key) is None:
+                        results[key] = errors.UnknownTopicOrPartitionError.code
+                        continue
+                    offsets[key] = (p["committed_offset"], p.get("committed_leader_epoch", -1),
+                                    p.get("committed_metadata"))
             retention_ms = request.get("retention_time_ms", -1) if 2 <= version <= 4 else -1
-            results = await self.coordinator.commit_offsets(
-                request["group_id"], request["member_id"], request.get("group_instance_id"),
-                request["generation_id"], offsets, retention_ms)
+            if offsets:
+                results.update(await self.coordinator.commit_offsets(
+                    request["group_id"], request["member_id"], request.get("group_instance_id"),
+                    request["generation_id"], offsets, retention_ms))
         return {"throttle_time_ms": 0, "topics": [
             {"name": topic["name"], "partitions": [
                 {"partition_index": p["partition_index"], "error_code": results[(topic["name"], p["partition_index"])]}
@@ -217,12 +223,15 @@ class GroupApis:
                 found = [(t, p, None) for t, p in wanted or ()]
         by_topic = {}
         for topic, partition, value in found:
+            partition_code = code if version < 2 or requested is not None else 0
+            if isinstance(value, int):  # an error for this partition alone
+                value, partition_code = None, value
             by_topic.setdefault(topic, []).append({
                 "partition_index": partition,
                 "committed_offset": value.offset if value is not None else -1,
                 "committed_leader_epoch": value.leader_epoch if value is not None else -1,
                 "metadata": value.metadata if value is not None else "",
-                "error_code": code if version < 2 or requested is not None else 0,
+                "error_code": partition_code,
             })
         response = {"throttle_time_ms": 0, "error_code": code,
                     "topics": [{"name": name, "partitions": parts} for name, parts in by_topic.items()]}
@@ -231,6 +240,9 @@ class GroupApis:
     async def _fetch_from_zookeeper(self, group, wanted):
         found = []
         for topic, partition in wanted or ():
+            if self.broker.metadata_cache.partition(topic, partition) is None:
+                found.append((topic, partition, errors.UnknownTopicOrPartitionError.code))
+                continue
             try:
                 data, _ = await self.broker.zk.get(zkdata.consumer_offset_path(group, topic, partition))
                 found.append((topic, partition, OffsetValue(zkdata.decode_consumer_offset(data))))
