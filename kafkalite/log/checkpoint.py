@@ -56,7 +56,7 @@ def read_checkpoint(path, fields):
             raise CorruptCheckpointError(f"{path}: unsupported version {lines[0]!r}")
         count = int(lines[1].strip())
     except (IndexError, ValueError):
-        raise CorruptCheckpointError(f"{path}: malformed header")
+        raise CorruptCheckpointError(f"{path}: malformed header") from None
     entries = [line.split() for line in lines[2:] if line.strip()]
     if len(entries) != count or any(len(entry) != fields for entry in entries):
         raise CorruptCheckpointError(f"{path}: expected {count} entries of {fields} fields")
@@ -70,7 +70,7 @@ def read_offset_checkpoint(path):
         try:
             result[(topic, int(partition))] = int(offset)
         except ValueError:
-            raise CorruptCheckpointError(f"{path}: bad entry {topic} {partition} {offset}")
+            raise CorruptCheckpointError(f"{path}: bad entry {topic} {partition} {offset}") from None
     return result
 
 

@@ -90,7 +90,7 @@ class LogConfig:
                     overrides[topic_key] = str(int(str(properties[key]).strip()) * scale)
                 except ValueError:
                     raise InvalidConfigError(
-                        f"Invalid value {properties[key]} for configuration {key}: Not a number of type INT")
+                        f"Invalid value {properties[key]} for configuration {key}: Not a number of type INT") from None
         for topic_key, entry in TOPIC_CONFIGS.items():
             if entry.synonym and entry.synonym in properties and entry.field is not None:
                 entry.parse(entry.synonym, properties[entry.synonym])
@@ -145,7 +145,7 @@ def _number(kind, low, high, minimum=None, maximum=None):
         try:
             value = int(text)
         except ValueError:
-            raise _invalid(key, raw, f"Not a number of type {kind}")
+            raise _invalid(key, raw, f"Not a number of type {kind}") from None
         if not low <= value <= high:
             raise _invalid(key, raw, f"Not a number of type {kind}")
         if minimum is not None and value < minimum:
@@ -170,7 +170,7 @@ def _ratio(key, raw):
     try:
         value = float(str(raw).strip())
     except ValueError:
-        raise _invalid(key, raw, "Not a number of type DOUBLE")
+        raise _invalid(key, raw, "Not a number of type DOUBLE") from None
     if not 0.0 <= value <= 1.0:
         raise _invalid(key, raw, "Value must be between 0 and 1")
     return value

@@ -360,7 +360,8 @@ class Log:
             for timestamp in (header.base_timestamp, header.max_timestamp):
                 if timestamp != -1 and abs(timestamp - now) > max_difference:
                     raise InvalidTimestampError(
-                        f"timestamp {timestamp} is out of range: more than {max_difference} ms from the broker's time {now}")
+                        f"timestamp {timestamp} is out of range: more than {max_difference} ms "
+                        f"from the broker's time {now}")
         duplicate = self.producer_state.check_leader_append(header)
         if duplicate is not None:
             return LogAppendInfo(duplicate.first_offset, duplicate.last_offset, -1, self.log_start_offset, True,
@@ -403,7 +404,8 @@ class Log:
         count = 0
         for header in headers:
             if header.base_offset < expected:
-                raise OffsetOutOfRangeError(f"follower batch at offset {header.base_offset} is below the expected offset {expected}")
+                raise OffsetOutOfRangeError(
+                    f"follower batch at offset {header.base_offset} is below the expected offset {expected}")
             check_crc(records, header)
             expected = header.next_offset
             if header.max_timestamp > max_timestamp:
@@ -472,7 +474,8 @@ class Log:
         """
         log_end_offset = self.log_end_offset
         if start_offset < self.log_start_offset or start_offset > log_end_offset:
-            raise OffsetOutOfRangeError(f"offset {start_offset} is out of range [{self.log_start_offset}, {log_end_offset}] "
+            raise OffsetOutOfRangeError(
+                f"offset {start_offset} is out of range [{self.log_start_offset}, {log_end_offset}] "
                 f"for {self.topic}-{self.partition}")
         if start_offset == log_end_offset or (max_offset is not None and start_offset >= max_offset):
             return FetchDataInfo(start_offset)
@@ -586,7 +589,8 @@ class Log:
         :raises OffsetOutOfRangeError: ``offset`` is above the high watermark... or log end offset.
         """
         if offset > self.log_end_offset:
-            raise OffsetOutOfRangeError(f"cannot move log start offset to {offset} beyond the log end offset {self.log_end_offset}")
+            raise OffsetOutOfRangeError(
+                f"cannot move log start offset to {offset} beyond the log end offset {self.log_end_offset}")
         if offset <= self.log_start_offset:
             return False
         self.log_start_offset = offset
@@ -628,7 +632,8 @@ class Log:
                     return False
                 deleted += self._delete_segments(over_size)
         deleted += self._delete_segments(
-            lambda segment, next_segment: next_segment is not None and next_segment.base_offset <= self.log_start_offset)
+            lambda segment, next_segment: next_segment is not None and
+            next_segment.base_offset <= self.log_start_offset)
         return deleted
 
     @staticmethod
@@ -765,7 +770,7 @@ class Log:
                 segment.flush()
             except (OSError, ValueError) as error:
                 if not segment.deleted:
-                    raise KafkaStorageErrorError(f"flush of {segment.log_path} failed: {error}")
+                    raise KafkaStorageErrorError(f"flush of {segment.log_path} failed: {error}") from error
         self.recovery_point = max(self.recovery_point, up_to)
         self.last_flush_ms = self.time_ms()
         self.unflushed_messages = 0
