@@ -169,3 +169,39 @@ def create_topic_rf(bootstrap, topic, partitions):
     futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=3)],
                                   operation_timeout=30)
     futures[topic].result(timeout=60)
+
+
+@pytest.mark.slow
+@pytest.mark.cluster(size=3, overrides=OVERRIDES)
+def test_live_group_follows_its_coordinator_to_another_broker(cluster):
+    """A consuming group keeps its generation and goes on committing after its coordinator is SIGKILLed."""
+    from confluent_kafka import Consumer
+
+    create_topic_rf(cluster.bootstrap, "moving", 2)
+    produce(cluster.bootstrap, "moving", 20, 2)
+    consumer = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": "moving-group",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                         "session.timeout.ms": 10000, "heartbeat.interval.ms": 500})
+    assignments = []
+    consumer.subscribe(["moving"], on_assign=lambda c, ps: assignments.append(ps))
+    seen = []
+    try:
+        def consume(count):
+            message = consumer.poll(0.2)
+            if message is not None and not message.error():
+                seen.append(message.value())
+            return len(seen) >= count
+        wait_until(lambda: consume(20), 60, interval=0, message="the first 20 records")
+        consumer.commit(asynchronous=False)
+        coordinator = find_coordinator(cluster.bootstrap, "moving-group")
+        rounds = len(assignments)
+        cluster.broker(coordinator).kill()
+        others = ",".join(b.bootstrap for b in cluster.brokers if b.broker_id != coordinator)
+        find_coordinator(others, "moving-group", exclude=coordinator)
+        produce(others, "moving", 20, 2)
+        wait_until(lambda: consume(40), 60, interval=0, message="records produced after the failover")
+        consumer.commit(asynchronous=False)
+        assert len(assignments) == rounds, "the group rebalanced although its member stayed alive"
+    finally:
+        consumer.close()
+    assert committed_offsets(others, "moving-group", "moving", 2) == {0: 20, 1: 20}
