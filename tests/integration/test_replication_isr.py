@@ -8,6 +8,7 @@ follower catches up and the leader adds it back.
 """
 
 import signal
+import subprocess
 
 import pytest
 
@@ -29,9 +30,16 @@ OVERRIDES = {"zookeeper.session.timeout.ms": "30000", "replica.lag.time.max.ms":
              "min.insync.replicas": "2", "auto.leader.rebalance.enable": "false"}
 
 
+def kcat_metadata(kcat, bootstrap, topic):
+    """``kcat -L`` for one topic: lines like ``partition 0, leader 1, replicas: 1,2,3, isrs: 1,2,3``."""
+    result = subprocess.run([kcat, "-b", bootstrap, "-L", "-t", topic, "-m", "10"], capture_output=True, text=True,
+                            timeout=30, check=True)
+    return result.stdout
+
+
 @pytest.mark.slow
 @pytest.mark.cluster(size=3, overrides=OVERRIDES)
-def test_stopped_follower_leaves_isr_and_returns_after_sigcont(cluster):
+def test_stopped_follower_leaves_isr_and_returns_after_sigcont(cluster, kcat):
     """SIGSTOP a follower: out of the ISR (ZK and metadata), acks=all still succeeds; SIGCONT: back in."""
     topic = "isr-shrink"
     create_topic(cluster.bootstrap, topic)
@@ -55,6 +63,11 @@ def test_stopped_follower_leaves_isr_and_returns_after_sigcont(cluster):
                            "the stopped follower out of the ISR in metadata")
         wait_until(lambda: not zk_children(cluster.zk_connect, "/isr_change_notification"), 10,
                    message="the controller to consume ISR change notifications")
+        shrunk = sorted(r for r in meta.replicas if r != follower)
+        listing = kcat_metadata(kcat, live, topic)
+        assert f"leader {meta.leader}, replicas: {','.join(map(str, meta.replicas))}, " \
+               f"isrs: {','.join(map(str, state['isr']))}" in listing, listing
+        assert sorted(state["isr"]) == shrunk
     finally:
         cluster.broker(follower).kill(signal.SIGCONT)
 
