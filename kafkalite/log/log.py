@@ -721,8 +721,13 @@ class Log:
             live = {id(segment) for segment in self.segments[:-1]}
             if self.closed or generation != self.cleaner_generation or \
                     any(id(segment) not in live for segment in old_segments):
+                names = [os.path.basename(path) for path in
+                         (cleaned.log_path, cleaned.offset_index.path, cleaned.time_index.path)]
                 cleaned.delete_files()
-                _unlink_quietly(swap_end + ".cleaned")
+                # the directory may have been renamed meanwhile (topic deletion): unlink by name too
+                for name in names:
+                    _unlink_quietly(os.path.join(self.directory, name))
+                _unlink_quietly(os.path.join(self.directory, os.path.basename(swap_end) + ".cleaned"))
                 return False
             hook("swapend")
             os.rename(swap_end + ".cleaned", swap_end)

@@ -165,8 +165,10 @@ class LogManager:
             log.cleaner_generation += 1  # a cleaning in progress must not swap into a deleted log
             log.closed = True
         target = f"{log.directory}.{uuid.uuid4().hex}{_DELETE_SUFFIX}"
-        os.rename(log.directory, target)
-        log.directory = target
+        with log.lock:
+            os.rename(log.directory, target)
+            log.directory = target
+            log.epoch_cache.path = os.path.join(target, os.path.basename(log.epoch_cache.path))
         self._deleted_logs.append((self.time_ms() + log.config.file_delete_delay_ms, log, target))
         return True
 

@@ -358,3 +358,67 @@ def test_a_crash_at_any_swap_step_recovers_to_a_readable_log(tmp_path, step):
         [row for row in expected_group if row[0] < first_group_end]
     assert [row for row in after if row[0] >= first_group_end] == [row for row in before if row[0] >= first_group_end]
     reopened.close()
+
+
+def test_max_compaction_lag_forces_a_cleaning_below_the_dirty_ratio(tmp_path):
+    """A dirty segment older than max.compaction.lag.ms is cleaned even when the ratio is not reached."""
+    clock = FakeClock(TS)
+    manager = new_manager(tmp_path, clock, min_cleanable_dirty_ratio=0.99, max_compaction_lag_ms=50_000)
+    log = manager.get_log(*KEY)
+    write_rounds(log, rounds=4)
+    cleaner = LogCleaner(manager, CleanerConfig(), clock)
+    cleaner.clean_once()
+    append(log, [("k0", "late")])
+    log.roll()
+    append(log, [("z", "z")])
+    assert cleaner.clean_once() is None
+    clock.now = TS + 50_001
+    assert cleaner.cleanable(KEY, log).forced
+    assert cleaner.clean_once() is not None
+    assert [row for row in contents(log) if row[1] == "k0"] == [(20, "k0", "late")]
+    manager.shutdown()
+
+
+def test_a_full_offset_map_cleans_in_several_passes(tmp_path):
+    """With room for few keys, a pass stops at a segment boundary; later passes finish the job correctly."""
+    clock = FakeClock(TS)
+    manager = new_manager(tmp_path, clock)
+    log = manager.get_log(*KEY)
+    write_rounds(log, rounds=6, per_segment=1)
+    append(log, [("tail", "x")])
+    before = contents(log)
+    cleaner = LogCleaner(manager, CleanerConfig(dedupe_buffer_size=5 * 24 * 10 // 9 + 1), clock)
+    assert cleaner.config.max_map_entries == 5
+    ends = []
+    while (result := cleaner.clean_once()) is not None:
+        ends.append(result.end_offset)
+    assert ends == [5, 10, 15, 20, 25, 30]
+    assert contents(log) == [(25 + k, f"k{k}", f"v5-{k}") for k in range(5)] + [(30, "tail", "x")]
+    assert latest_per_key(contents(log)) == latest_per_key(before)
+    manager.shutdown()
+
+
+def test_deleting_or_retention_during_cleaning_abandons_the_swap(tmp_path):
+    """A log deleted, or a segment removed by retention, while the cleaner rewrites is left alone by the swap."""
+    clock = FakeClock(TS)
+    manager = new_manager(tmp_path, clock, cleanup_policy=("compact", "delete"))
+    log = manager.get_log(*KEY)
+    write_rounds(log, rounds=4)
+    append(log, [("t", "t")])
+
+    def retention(step):
+        if step == "cleaned":
+            log.maybe_increment_log_start_offset(10)
+            assert log.delete_retention_segments() == 1
+
+    result = LogCleaner(manager, CleanerConfig(), clock, step_hook=retention).clean_once()
+    assert result.aborted
+    assert [row[0] for row in contents(log)] == list(range(10, 21))
+
+    def delete(step):
+        if step == "cleaned":
+            manager.delete_log(*KEY)
+
+    assert LogCleaner(manager, CleanerConfig(), clock, step_hook=delete).clean_once().aborted
+    assert not [name for name in os.listdir(log.directory) if name.endswith((".cleaned", ".swap", ".swapend"))]
+    manager.shutdown()
