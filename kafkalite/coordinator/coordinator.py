@@ -893,6 +893,27 @@ class GroupCoordinator:
                 writes.append(self._write(group_id, records))
         return defer.gatherResults(writes) if writes else defer.succeed([])
 
+    def handle_deleted_partitions(self, partitions):
+        """Forget offsets of deleted topic-partitions (UpdateMetadata reported them deleted).
+
+        Fires once their tombstones are written; groups left Empty without offsets go too.
+        """
+        deleted = set(partitions)
+        writes = []
+        for group_id, group in list(self.groups.items()):
+            if self._coordinator_error(group_id):
+                continue
+            gone = [key for key in group.offsets if key in deleted]
+            for key in gone:
+                del group.offsets[key]
+            records = self._tombstones(group, gone) if gone else []
+            if gone and group.is_(EMPTY) and not group.offsets:
+                self._drop_group(self.groups.pop(group_id), NOT_COORDINATOR)
+                records.append((codec.encode_group_metadata_key(group_id), None))
+            if records:
+                writes.append(self._write(group_id, records))
+        return defer.gatherResults(writes) if writes else defer.succeed([])
+
     def group_lag(self, group_id=None):
         """Committed offset, log end offset and lag per partition of ``group_id`` (all groups if None).
 

@@ -499,7 +499,12 @@ class KafkaApis:
         if code:
             return {"error_code": code}
         self.replica_manager.controller_epoch = request["controller_epoch"]
-        self.metadata_cache.update(request)
+        deleted = self.metadata_cache.update(request)
+        coordinator = getattr(self.broker, "group_coordinator", None)
+        if deleted and coordinator is not None:
+            # Kafka drops the committed offsets of deleted partitions here (handleDeletedPartitions).
+            coordinator.handle_deleted_partitions(deleted).addErrback(
+                lambda f: self.log.failure("dropping offsets of deleted partitions failed", f))
         return {"error_code": 0}
 
     def handle_stop_replica(self, context, request):

@@ -205,3 +205,25 @@ def test_live_group_follows_its_coordinator_to_another_broker(cluster):
     finally:
         consumer.close()
     assert committed_offsets(others, "moving-group", "moving", 2) == {0: 20, 1: 20}
+
+
+@pytest.mark.cluster(size=1, overrides=OVERRIDES)
+def test_deleting_a_topic_drops_its_committed_offsets(single_broker):
+    """After DeleteTopics, the group's offsets of that topic are gone from OffsetFetch (all partitions)."""
+    from confluent_kafka.admin import AdminClient
+
+    create_topic(single_broker.bootstrap, "doomed", 1)
+    create_topic(single_broker.bootstrap, "kept", 1)
+    produce(single_broker.bootstrap, "doomed", 3, 1)
+    produce(single_broker.bootstrap, "kept", 3, 1)
+    consume_confluent(single_broker.bootstrap, "doomed", "del-group", 3)
+    consume_confluent(single_broker.bootstrap, "kept", "del-group", 3)
+    admin = AdminClient({"bootstrap.servers": single_broker.bootstrap})
+    admin.delete_topics(["doomed"], operation_timeout=30)["doomed"].result(timeout=60)
+
+    def committed_topics():
+        with WireClient(single_broker.bootstrap) as client:
+            response = client.request(ApiKey.OFFSET_FETCH, 7, {"group_id": "del-group", "topics": None,
+                                                               "require_stable": False})
+        return sorted(t["name"] for t in response["topics"])
+    wait_until(lambda: committed_topics() == ["kept"], 30, interval=0.2, message="offsets of the deleted topic gone")

@@ -462,3 +462,15 @@ def test_shutdown_fails_parked_requests(clock, coordinator):
     coordinator.shutdown()
     assert result(parked)["error_code"] == errors.NotCoordinatorError.code
     assert clock.getDelayedCalls() == []
+
+
+def test_deleted_partitions_drop_offsets(clock, coordinator, log):
+    """Offsets of deleted partitions are removed with tombstones; an empty group left without offsets goes."""
+    leader, _ = stable_group(clock, coordinator)
+    result(coordinator.commit_offsets(GROUP, leader, None, 1, {("t", 0): (1, -1, ""), ("u", 0): (2, -1, "")}))
+    result(coordinator.commit_offsets("solo", "", None, -1, {("t", 0): (3, -1, "")}))
+    result(coordinator.handle_deleted_partitions([("t", 0)]))
+    assert [(t, p) for t, p, _ in coordinator.fetch_offsets(GROUP, None)[1]] == [("u", 0)]
+    assert "solo" not in coordinator.groups
+    assert (codec.encode_offset_key(GROUP, "t", 0), None) in log.partitions[0]
+    assert log.partitions[0][-1] == (codec.encode_group_metadata_key("solo"), None)
