@@ -674,12 +674,11 @@ class GroupCoordinator:
 
     def _write(self, group_id, records):
         """Append ``records`` to the group's partition; fires with a coordinator error code."""
-        try:
-            result = self._append(self.partition_for(group_id), records)
-        except errors.KafkaError as error:
-            result = error.code
-        d = result if isinstance(result, defer.Deferred) else defer.succeed(result)
-        return d.addCallback(lambda code: _APPEND_ERRORS.get(code, code))
+        def failed(failure):
+            failure.trap(errors.KafkaError)
+            return failure.value.code
+        d = defer.maybeDeferred(self._append, self.partition_for(group_id), records)
+        return d.addErrback(failed).addCallback(lambda code: _APPEND_ERRORS.get(code, code))
 
     def _store_group(self, group):
         value = codec.GroupMetadataValue(
@@ -891,7 +890,11 @@ class GroupCoordinator:
             if records:
                 self.log.info("expired {count} offsets of group {group}", count=len(expired), group=group_id)
                 writes.append(self._write(group_id, records))
-        return defer.gatherResults(writes) if writes else defer.succeed([])
+        if not writes:
+            return defer.succeed([])
+        # A periodic task: a failure is logged, never allowed to stop the loop that calls this.
+        return defer.gatherResults(writes, consumeErrors=True).addErrback(
+            lambda f: self.log.failure("writing expired offsets' tombstones failed", f))
 
     def handle_deleted_partitions(self, partitions):
         """Forget offsets of deleted topic-partitions (UpdateMetadata reported them deleted).

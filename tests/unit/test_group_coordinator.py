@@ -474,3 +474,16 @@ def test_deleted_partitions_drop_offsets(clock, coordinator, log):
     assert "solo" not in coordinator.groups
     assert (codec.encode_offset_key(GROUP, "t", 0), None) in log.partitions[0]
     assert log.partitions[0][-1] == (codec.encode_group_metadata_key("solo"), None)
+
+
+def test_expiry_survives_a_broken_log(clock, coordinator, log):
+    """The periodic expiry never fails (it would stop its loop), even if the append blows up."""
+    result(coordinator.commit_offsets("solo", "", None, -1, {("t", 0): (1, -1, "")}))
+    clock.advance(11 * 60)
+
+    def broken(partition, records):
+        raise RuntimeError("disk on fire")
+    coordinator._append = broken
+    d = coordinator.expire_offsets()
+    assert result(d) is None
+    assert "solo" not in coordinator.groups
