@@ -615,9 +615,11 @@ class KafkaController:
         async def run():
             try:
                 result = await self._controlled_shutdown(broker_id, broker_epoch)
-            except Exception:  # noqa: BLE001 -- answer the broker, then let the queue log it
+            except Exception as error:  # noqa: BLE001 -- answer the broker, then let the queue handle it
                 if not done.called:
-                    done.callback((errors.UnknownServerError.code, []))
+                    code = errors.NotControllerError.code if isinstance(error, ControllerMovedError) \
+                        else errors.UnknownServerError.code
+                    done.callback((code, []))
                 raise
             if not done.called:
                 done.callback(result)
