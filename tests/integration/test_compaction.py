@@ -90,9 +90,10 @@ def consume_all(bootstrap):
         consumer.close()
 
 
-def cleaned_up_to(broker):
+def cleaned_up_to(broker, topic=TOPIC):
+    """The first dirty offset the broker's cleaner checkpointed for partition 0 of ``topic`` (-1: none yet)."""
     try:
-        return read_offset_checkpoint(str(broker.log_dir / CLEANER_CHECKPOINT)).get((TOPIC, 0), -1)
+        return read_offset_checkpoint(str(broker.log_dir / CLEANER_CHECKPOINT)).get((topic, 0), -1)
     except (CorruptCheckpointError, OSError):
         return -1
 
@@ -158,3 +159,37 @@ def test_cleaner_threads_clean_in_the_background_and_stop(tmp_path):
     assert cleaner.checkpoint_of(KEY) == 20
     manager.shutdown()
     assert cleaner._threads == []
+
+
+def test_consumer_offsets_are_compacted_and_commits_survive_a_restart(zookeeper, tmp_path):
+    """Many commits of one group shrink to the latest per key in __consumer_offsets; the group reads it back."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    overrides = {**BROKER_OVERRIDES, "offsets.topic.num.partitions": "1", "offsets.topic.segment.bytes": "2000"}
+    broker = BrokerProcess(1, zookeeper.connect_string, tmp_path / "offsets", overrides=overrides)
+    try:
+        broker.start().wait_ready()
+        create_compacted_topic(broker.bootstrap)
+        consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "committer",
+                             "enable.auto.commit": False})
+        try:
+            for offset in range(1, 151):
+                consumer.commit(offsets=[TopicPartition(TOPIC, 0, offset)], asynchronous=False)
+        finally:
+            consumer.close()
+        offsets_dir = broker.log_dir / "__consumer_offsets-0"
+        wait_until(lambda: cleaned_up_to(broker, "__consumer_offsets") > 100, 60,
+                   message="__consumer_offsets-0 to be cleaned")
+        size = sum(path.stat().st_size for path in offsets_dir.glob("*.log"))
+        assert size < 150 * 60 / 2, f"{size} bytes left of 150 commits"
+        broker.restart()
+        reader = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "committer"})
+        try:
+            committed = wait_until(lambda: [tp.offset for tp in reader.committed([TopicPartition(TOPIC, 0)],
+                                                                                 timeout=10) if tp.offset >= 0],
+                                   60, message="the committed offset after the restart")
+        finally:
+            reader.close()
+        assert committed == [150]
+    finally:
+        broker.stop()
