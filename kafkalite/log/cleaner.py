@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from kafkalite.log.checkpoint import CorruptCheckpointError, read_offset_checkpoint, write_offset_checkpoint
 from kafkalite.log.log import SWAP_END_SUFFIX
 from kafkalite.log.segment import LogSegment, segment_file_name
+from kafkalite.protocol.errors import CorruptMessageError
 from kafkalite.protocol.recordcodec import build_batch, decode_batches
 from kafkalite.protocol.records import BATCH_HEADER_SIZE, compute_crc, read_batch_header
 
@@ -298,36 +299,55 @@ class LogCleaner:
         return result
 
     def clean(self, target):
-        """Compact ``target`` (a :class:`LogToClean`) up to its end offset; see the module doc."""
+        """Compact ``target`` (a :class:`LogToClean`) up to its end offset; see the module doc.
+
+        A read or write error is an abandoned pass, not a failure, when the log changed under
+        the cleaner (deleted, truncated, or a segment it still had to rewrite was removed).
+        """
+        log = target.log
+        segments, generation = log.inactive_segments_snapshot()
+        replaced = set()
+        stats = {"read": 0, "written": 0, "records": 0, "retained": 0, "swapped": 0, "end": target.end_offset}
+        try:
+            return self._clean(target, segments, generation, replaced, stats)
+        except (OSError, ValueError, CorruptMessageError):
+            changed = log.closed or log.cleaner_generation != generation or \
+                any(segment.deleted for segment in segments if id(segment) not in replaced)
+            if not changed:
+                raise
+            return self._result(target, stats, aborted=True)
+
+    @staticmethod
+    def _result(target, stats, aborted=False):
+        return CleanResult(target.key, target.first_dirty_offset, stats["end"], stats["read"], stats["written"],
+                           stats["records"], stats["retained"], stats["swapped"], aborted)
+
+    def _clean(self, target, segments, generation, replaced, stats):
         log = target.log
         config = log.config
-        segments, generation = log.inactive_segments_snapshot()
         offset_map, end = self._build_offset_map(segments, target.first_dirty_offset, target.end_offset)
+        stats["end"] = end
         horizon = self.time_ms() - config.delete_retention_ms
         to_clean = [(segment, following) for segment, following in zip(segments, segments[1:])
                     if following.base_offset <= end]
-        stats = {"read": 0, "written": 0, "records": 0, "retained": 0}
-        swapped = 0
         groups = self._group_segments(to_clean, config.segment_bytes, config.segment_index_bytes)
         for group in groups:
             if self._stop.is_set():
                 break
+            old_segments = [segment for segment, _ in group]
             group_end = group[-1][1].base_offset
-            cleaned = self._clean_group(log, [segment for segment, _ in group], group_end, offset_map, horizon,
-                                        stats)
-            if not log.replace_segments(cleaned, [segment for segment, _ in group], group_end, generation,
-                                        self.step_hook):
-                return CleanResult(target.key, target.first_dirty_offset, end, stats["read"], stats["written"],
-                                   stats["records"], stats["retained"], swapped, aborted=True)
-            swapped += 1
-        if swapped == len(groups):
+            cleaned = self._clean_group(log, old_segments, group_end, offset_map, horizon, stats)
+            if not log.replace_segments(cleaned, old_segments, group_end, generation, self.step_hook):
+                return self._result(target, stats, aborted=True)
+            replaced.update(id(segment) for segment in old_segments)
+            stats["swapped"] += 1
+        if stats["swapped"] == len(groups):
             with self._lock:
                 self._checkpoints[target.key] = end
             log_dir = self.log_manager.log_dir_of(*target.key)
             if log_dir is not None:
                 self._write_checkpoint(log_dir)
-        return CleanResult(target.key, target.first_dirty_offset, end, stats["read"], stats["written"],
-                           stats["records"], stats["retained"], swapped)
+        return self._result(target, stats)
 
     def _build_offset_map(self, segments, start, end):
         """``({key: latest offset}, end)`` over [start, end); ``end`` shrinks when the map fills."""

@@ -422,3 +422,53 @@ def test_deleting_or_retention_during_cleaning_abandons_the_swap(tmp_path):
     assert LogCleaner(manager, CleanerConfig(), clock, step_hook=delete).clean_once().aborted
     assert not [name for name in os.listdir(log.directory) if name.endswith((".cleaned", ".swap", ".swapend"))]
     manager.shutdown()
+
+
+def test_a_read_error_from_a_log_changing_underneath_is_an_abandoned_pass(tmp_path, monkeypatch):
+    """An I/O error while the log was truncated meanwhile abandons the pass; the log stays cleanable."""
+    import kafkalite.log.cleaner as cleaner_module
+
+    clock = FakeClock(TS)
+    manager = new_manager(tmp_path, clock)
+    log = manager.get_log(*KEY)
+    write_rounds(log, rounds=4)
+    append(log, [("t", "t")])
+    real_iter = cleaner_module._iter_batches
+    calls = []
+
+    def failing_iter(segment):
+        if not calls:
+            calls.append(segment)
+            log.truncate_to(20)  # bumps the cleaner generation, as a follower's truncation would
+            raise OSError("file closed underneath")
+        return real_iter(segment)
+
+    monkeypatch.setattr(cleaner_module, "_iter_batches", failing_iter)
+    cleaner = LogCleaner(manager, CleanerConfig(), clock)
+    assert cleaner.clean_once().aborted
+    result = cleaner.clean_once()
+    assert result is not None and not result.aborted
+    # the truncation made [10, 20) the active segment again: only [0, 10) was compacted
+    assert [row[0] for row in contents(log)] == list(range(5, 20))
+    manager.shutdown()
+
+
+def test_an_unexplained_error_marks_the_log_uncleanable(tmp_path, monkeypatch):
+    """A failure with the log unchanged is a bug or corruption: the log is skipped from then on."""
+    import kafkalite.log.cleaner as cleaner_module
+
+    clock = FakeClock(TS)
+    manager = new_manager(tmp_path, clock)
+    log = manager.get_log(*KEY)
+    write_rounds(log, rounds=4)
+
+    def broken(segment):
+        raise OSError("disk error")
+        yield
+
+    monkeypatch.setattr(cleaner_module, "_iter_batches", broken)
+    cleaner = LogCleaner(manager, CleanerConfig(), clock)
+    with pytest.raises(OSError):
+        cleaner.clean_once()
+    assert cleaner.clean_once() is None
+    manager.shutdown()
