@@ -487,3 +487,28 @@ def test_expiry_survives_a_broken_log(clock, coordinator, log):
     d = coordinator.expire_offsets()
     assert result(d) is None
     assert "solo" not in coordinator.groups
+
+
+def test_leave_by_group_instance_id(clock, coordinator):
+    """LeaveGroup v3+ removes a static member by instance id; a mismatching member id is FENCED_INSTANCE_ID."""
+    d = join(coordinator, instance="i-1")
+    clock.advance(0)
+    member = result(d)["member_id"]
+    assert coordinator.leave_group(GROUP, [("other-id", "i-1")]) == (0, [errors.FencedInstanceIdError.code])
+    assert coordinator.leave_group(GROUP, [("", "i-2")]) == (0, [errors.UnknownMemberIdError.code])
+    assert coordinator.leave_group(GROUP, [("", "i-1")]) == (0, [0])
+    assert not coordinator.groups[GROUP].has(member)
+
+
+def test_pending_member_that_never_rejoins_is_forgotten(clock, coordinator):
+    """A MEMBER_ID_REQUIRED member that never rejoins stops holding up the rebalance after its session timeout."""
+    leader, other = stable_group(clock, coordinator)
+    pending = result(join(coordinator, v4=True))["member_id"]
+    assert pending in coordinator.groups[GROUP].pending_members
+    rejoin = [join(coordinator, member_id=leader, protocols=[("range", b"x")]),
+              join(coordinator, member_id=other, protocols=[("range", b"y")])]
+    assert coordinator.groups[GROUP].all_joined() is False
+    assert not any(d.called for d in rejoin)
+    clock.advance(SESSION_MS / 1000.0)
+    assert all(result(d)["generation_id"] == 2 for d in rejoin)
+    assert pending not in coordinator.groups[GROUP].pending_members
