@@ -207,7 +207,11 @@ class LogCleaner:
     # -- choosing a log -------------------------------------------------------------------------
 
     def cleanable(self, key, log):
-        """The :class:`LogToClean` of ``log``, or None when it has nothing cleanable."""
+        """The :class:`LogToClean` of ``log``, or None when it has nothing cleanable.
+
+        Also folds a truncation since the last look into the checkpoint (lowered to the
+        truncation point) and clears ``log.truncated_to``.
+        """
         config = log.config
         now = self.time_ms()
         with log.lock:
