@@ -48,6 +48,8 @@ from kafkalite.protocol import errors
 __all__ = ["GroupCoordinator", "CoordinatorConfig", "LagEntry", "OFFSETS_TOPIC", "NEW_MEMBER_JOIN_TIMEOUT_MS"]
 
 OFFSETS_TOPIC = "__consumer_offsets"
+#: Records applied per reactor turn while loading a partition, so a long log does not stall the broker.
+LOAD_RECORDS_PER_TURN = 2000
 #: Kafka's GroupCoordinator.NewMemberJoinTimeoutMs: a new member's parked JoinGroup gives up after this.
 NEW_MEMBER_JOIN_TIMEOUT_MS = 5 * 60 * 1000
 
@@ -150,6 +152,8 @@ class GroupCoordinator:
         self.groups = {}
         self.owned_partitions = set()
         self.loading_partitions = set()
+        #: partition → token of the load in progress (a newer load or an unload invalidates it).
+        self._loads = {}
 
     def now_ms(self):
         return int(self._reactor.seconds() * 1000)
@@ -196,10 +200,20 @@ class GroupCoordinator:
     def _load_partition(self, partition):
         if partition not in self.loading_partitions:
             return  # unloaded again before the load ran
-        offsets = {}
-        metadata = {}
+        token = object()
+        self._loads[partition] = token
+        self._load_some(partition, token, {}, {}, iter(self._read_partition(partition)))
+
+    def _load_some(self, partition, token, offsets, metadata, records):
+        """Apply up to LOAD_RECORDS_PER_TURN records, then yield the reactor and continue."""
+        if self._loads.get(partition) is not token:
+            return  # unloaded, or a newer load of the same partition took over
         try:
-            for key_bytes, value_bytes in self._read_partition(partition):
+            for _ in range(LOAD_RECORDS_PER_TURN):
+                entry = next(records, None)
+                if entry is None:
+                    break
+                key_bytes, value_bytes = entry
                 if key_bytes is None:
                     continue
                 key = codec.decode_key(key_bytes)
@@ -211,11 +225,19 @@ class GroupCoordinator:
                 elif isinstance(key, codec.GroupMetadataKey):
                     metadata[key.group] = None if value_bytes is None else codec.decode_group_metadata_value(
                         value_bytes)
+            else:
+                self._reactor.callLater(0, self._load_some, partition, token, offsets, metadata, records)
+                return
         except errors.KafkaError as error:
             self.log.warn("loading {topic}-{partition} failed: {error}", topic=OFFSETS_TOPIC,
                           partition=partition, error=error)
             self.loading_partitions.discard(partition)
+            del self._loads[partition]
             return
+        del self._loads[partition]
+        self._finish_load(partition, offsets, metadata)
+
+    def _finish_load(self, partition, offsets, metadata):
         now = self.now_ms()
         loaded = {}
         for group_id, value in metadata.items():
@@ -256,6 +278,7 @@ class GroupCoordinator:
     def unload_partition(self, partition):
         """Forget the groups of ``partition``; parked requests get NOT_COORDINATOR."""
         self.loading_partitions.discard(partition)
+        self._loads.pop(partition, None)
         if partition not in self.owned_partitions:
             return
         self.owned_partitions.discard(partition)
@@ -282,6 +305,7 @@ class GroupCoordinator:
         for partition in list(self.owned_partitions):
             self.unload_partition(partition)
         self.loading_partitions.clear()
+        self._loads.clear()
 
     # -- timers --------------------------------------------------------------------------
 

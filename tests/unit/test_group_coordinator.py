@@ -512,3 +512,40 @@ def test_pending_member_that_never_rejoins_is_forgotten(clock, coordinator):
     clock.advance(SESSION_MS / 1000.0)
     assert all(result(d)["generation_id"] == 2 for d in rejoin)
     assert pending not in coordinator.groups[GROUP].pending_members
+
+
+def reactor_turn(clock):
+    """Run the calls due now that were scheduled before this turn, as one reactor iteration does
+    (``Clock.advance`` would also run the ones they schedule)."""
+    due = [(call, call.func, call.args, call.kw) for call in clock.getDelayedCalls()
+           if call.getTime() <= clock.seconds()]
+    for call, _, _, _ in due:
+        call.cancel()
+    for _, func, args, kw in due:
+        func(*args, **kw)
+
+
+def test_long_partition_loads_over_several_reactor_turns(clock, log):
+    """A long log is applied a chunk per reactor turn (LOAD_IN_PROGRESS meanwhile); an unload abandons it."""
+    from kafkalite.coordinator.coordinator import LOAD_RECORDS_PER_TURN
+
+    count = LOAD_RECORDS_PER_TURN * 2 + 10
+    log.partitions[0] = [(codec.encode_offset_key("big", "t", 0),
+                          codec.encode_offset_value(codec.OffsetValue(i, "", 0))) for i in range(count)]
+    coordinator = GroupCoordinator(clock, CoordinatorConfig(offsets_topic_num_partitions=1), log.append, log.read)
+    coordinator.on_become_leader([("__consumer_offsets", 0)])
+    reactor_turn(clock)
+    assert coordinator.fetch_offsets("big", None)[0] == errors.CoordinatorLoadInProgressError.code
+    reactor_turn(clock)
+    assert coordinator.fetch_offsets("big", None)[0] == errors.CoordinatorLoadInProgressError.code
+    reactor_turn(clock)
+    code, found = coordinator.fetch_offsets("big", None)
+    assert (code, [v.offset for _, _, v in found]) == (0, [count - 1])
+
+    coordinator.unload_partition(0)
+    coordinator.on_become_leader([("__consumer_offsets", 0)])
+    reactor_turn(clock)
+    coordinator.unload_partition(0)
+    clock.advance(0)
+    assert coordinator.fetch_offsets("big", None)[0] == errors.NotCoordinatorError.code
+    assert clock.getDelayedCalls() == []
