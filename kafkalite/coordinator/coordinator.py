@@ -50,6 +50,8 @@ __all__ = ["GroupCoordinator", "CoordinatorConfig", "LagEntry", "OFFSETS_TOPIC",
 OFFSETS_TOPIC = "__consumer_offsets"
 #: Records applied per reactor turn while loading a partition, so a long log does not stall the broker.
 LOAD_RECORDS_PER_TURN = 2000
+#: Delay before a failed partition load is tried again (the partition answers LOAD_IN_PROGRESS meanwhile).
+LOAD_RETRY_SECONDS = 1.0
 #: Kafka's GroupCoordinator.NewMemberJoinTimeoutMs: a new member's parked JoinGroup gives up after this.
 NEW_MEMBER_JOIN_TIMEOUT_MS = 5 * 60 * 1000
 
@@ -202,7 +204,11 @@ class GroupCoordinator:
             return  # unloaded again before the load ran
         token = object()
         self._loads[partition] = token
-        self._load_some(partition, token, {}, {}, iter(self._read_partition(partition)))
+        self._load_some(partition, token, {}, {}, self._records_of(partition))
+
+    def _records_of(self, partition):
+        # A generator, so that even a read_partition failing at once fails inside _load_some.
+        yield from self._read_partition(partition)
 
     def _load_some(self, partition, token, offsets, metadata, records):
         """Apply up to LOAD_RECORDS_PER_TURN records, then yield the reactor and continue."""
@@ -228,11 +234,11 @@ class GroupCoordinator:
             else:
                 self._reactor.callLater(0, self._load_some, partition, token, offsets, metadata, records)
                 return
-        except errors.KafkaError as error:
-            self.log.warn("loading {topic}-{partition} failed: {error}", topic=OFFSETS_TOPIC,
-                          partition=partition, error=error)
-            self.loading_partitions.discard(partition)
+        except Exception:  # noqa: BLE001 -- any failure (corrupt data, a segment swapped away) is retried
+            self.log.failure("loading {topic}-{partition} failed; retrying in {delay} s", topic=OFFSETS_TOPIC,
+                             partition=partition, delay=LOAD_RETRY_SECONDS)
             del self._loads[partition]
+            self._reactor.callLater(LOAD_RETRY_SECONDS, self._load_partition, partition)
             return
         del self._loads[partition]
         self._finish_load(partition, offsets, metadata)

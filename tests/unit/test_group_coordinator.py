@@ -549,3 +549,24 @@ def test_long_partition_loads_over_several_reactor_turns(clock, log):
     clock.advance(0)
     assert coordinator.fetch_offsets("big", None)[0] == errors.NotCoordinatorError.code
     assert clock.getDelayedCalls() == []
+
+
+def test_failed_load_is_retried(clock, log):
+    """A load that fails (here: the log read raises) answers LOAD_IN_PROGRESS and is retried until it works."""
+    from kafkalite.coordinator.coordinator import LOAD_RETRY_SECONDS
+
+    log.partitions[0] = [(codec.encode_offset_key("g", "t", 0), codec.encode_offset_value(codec.OffsetValue(7)))]
+    failures = [errors.CorruptMessageError("bad batch"), OSError("segment swapped away")]
+
+    def read(partition):
+        if failures:
+            raise failures.pop(0)
+        return log.read(partition)
+    coordinator = GroupCoordinator(clock, CoordinatorConfig(offsets_topic_num_partitions=1), log.append, read)
+    coordinator.on_become_leader([("__consumer_offsets", 0)])
+    clock.advance(0)
+    assert coordinator.fetch_offsets("g", None)[0] == errors.CoordinatorLoadInProgressError.code
+    clock.advance(LOAD_RETRY_SECONDS)
+    assert coordinator.fetch_offsets("g", None)[0] == errors.CoordinatorLoadInProgressError.code
+    clock.advance(LOAD_RETRY_SECONDS)
+    assert [v.offset for _, _, v in coordinator.fetch_offsets("g", None)[1]] == [7]
