@@ -10,6 +10,7 @@ import inspect
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from kafkalite.network.connection import NO_RESPONSE
 from kafkalite.protocol import errors
@@ -60,6 +61,16 @@ def advertised_api_versions():
     return entries
 
 
+#: Requests from the controller, applied strictly in order (see ``_in_controller_order``).
+CONTROLLER_REQUESTS = frozenset({ApiKey.LEADER_AND_ISR, ApiKey.UPDATE_METADATA, ApiKey.STOP_REPLICA})
+
+
+def _as_deferred_if_coroutine(result):
+    if inspect.iscoroutine(result):
+        return defer.Deferred.fromCoroutine(result)
+    return result
+
+
 class CloseConnection(Exception):
     """Raised by a handler when Kafka would close the connection instead of answering."""
 
@@ -80,6 +91,7 @@ class KafkaApis:
         self.replica_manager = broker.replica_manager
         self.metadata_cache = broker.metadata_cache
         self._api_versions = advertised_api_versions()
+        self._controller_tail = defer.succeed(None)
         self._handlers = {
             ApiKey.API_VERSIONS: self.handle_api_versions,
             ApiKey.METADATA: self.handle_metadata,
@@ -107,9 +119,26 @@ class KafkaApis:
         handler = self._handlers.get(context.api_key)
         if handler is None or not self.supports(context.api_key, context.api_version):
             raise CloseConnection("unsupported api %d v%d" % (context.api_key, context.api_version))
-        result = handler(context, request)
-        if inspect.iscoroutine(result):
-            return defer.Deferred.fromCoroutine(result)
+        if context.api_key in CONTROLLER_REQUESTS:
+            return self._in_controller_order(handler, context, request)
+        return _as_deferred_if_coroutine(handler(context, request))
+
+    def _in_controller_order(self, handler, context, request):
+        """Apply controller requests one after another, in arrival order.
+
+        Kafka handles one request per connection at a time; we pipeline, so an
+        UpdateMetadata must not overtake the LeaderAndIsr sent before it while that
+        one still waits on ZooKeeper for topic configs.
+        """
+        result = defer.Deferred()
+
+        def run(_):
+            d = defer.maybeDeferred(lambda: _as_deferred_if_coroutine(handler(context, request)))
+            d.addBoth(lambda outcome: result.callback(outcome) if not isinstance(outcome, Failure)
+                      else result.errback(outcome))
+            return d.addErrback(lambda _: None)
+
+        self._controller_tail = self._controller_tail.addCallback(run)
         return result
 
     # -- ApiVersions ---------------------------------------------------------------------

@@ -16,7 +16,7 @@ from kafkalite.protocol import errors
 from kafkalite.protocol.apis import ApiKey
 from kafkalite.protocol.recordcodec import Record, build_batch, decode_batches
 from tests.support.cluster import Cluster, wait_until
-from tests.support.wire import WireClient, create_topic, latest_offset, produce
+from tests.support.wire import WireClient, create_topic, is_led_by, latest_offset, produce
 
 
 @pytest.fixture
@@ -124,6 +124,7 @@ def test_long_poll_fetch_is_woken_by_an_append(broker):
     """A fetch waiting for data (max_wait 60 s) is answered as soon as a batch arrives."""
     address = broker.bootstrap
     assert create_topic(address, "long-poll")["error_code"] == 0
+    wait_until(lambda: is_led_by(address, "long-poll"), 30, message="the broker to lead long-poll-0")
     result = {}
 
     def poll():
@@ -163,7 +164,8 @@ def test_only_the_controller_creates_topics(zookeeper, tmp_path):
 
         controller = wait_until(controller_id, 30, message="both brokers in the controller's metadata")
         other = next(b for b in cluster.brokers if b.broker_id != controller)
-        assert create_topic(other.bootstrap, "misdirected")["error_code"] == errors.NotControllerError.code
+        assert create_topic(other.bootstrap, "misdirected", retry_not_controller_s=0)["error_code"] == \
+            errors.NotControllerError.code
         assert create_topic(cluster.broker(controller).bootstrap, "directed")["error_code"] == 0
     finally:
         cluster.stop()

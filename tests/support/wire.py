@@ -13,6 +13,7 @@ from kafkalite.protocol.apis import API_BY_KEY, ApiKey
 from kafkalite.protocol.headers import decode_response_header, encode_request_message
 
 _INT32 = struct.Struct(">i")
+NOT_CONTROLLER = 41
 
 
 class WireClient:
@@ -90,13 +91,20 @@ class WireClient:
             self.sock.settimeout(10.0)
 
 
-def create_topic(address, topic, partitions=1, configs=None):
-    with WireClient(address) as client:
-        response = client.request(ApiKey.CREATE_TOPICS, 4, {"topics": [{
-            "name": topic, "num_partitions": partitions, "replication_factor": 1, "assignments": [],
-            "configs": [{"name": k, "value": v} for k, v in (configs or {}).items()]}],
-            "timeout_ms": 30000, "validate_only": False})
-    return response["topics"][0]
+def create_topic(address, topic, partitions=1, configs=None, retry_not_controller_s=30.0):
+    """CreateTopics v4 to ``address``; retries NOT_CONTROLLER (41) like a client does while the
+    broker is still winning the controller election. Returns the topic's result entry."""
+    deadline = time.monotonic() + retry_not_controller_s
+    while True:
+        with WireClient(address) as client:
+            response = client.request(ApiKey.CREATE_TOPICS, 4, {"topics": [{
+                "name": topic, "num_partitions": partitions, "replication_factor": 1, "assignments": [],
+                "configs": [{"name": k, "value": v} for k, v in (configs or {}).items()]}],
+                "timeout_ms": 30000, "validate_only": False})
+        result = response["topics"][0]
+        if result["error_code"] != NOT_CONTROLLER or time.monotonic() >= deadline:
+            return result
+        time.sleep(0.1)
 
 
 def produce(address, topic, partition, records, version=8, acks=1):
@@ -107,11 +115,25 @@ def produce(address, topic, partition, records, version=8, acks=1):
     return response["responses"][0]["partition_responses"][0]
 
 
-def latest_offset(address, topic, partition=0, timestamp=-1):
+def list_offset(address, topic, partition=0, timestamp=-1):
+    """The ListOffsets v5 result for one partition: ``{"error_code", "offset", "timestamp", ...}``."""
     with WireClient(address) as client:
         response = client.request(ApiKey.LIST_OFFSETS, 5, {"replica_id": -1, "isolation_level": 0, "topics": [
             {"name": topic, "partitions": [{"partition_index": partition, "current_leader_epoch": -1,
                                             "timestamp": timestamp}]}]})
-    result = response["topics"][0]["partitions"][0]
+    return response["topics"][0]["partitions"][0]
+
+
+def latest_offset(address, topic, partition=0, timestamp=-1):
+    result = list_offset(address, topic, partition, timestamp)
     assert result["error_code"] == 0, result
     return result["offset"]
+
+
+def is_led_by(address, topic, partition=0):
+    """True once the broker at ``address`` serves ``topic``-``partition`` as its leader.
+
+    CreateTopics answers once the metadata names leaders; the leaders themselves may
+    still be applying their LeaderAndIsr for a moment.
+    """
+    return list_offset(address, topic, partition)["error_code"] == 0
