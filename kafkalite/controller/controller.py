@@ -484,22 +484,29 @@ class KafkaController:
         """Elect new leaders for partitions the dead brokers led; drop them from other ISRs."""
         gone = dead | bounced
         affected = set()
-        for key, state in list(self.context.states.items()):
-            if key[0] in self.context.topics_being_deleted:
+        for key in list(self.context.states):
+            if key[0] in self.context.topics_being_deleted or not set(self.context.replicas(key)) & gone:
                 continue
-            if state.leader in gone:
-                continue  # handled by the offline election that follows
-            def remove(state):
-                if state.leader in gone:
-                    return None  # the offline election deals with it
-                isr = [r for r in state.isr if r not in gone]
-                if not isr or len(isr) == len(state.isr):
-                    return None
-                return state.with_leader(state.leader, isr, self.context.epoch)
-
-            if set(state.isr) & gone and await self._update_state(key, remove) is not None:
+            # As Kafka does, read the state afresh: a leader may have just added the broker back to
+            # the ISR (it fetched once more while shutting down) and our cached copy would miss it.
+            fresh = await self._read_state(key)
+            if fresh is not None:
+                self.context.states[key] = fresh
+            if await self._remove_from_isr(key, gone) is not None:
                 affected.add(key)
         return affected
+
+    async def _remove_from_isr(self, key, brokers):
+        """Take ``brokers`` out of the partition's ISR (epoch + 1); a dead leader is left to the election."""
+        def remove(state):
+            if state.leader in brokers:
+                return None  # the offline election deals with it
+            isr = [r for r in state.isr if r not in brokers]
+            if not isr or len(isr) == len(state.isr):
+                return None
+            return state.with_leader(state.leader, isr, self.context.epoch)
+
+        return await self._update_state(key, remove)
 
     # -- ISR change notifications --------------------------------------------------------
 
@@ -524,13 +531,25 @@ class KafkaController:
                 self.log.warn("ignoring malformed ISR change notification {path}", path=path)
             await self._delete_quietly(path)
         keys = sorted(k for k in keys if k in self.context.states and k[0] not in self.context.topics_being_deleted)
+        dead_in_isr = []
         for key in keys:
             fresh = await self._read_state(key)
             if fresh is not None:
                 self.context.states[key] = fresh
+                if any(r not in self.context.live_brokers for r in fresh.isr):
+                    dead_in_isr.append(key)
         if keys:
             self.log.info("ISR changed for {keys}", keys=["%s-%d" % k for k in keys])
             self._send_update_metadata(self.context.live_brokers, keys)
+        # A leader added a broker that died meanwhile (its failure was handled before the write).
+        removed = []
+        for key in dead_in_isr:
+            dead = {r for r in self.context.states[key].isr if r not in self.context.live_brokers}
+            if await self._remove_from_isr(key, dead) is not None:
+                removed.append(key)
+        if removed:
+            self._send_leader_and_isr(removed)
+            self._send_update_metadata(self.context.live_brokers, removed)
 
     # -- preferred replica election ------------------------------------------------------
 

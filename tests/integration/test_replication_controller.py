@@ -17,7 +17,8 @@ from tests.integration.replication_support import create_topic, wait_for_partiti
 from tests.support.cluster import wait_until
 
 SESSION_MS = 4000
-OVERRIDES = {"zookeeper.session.timeout.ms": str(SESSION_MS), "replica.lag.time.max.ms": "3000",
+OVERRIDES = {"controlled.shutdown.retry.backoff.ms": "200",
+             "zookeeper.session.timeout.ms": str(SESSION_MS), "replica.lag.time.max.ms": "3000",
              "auto.leader.rebalance.enable": "false"}
 
 

@@ -17,7 +17,8 @@ from tests.integration.replication_support import (
 )
 from tests.support.cluster import wait_until
 
-FAST = {"zookeeper.session.timeout.ms": "6000", "replica.lag.time.max.ms": "3000",
+FAST = {"controlled.shutdown.retry.backoff.ms": "200",
+        "zookeeper.session.timeout.ms": "6000", "replica.lag.time.max.ms": "3000",
         "min.insync.replicas": "2", "auto.leader.rebalance.enable": "false"}
 
 

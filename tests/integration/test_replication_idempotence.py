@@ -14,7 +14,8 @@ import pytest
 from tests.integration.replication_support import create_topic, wait_for_partition
 from tests.support.cluster import wait_until
 
-OVERRIDES = {"zookeeper.session.timeout.ms": "6000", "replica.lag.time.max.ms": "3000", "min.insync.replicas": "2",
+OVERRIDES = {"controlled.shutdown.retry.backoff.ms": "200",
+             "zookeeper.session.timeout.ms": "6000", "replica.lag.time.max.ms": "3000", "min.insync.replicas": "2",
              "auto.leader.rebalance.enable": "false"}
 
 

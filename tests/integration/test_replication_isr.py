@@ -26,7 +26,8 @@ from tests.support import wire
 from tests.support.cluster import wait_until
 
 LAG_MS = 2000
-OVERRIDES = {"zookeeper.session.timeout.ms": "30000", "replica.lag.time.max.ms": str(LAG_MS),
+OVERRIDES = {"controlled.shutdown.retry.backoff.ms": "200",
+             "zookeeper.session.timeout.ms": "30000", "replica.lag.time.max.ms": str(LAG_MS),
              "min.insync.replicas": "2", "auto.leader.rebalance.enable": "false"}
 
 

@@ -16,7 +16,8 @@ from tests.integration.replication_support import create_topic, wait_for_partiti
 from tests.support import wire
 from tests.support.cluster import wait_until
 
-OVERRIDES = {"zookeeper.session.timeout.ms": "8000", "replica.lag.time.max.ms": "1000",
+OVERRIDES = {"controlled.shutdown.retry.backoff.ms": "200",
+             "zookeeper.session.timeout.ms": "8000", "replica.lag.time.max.ms": "1000",
              "auto.leader.rebalance.enable": "false", "unclean.leader.election.enable": "false"}
 
 

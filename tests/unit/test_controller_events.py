@@ -270,3 +270,23 @@ def test_deposed_controller_writes_nothing(controller, zk):
     assert result.result == (errors.NotControllerError.code, [])
     assert zk.json(state_path(0)) == before
     assert not controller.is_active
+
+
+def test_broker_failure_reads_state_afresh_before_removing_from_isr(controller, zk):
+    """The leader re-added broker 3 after our last read: its death still takes it out of the znode's ISR."""
+    controller.context.states[("t", 0)] = controller.context.states[("t", 0)].__class__(1, 0, (1, 2), 3, 0)
+    del zk.nodes[zkdata.broker_path(3)]
+    controller.enqueue("BrokerChange", controller._on_broker_change)
+    state = zk.json(state_path(0))
+    assert (state["leader"], state["isr"], state["leader_epoch"]) == (1, [1, 2], 1)
+
+
+def test_isr_change_naming_a_dead_broker_is_corrected(controller, zk):
+    """A leader's ISR write that raced with a broker's death: the controller removes the dead broker."""
+    controller.context.live_brokers.pop(3)
+    zk._set(state_path(0), zkdata.encode_partition_state(zkdata.PartitionState(1, 0, [1, 2, 3], 3)), 0)
+    zk.create(zkdata.isr_change_path(), zkdata.encode_isr_change([("t", 0)]), sequence=True)
+    controller.enqueue("IsrChange", controller._on_isr_change)
+    state = zk.json(state_path(0))
+    assert (state["leader"], state["isr"], state["leader_epoch"]) == (1, [1, 2], 1)
+    assert [b for b, _ in controller.channel.of("LeaderAndIsr")] == [1, 2]
