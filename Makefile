@@ -236,9 +236,9 @@ bench: install
 	  started=1
 	fi
 	status=0
-	$(VENV)/bin/kafkalite-perf --bootstrap 127.0.0.1:9092 $(BENCH_ARGS) || status=$$?
+	$(PY) -m kafkalite.cli.perf --bootstrap 127.0.0.1:9092 $(BENCH_ARGS) || status=$$?
 	# RF=3 acks=all and failover: on a 3-broker cluster of its own (it kills and restarts its brokers).
-	$(VENV)/bin/kafkalite-perf --start-cluster --brokers 3 --replicated-only $(BENCH_ARGS) || status=$$?
+	$(PY) -m kafkalite.cli.perf --start-cluster --brokers 3 --replicated-only $(BENCH_ARGS) || status=$$?
 	if [ "$$started" = 1 ]; then $(MAKE) stop; fi
 	exit "$$status"
 

@@ -563,8 +563,8 @@ def replicated_records(args):
     return max(1, args.records // 5)
 
 
-def acks_all_produce(bootstrap, topic, count, record_size, rate=None, timeout=600.0):
-    """Produce ``count`` records with ``acks=all`` and time each from produce() to its delivery callback.
+def acks_all_produce(bootstrap, topic, count, record_size, rate=None, timeout=600.0, acks="all"):
+    """Produce ``count`` records with ``acks`` (default all) and time each from produce() to its delivery callback.
 
     Each value starts with its zero-padded sequence number, which the callback uses to find
     the record's send time. ``rate`` paces the producer (records/s); None sends at full speed
@@ -586,7 +586,7 @@ def acks_all_produce(bootstrap, topic, count, record_size, rate=None, timeout=60
             return
         latencies.append((clock() - send_times[int(msg.value()[:10])]) * 1000.0)
 
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5 if rate is None else 0,
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": acks, "linger.ms": 5 if rate is None else 0,
                          "batch.num.messages": 10000, "queue.buffering.max.messages": 1_000_000,
                          "message.timeout.ms": int(timeout * 1000)})
     filler = b"abcdefghijklmnopqrstuvwxyz0123456789" * (record_size // 36 + 1)
@@ -613,7 +613,7 @@ def acks_all_produce(bootstrap, topic, count, record_size, rate=None, timeout=60
         error = f"{remaining} undelivered, {len(failures)} failed (first: {failures[:1]})"
     label = "full speed" if rate is None else f"at {rate:,.0f}/s"
     latencies.sort()
-    return LatencyResult(f"RF=3 acks=all {_size_label(record_size)} {label}", record_size, len(latencies), seconds,
+    return LatencyResult(f"RF=3 acks={acks} {_size_label(record_size)} {label}", record_size, len(latencies), seconds,
                          latencies, rate, error)
 
 
@@ -1044,6 +1044,11 @@ def _port_open(host, port):
 def main(argv=None):
     """Entry point of ``kafkalite-perf``; returns the exit status (1 when a workload failed)."""
     args = parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        import signal
+
+        # SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C, so the finally below stops the cluster we started.
+        signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(143))
     workdir = args.workdir or tempfile.mkdtemp(prefix="kafkalite-perf-")
     os.makedirs(workdir, exist_ok=True)
     cluster = None
