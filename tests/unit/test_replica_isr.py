@@ -1,0 +1,98 @@
+"""Leader-side ISR changes: version-checked state writes, notifications, and the periodic shrink.
+
+An in-memory ZooKeeper (the controller tests' fake) and a fake clock; no sockets.
+"""
+
+import json
+
+from twisted.internet import defer
+from twisted.internet.task import Clock
+
+from kafkalite import zkdata
+from kafkalite.replica.isr import NOTIFICATION_DELAY_S, IsrWriter
+from kafkalite.replica.manager import ReplicaManager
+from kafkalite.replica.partition import Partition
+from tests.unit.test_controller_events import FakeZk
+from tests.unit.test_replica_partition import FakeLog
+
+LAG_MS = 10_000
+
+
+def run(coroutine):
+    """Drive a coroutine whose awaits all complete at once (the fake ZooKeeper answers synchronously)."""
+    d = defer.Deferred.fromCoroutine(coroutine)
+    assert d.called
+    return d.result
+
+
+def led_partition(zk, partition_index=0, isr=(1, 2, 3), leo=10, now=0):
+    path = zkdata.partition_state_path("t", partition_index)
+    zk.put(path, zkdata.encode_partition_state(zkdata.PartitionState(1, 4, list(isr), 2)), version=6)
+    partition = Partition("t", partition_index, 1, FakeLog(leo))
+    partition.make_leader({"leader": 1, "leader_epoch": 4, "isr": list(isr), "replicas": [1, 2, 3],
+                           "zk_version": 6, "controller_epoch": 2}, now)
+    return partition
+
+
+def notifications(zk):
+    prefix = zkdata.ISR_CHANGE_NOTIFICATION + "/"
+    return [json.loads(data) for path, (data, _, _) in sorted(zk.nodes.items()) if path.startswith(prefix)]
+
+
+def test_write_isr_is_version_checked_keeps_the_epoch_and_is_announced_once_per_batch():
+    """Two shrinks: state znodes rewritten at the same leader epoch, one notification naming both."""
+    zk, clock = FakeZk(), Clock()
+    writer = IsrWriter(zk, clock)
+    first, second = led_partition(zk, 0), led_partition(zk, 1)
+    assert run(writer.write_isr(first, [1, 2])) is True
+    assert run(writer.write_isr(second, [1])) is True
+    assert first.isr == [1, 2] and first.zk_version == 7 and not first.isr_update_in_flight
+    state = json.loads(zk.nodes[zkdata.partition_state_path("t", 0)][0])
+    assert (state["leader"], state["leader_epoch"], state["isr"], state["controller_epoch"]) == (1, 4, [1, 2], 2)
+    assert notifications(zk) == []
+    clock.advance(NOTIFICATION_DELAY_S)
+    assert notifications(zk) == [{"version": 1, "partitions": [{"topic": "t", "partition": 0},
+                                                               {"topic": "t", "partition": 1}]}]
+
+
+def test_lost_write_adopts_the_znode_when_it_still_names_us_leader():
+    """BadVersion (the controller dropped a dead replica): re-read, adopt its ISR and version, no notification."""
+    zk, clock = FakeZk(), Clock()
+    partition = led_partition(zk)
+    zk._set(zkdata.partition_state_path("t", 0),
+            zkdata.encode_partition_state(zkdata.PartitionState(1, 4, [1, 2], 2)), 6)
+    assert run(IsrWriter(zk, clock).write_isr(partition, [1, 3])) is False
+    assert partition.isr == [1, 2] and partition.zk_version == 7
+    clock.advance(1)
+    assert notifications(zk) == []
+
+
+def test_lost_write_to_a_new_leader_changes_nothing_locally():
+    """BadVersion because another broker leads now: wait for its LeaderAndIsr, keep our state."""
+    zk, clock = FakeZk(), Clock()
+    partition = led_partition(zk)
+    zk._set(zkdata.partition_state_path("t", 0),
+            zkdata.encode_partition_state(zkdata.PartitionState(2, 5, [2, 3], 3)), 6)
+    assert run(IsrWriter(zk, clock).write_isr(partition, [1, 2])) is False
+    assert partition.isr == [1, 2, 3] and partition.zk_version == 6
+
+
+def test_periodic_check_shrinks_lagging_followers_and_moves_the_high_watermark():
+    """Every half lag time: a follower silent past the lag leaves the ISR and the HW advances without it."""
+    zk, clock = FakeZk(), Clock()
+    manager = ReplicaManager(1, None, None, clock, None)
+    partition = led_partition(zk, leo=10, now=0)
+    manager.partitions[partition.key] = partition
+    manager.start_isr_expiration(IsrWriter(zk, clock), LAG_MS)
+    clock.advance(1)
+    partition.update_follower(2, 10, 0, 1_000)
+    partition.update_follower(3, 4, 0, 1_000)
+    assert partition.high_watermark == 4
+    clock.advance(LAG_MS / 2000)        # 5 s: nobody has lagged for 10 s yet
+    assert partition.isr == [1, 2, 3]
+    partition.update_follower(2, 10, 0, 9_000)
+    clock.advance(LAG_MS / 2000 + 1)    # 11 s: follower 3 not caught up since 0
+    assert partition.isr == [1, 2]
+    assert json.loads(zk.nodes[zkdata.partition_state_path("t", 0)][0])["isr"] == [1, 2]
+    assert partition.high_watermark == 10
+    manager.shutdown()
