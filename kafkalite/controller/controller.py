@@ -237,6 +237,12 @@ class KafkaController:
         for broker in self.context.live_brokers.values():
             self.channel.add_broker(broker)
         await self._elect_leaders_where_needed(self.context.all_partitions())
+        # Replicas on brokers that died while there was no controller leave the ISRs (Kafka's
+        # replica state machine start-up moves them to OfflineReplica).
+        live = self.context.live_brokers
+        for key, state in list(self.context.states.items()):
+            if key[0] not in self.context.topics_being_deleted and state.leader in live:
+                await self._remove_from_isr(key, {r for r in state.isr if r not in live})
         self._send_update_metadata(self.context.live_brokers, self.context.all_partitions())
         self._send_leader_and_isr(self.context.all_partitions())
         await self._on_delete_topics()

@@ -290,3 +290,15 @@ def test_isr_change_naming_a_dead_broker_is_corrected(controller, zk):
     state = zk.json(state_path(0))
     assert (state["leader"], state["isr"], state["leader_epoch"]) == (1, [1, 2], 1)
     assert [b for b, _ in controller.channel.of("LeaderAndIsr")] == [1, 2]
+
+
+def test_failover_drops_replicas_of_dead_brokers_from_isrs(zk):
+    """Broker 3 died while there was no controller: the new controller takes it out of every ISR."""
+    del zk.nodes[zkdata.broker_path(3)]
+    controller = KafkaController(zk, config(), Clock())
+    controller.channel = RecordingChannel()
+    controller.start()
+    t0, t1 = zk.json(state_path(0)), zk.json(state_path(1))
+    assert (t0["leader"], t0["isr"], t0["leader_epoch"]) == (1, [1, 2], 1)
+    assert (t1["leader"], t1["isr"], t1["leader_epoch"]) == (2, [2, 1], 1)
+    assert sorted(b for b, _ in controller.channel.of("LeaderAndIsr")) == [1, 2]
