@@ -7,8 +7,18 @@ writes each partition's ``state`` znode (every write fenced by a check on the
 ``/controller_epoch`` version) and tells the brokers — itself included, over
 the Kafka protocol — with LeaderAndIsr, UpdateMetadata and StopReplica.
 
+It reacts to brokers coming and going (new leaders from the ISR, dead replicas
+out of the ISRs, unclean election only where a topic allows it), to leaders'
+ISR changes announced under ``/isr_change_notification`` (re-read, propagated by
+UpdateMetadata), to preferred-replica election requests (``/admin/preferred_
+replica_election``, and Kafka's periodic imbalance check when
+``auto.leader.rebalance.enable``) and to ControlledShutdown requests (leadership
+moves off the stopping broker, which leaves the ISRs). A controller whose
+session expires or whose fenced write fails resigns.
+
 ZooKeeper watches only enqueue events; :meth:`KafkaController._run_events`
 handles them one at a time, so the context is never changed concurrently.
+State writes that lose to a leader's ISR write (BadVersion) re-read and retry.
 """
 
 from collections import deque

@@ -4,7 +4,10 @@ It applies the controller's LeaderAndIsr and StopReplica requests, appends
 produced batches to leader logs (whole batches, rewritten in place, never
 decoded), serves fetches as file regions, and parks ``acks=all`` produces and
 long-poll fetches in the purgatories until the high watermark or log end
-offset they wait for arrives (DESIGN.md §4).
+offset they wait for arrives (DESIGN.md §4). As leader it shrinks the ISR every
+half ``replica.lag.time.max.ms`` and expands it when a follower catches up,
+through :class:`kafkalite.replica.isr.IsrWriter`; a smaller ISR may move the
+high watermark and complete parked ``acks=all`` produces.
 """
 
 from dataclasses import dataclass
