@@ -121,3 +121,31 @@ def test_automatic_preferred_replica_election(cluster):
     cluster.broker(1).restart()
     wait_for_partition(cluster.bootstrap, topic, 0, lambda p: p.leader == 1 and len(p.isrs) == 3,
                        "the preferred leader back without being asked")
+
+
+@pytest.mark.slow
+@pytest.mark.cluster(size=3, overrides={**BASE, "auto.leader.rebalance.enable": "false"})
+def test_sigterm_of_the_controller_that_leads_moves_leadership_and_control(cluster):
+    """The controller shuts down cleanly: it moves its own leaderships first, then another broker takes over."""
+    from tests.integration.replication_support import zk_get
+
+    wait_until(lambda: zk_get(cluster.zk_connect, "/controller"), 20, message="a controller")
+    controller = json.loads(zk_get(cluster.zk_connect, "/controller"))["brokerid"]
+    others = [b.broker_id for b in cluster.brokers if b.broker_id != controller]
+    topic = "controller-leads"
+    create_topic(cluster.bootstrap, topic, assignment=[[controller, *others]])
+    wait_for_partition(cluster.bootstrap, topic, 0, lambda p: p.leader == controller and len(p.isrs) == 3,
+                       "the controller leading")
+    producer = BackgroundProducer(cluster.bootstrap, topic).start()
+    try:
+        wait_until(lambda: len(producer.acked) >= 50, 30, message="records acknowledged before the shutdown")
+        assert cluster.broker(controller).stop() == 0
+        count = len(producer.acked)
+        wait_until(lambda: len(producer.acked) >= count + 50, 30, message="records acknowledged after the shutdown")
+    finally:
+        producer.stop()
+    assert producer.failures == []
+    assert "controlled shutdown succeeded" in cluster.broker(controller).log_text()
+    new_controller = wait_until(lambda: zk_get(cluster.zk_connect, "/controller"), 20, message="a new controller")
+    assert json.loads(new_controller)["brokerid"] in others
+    assert zk_state(cluster.zk_connect, topic)["leader"] == others[0]
