@@ -21,7 +21,7 @@ from twisted.logger import Logger
 from kafkalite.network.codec import default_codec
 from kafkalite.network.connection import pieces_size
 from kafkalite.network.framing import FrameDecoder, FrameTooLarge, InvalidFrameSize, size_prefix
-from kafkalite.network.writer import TransportWriter
+from kafkalite.network.writer import TransportWriter, set_no_delay
 
 __all__ = [
     "BrokerChannel",
@@ -171,6 +171,7 @@ class KafkaClientProtocol(Protocol):
         return self.connected and self._lost_reason is None
 
     def connectionMade(self):
+        set_no_delay(self.transport)
         self._writer = TransportWriter(self.transport)
 
     def request(self, api_key, api_version, body, expect_response=True, timeout=None):

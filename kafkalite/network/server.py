@@ -16,7 +16,7 @@ from twisted.logger import Logger
 
 from kafkalite.network.codec import default_codec
 from kafkalite.network.connection import NO_RESPONSE, ProtocolViolation, RequestContext, ServerConnection
-from kafkalite.network.writer import make_writer
+from kafkalite.network.writer import make_writer, set_no_delay
 
 __all__ = ["NO_RESPONSE", "KafkaServerFactory", "KafkaServerProtocol", "RequestContext", "listen"]
 
@@ -44,6 +44,7 @@ class KafkaServerProtocol(Protocol):
 
     def connectionMade(self):
         factory = self.factory
+        set_no_delay(self.transport)
         peer = self.transport.getPeer()
         local = self.transport.getHost()
         self._peer = peer

@@ -25,11 +25,19 @@ from zope.interface import implementer
 
 from kafkalite.protocol.regions import FileRegion
 
-__all__ = ["SocketWriter", "TransportWriter", "make_writer", "sendfile_capable"]
+__all__ = ["SocketWriter", "TransportWriter", "make_writer", "sendfile_capable", "set_no_delay"]
 
 # sendmsg accepts at most IOV_MAX (1024 on Linux) buffers per call.
 _MAX_IOV = 512
 _PREAD_CHUNK = 1 << 20
+
+
+def set_no_delay(transport):
+    """Disable Nagle's algorithm, as Kafka does on every socket: a small response (an acks=all
+    produce, a heartbeat) must not wait ~40 ms for the peer's delayed ACK."""
+    setter = getattr(transport, "setTcpNoDelay", None)
+    if setter is not None:
+        setter(True)
 
 
 def sendfile_capable(transport):
