@@ -103,7 +103,8 @@ class KafkaServer:
         self.cluster_id = await self._get_or_create_cluster_id()
         self.log_manager.write_meta_properties(self.broker_id, self.cluster_id)
 
-        self.topic_admin = TopicAdmin(self.zk, self.default_log_config)
+        self.topic_admin = TopicAdmin(self.zk, self.default_log_config, self.reactor,
+                                      outage_wait_s=config.zookeeper_session_timeout_ms / 1000.0)
         self.producer_ids = ProducerIdManager(self.zk, self.broker_id)
         self.replica_manager = ReplicaManager(
             self.broker_id, self.log_manager, self.metadata_cache, self.reactor, self.topic_log_config,
@@ -231,6 +232,8 @@ class KafkaServer:
         elif state == "CONNECTED" and not self._registered and not self._shutting_down:
             d = defer.Deferred.fromCoroutine(self._reregister())
             d.addErrback(lambda f: self.log.failure("re-registration failed", f))
+        elif state == "CONNECTED" and self.controller is not None:
+            self.controller.on_reconnected()
 
     async def _reregister(self):
         if self._registered:
@@ -241,11 +244,15 @@ class KafkaServer:
     # -- topic configs -------------------------------------------------------------------
 
     async def topic_log_config(self, topic):
-        """The effective log config of ``topic``: broker defaults plus ``/config/topics/<t>``."""
+        """The effective log config of ``topic``: broker defaults plus ``/config/topics/<t>``.
+
+        Through a ZooKeeper outage this waits for the session (TopicAdmin does) rather than
+        guess: a compacted topic started under the default delete policy would lose data.
+        """
         overrides = await self.topic_admin.topic_overrides(topic)
         try:
             return self.default_log_config.with_overrides(overrides)
-        except Exception as error:
+        except errors.KafkaError as error:
             self.log.warn("ignoring invalid config of topic {topic}: {error}", topic=topic, error=error)
             return self.default_log_config
 

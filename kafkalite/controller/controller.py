@@ -38,7 +38,7 @@ from kafkalite.controller.election import (
     remove_replica_from_isr,
 )
 from kafkalite.protocol import errors
-from kafkalite.zkclient import BadVersionError, NodeExistsError, NoNodeError, ZkError
+from kafkalite.zkclient import BadVersionError, ConnectionLoss, NodeExistsError, NoNodeError, ZkError, ZkTimeoutError
 
 #: Attempts at a conditional state write that keeps losing to a leader's ISR change.
 STATE_WRITE_ATTEMPTS = 3
@@ -115,6 +115,7 @@ class KafkaController:
         self._stopped = False
         self._is_active = False
         self._watched_topics = set()
+        self._watches_lost = False
         self._rebalance_loop = None
         #: async (topic) -> bool: whether the topic allows unclean leader election.
         self._topic_unclean_election = topic_unclean_election
@@ -144,6 +145,11 @@ class KafkaController:
                 except ControllerMovedError:
                     self.log.info("controller moved while handling {event}; resigning", event=name)
                     await self._resign()
+                except (ConnectionLoss, ZkTimeoutError) as error:
+                    # Resynchronised from scratch once the connection is back (on_reconnected).
+                    self._watches_lost = True
+                    self.log.warn("controller event {event} interrupted by a ZooKeeper outage: {error}",
+                                  event=name, error=error)
                 except Exception:  # noqa: BLE001 -- one failed event must not stop the queue
                     self.log.failure("controller event {event} failed", event=name)
         finally:
@@ -170,17 +176,49 @@ class KafkaController:
     def on_session_reestablished(self):
         self.enqueue("Reelect", self._elect)
 
+    def on_reconnected(self):
+        """The same session is back after a connection drop (SUSPENDED → CONNECTED).
+
+        ZooKeeper fired every outstanding watch with a ``NONE`` event when the connection
+        dropped and forgot them; set them all again and catch up on what was missed.
+        """
+        if self._watches_lost:
+            self._watches_lost = False
+            self.enqueue("Resync", self._resync)
+
+    async def _resync(self):
+        await self._elect()
+        if not self._is_active:
+            return
+        self._watched_topics.clear()
+        await self._on_broker_change()
+        await self._on_topic_change()
+        for topic in list(self.context.assignments):
+            await self._on_partition_modification(topic)
+        await self._on_delete_topics()
+        await self._on_isr_change()
+        await self._on_preferred_replica_election()
+
     def _watch(self, name, handler):
-        """A ZooKeeper watcher that only enqueues ``handler``."""
+        """A ZooKeeper watcher that only enqueues ``handler``.
+
+        A ``NONE`` event means the connection dropped, not that the node changed: handling
+        it now would fail (ZooKeeper calls fail fast while disconnected) and lose the watch
+        for good, so it waits for :meth:`on_reconnected`.
+        """
         def watcher(event=None):
+            if event is not None and event.type == "NONE":
+                self._watches_lost = True
+                return
             self.enqueue(name, handler)
         return watcher
 
     async def _elect(self):
         try:
             stat = await self.zk.exists(zkdata.CONTROLLER, watch=self._watch("ControllerChange", self._elect))
-        except ZkError:
-            self.log.failure("could not watch /controller")
+        except ZkError as error:
+            self._watches_lost = True
+            self.log.warn("could not watch /controller ({error}); retrying when ZooKeeper is back", error=error)
             return
         if stat is not None:
             await self._learn_controller()
@@ -307,6 +345,9 @@ class KafkaController:
     def _topic_watcher(self, topic):
         def watcher(event=None):
             self._watched_topics.discard(topic)
+            if event is not None and event.type == "NONE":
+                self._watches_lost = True
+                return
             self.enqueue("PartitionModifications", self._on_partition_modification, topic)
         return watcher
 

@@ -220,6 +220,8 @@ class KafkaApis:
             entry["error_code"] = errors.LeaderNotAvailableError.code
         except errors.TopicAlreadyExistsError:
             entry["error_code"] = errors.LeaderNotAvailableError.code
+        except errors.RequestTimedOutError:
+            entry["error_code"] = errors.LeaderNotAvailableError.code
         except errors.KafkaError as error:
             self.log.warn("auto-creation of {topic} failed: {error}", topic=name, error=error)
             entry["error_code"] = error.code

@@ -7,17 +7,36 @@ the new topic znode and elects leaders. Deletion writes
 ``/admin/delete_topics/<t>`` for the controller to act on.
 """
 
+import functools
 import random
 
+from twisted.internet import task
 from twisted.logger import Logger
 
 from kafkalite import zkdata
 from kafkalite.protocol import errors
-from kafkalite.zkclient import NodeExistsError, NoNodeError
+from kafkalite.zkclient import ConnectionLoss, NodeExistsError, NoNodeError, SessionExpired, ZkTimeoutError
 
 __all__ = ["TopicAdmin", "assign_replicas"]
 
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
+
+
+def _zookeeper_outage_is_retriable(method):
+    """Ride out a short ZooKeeper outage, as Kafka's blocking ZooKeeper client does.
+
+    The operation starts only once the session is connected (waiting up to
+    ``outage_wait_s``); an outage that outlasts that, or that strikes mid-operation,
+    reaches clients as REQUEST_TIMED_OUT (retriable), not as a closed connection.
+    """
+    @functools.wraps(method)
+    async def wrapper(self, *args, **kwargs):
+        await self._await_connected()
+        try:
+            return await method(self, *args, **kwargs)
+        except (ConnectionLoss, SessionExpired, ZkTimeoutError) as error:
+            raise errors.RequestTimedOutError("ZooKeeper is unavailable (%s); retry" % error) from error
+    return wrapper
 
 
 def assign_replicas(broker_ids, num_partitions, replication_factor, rng=random):
@@ -59,20 +78,34 @@ class TopicAdmin:
     :param zk: a :class:`kafkalite.zkclient.ZkClient`.
     :param default_log_config: the broker's :class:`kafkalite.log.config.LogConfig`, used to
         validate per-topic overrides before anything is written.
+    :param reactor: ``IReactorTime``, for waiting out a ZooKeeper outage.
+    :param outage_wait_s: how long an operation waits for a lost connection to come back.
     """
 
     log = Logger()
 
-    def __init__(self, zk, default_log_config):
+    def __init__(self, zk, default_log_config, reactor=None, outage_wait_s=0.0):
         self._zk = zk
         self._default_log_config = default_log_config
+        self._reactor = reactor
+        self._outage_wait_s = outage_wait_s
 
+    async def _await_connected(self):
+        if self._reactor is None or getattr(self._zk, "connected", True):
+            return
+        deadline = self._reactor.seconds() + self._outage_wait_s
+        while not self._zk.connected and self._reactor.seconds() < deadline:
+            await task.deferLater(self._reactor, 0.1, lambda: None)
+
+    @_zookeeper_outage_is_retriable
     async def live_broker_ids(self):
         return sorted(int(child) for child in await self._zk.get_children(zkdata.BROKER_IDS))
 
+    @_zookeeper_outage_is_retriable
     async def topic_exists(self, topic):
         return await self._zk.exists(zkdata.topic_path(topic)) is not None
 
+    @_zookeeper_outage_is_retriable
     async def create_topic(self, topic, num_partitions, replication_factor, assignment=None, configs=None,
                            validate_only=False):
         """Validate and create ``topic``; fires with the assignment written.
@@ -127,6 +160,7 @@ class TopicAdmin:
                 raise errors.InvalidReplicaAssignmentError("Unknown brokers %s in replica assignment." % unknown)
         return {p: list(r) for p, r in assignment.items()}
 
+    @_zookeeper_outage_is_retriable
     async def topic_overrides(self, topic):
         """Fires with the topic's config overrides from ``/config/topics/<t>`` (``{}`` if none)."""
         try:
@@ -137,6 +171,7 @@ class TopicAdmin:
             return {}
         return dict(zkdata.decode_topic_config(data))
 
+    @_zookeeper_outage_is_retriable
     async def delete_topic(self, topic):
         """Ask the controller to delete ``topic``.
 
