@@ -198,24 +198,22 @@ class KafkaServer:
                 await self.zk.create(path, data, ephemeral=True, makepath=True)
                 break
             except NodeExistsError:
-                gone = defer.Deferred()
-                try:
-                    stat = await self.zk.exists(path, watch=lambda event: gone.called or gone.callback(None))
-                except NoNodeError:
-                    stat = None
-                if stat is None:
-                    continue
-                if stat.ephemeral_owner == self.zk.session_id:
-                    break
-                if self.reactor.seconds() > deadline:
-                    raise RuntimeError(
-                        "broker id %d is registered in ZooKeeper by another live session; "
-                        "is another broker running with the same broker.id?" % self.broker_id) from None
-                self.log.info("waiting for the previous registration of broker {id} to expire", id=self.broker_id)
-                timer = self.reactor.callLater(1.0, lambda: gone.called or gone.callback(None))
-                await gone
-                if timer.active():
-                    timer.cancel()
+                pass
+            gone = _WatchOrDelay(self.reactor, 1.0)
+            try:
+                stat = await self.zk.exists(path, watch=gone.fire)
+            except NoNodeError:
+                stat = None
+            if stat is None:
+                continue
+            if stat.ephemeral_owner == self.zk.session_id:
+                break
+            if self.reactor.seconds() > deadline:
+                raise RuntimeError(
+                    "broker id %d is registered in ZooKeeper by another live session; "
+                    "is another broker running with the same broker.id?" % self.broker_id)
+            self.log.info("waiting for the previous registration of broker {id} to expire", id=self.broker_id)
+            await gone.deferred
         _, stat = await self.zk.get(path)
         self.broker_epoch = stat.czxid
         self.replica_manager.broker_epoch = stat.czxid
@@ -363,8 +361,22 @@ class KafkaServer:
         if self.zk is not None:
             try:
                 await self.zk.stop()
-            except Exception:
+            except Exception:  # noqa: BLE001 -- shutdown goes on; the logs must still close cleanly
                 self.log.failure("closing the ZooKeeper session failed")
         await self.in_pool(self.log_manager.shutdown)
         self.io_pool.stop()
         self.log.info("broker {id} shut down cleanly", id=self.broker_id)
+
+
+class _WatchOrDelay:
+    """A Deferred fired by a ZooKeeper watch (``fire``) or after ``seconds``, whichever is first."""
+
+    def __init__(self, reactor, seconds):
+        self.deferred = defer.Deferred()
+        self._timer = reactor.callLater(seconds, self.fire)
+
+    def fire(self, event=None):
+        if self._timer.active():
+            self._timer.cancel()
+        if not self.deferred.called:
+            self.deferred.callback(None)

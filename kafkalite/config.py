@@ -606,7 +606,8 @@ def _parse_endpoints(key: str, text: str, protocol_map: Mapping[str, str]) -> tu
             raise _invalid(key, text, "port must be between 0 and 65535")
         if name not in protocol_map:
             raise _invalid(
-                key, text, f"listener name {name} must be a key of listener.security.protocol.map {sorted(protocol_map)}"
+                key, text,
+                f"listener name {name} must be a key of listener.security.protocol.map {sorted(protocol_map)}"
             )
         endpoints.append(Endpoint(name, host, port, protocol_map[name]))
     if not endpoints:
@@ -749,7 +750,8 @@ def _resolve(values: dict, given: dict[str, str], unknown: tuple[str, ...], host
     if any(endpoint.host == "" for endpoint in advertised):
         canonical = host_name()
         advertised = tuple(
-            dataclasses.replace(endpoint, host=canonical) if endpoint.host == "" else endpoint for endpoint in advertised
+            dataclasses.replace(endpoint, host=canonical) if endpoint.host == "" else endpoint
+            for endpoint in advertised
         )
 
     if "inter.broker.listener.name" in given and "security.inter.broker.protocol" in given:

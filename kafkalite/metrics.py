@@ -13,7 +13,9 @@ from prometheus_client.exposition import choose_encoder
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
-__all__ = ["REQUEST_DURATION_BUCKETS", "BrokerMetrics", "MetricsResource", "metrics_site", "new_registry", "serve_metrics"]
+__all__ = [
+    "REQUEST_DURATION_BUCKETS", "BrokerMetrics", "MetricsResource", "metrics_site", "new_registry", "serve_metrics",
+]
 
 # From 0.5 ms (an in-memory answer) to 30 s (request.timeout.ms for admin requests);
 # fetch long polls (fetch.max.wait.ms, 500 ms by default) land in the middle.

@@ -612,7 +612,9 @@ def encode_topic_assignment(assignment):
 
     value = {
         "version": 3 if assignment.topic_id is not None else 2,
-        "partitions": {str(int(p)): [int(r) for r in replicas] for p, replicas in sorted(assignment.partitions.items())},
+        "partitions": {
+            str(int(p)): [int(r) for r in replicas] for p, replicas in sorted(assignment.partitions.items())
+        },
         "adding_replicas": as_json(assignment.adding_replicas),
         "removing_replicas": as_json(assignment.removing_replicas),
     }
@@ -887,7 +889,8 @@ def validate_topic_name(name):
         )
     if not _LEGAL_TOPIC_CHARS.match(name):
         raise InvalidTopicExceptionError(
-            f"Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+            f"Topic name \"{name}\" is illegal, it contains a character other than "
+            "ASCII alphanumerics, '.', '_' and '-'"
         )
 
 

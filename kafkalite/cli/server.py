@@ -36,8 +36,14 @@ def main(argv=None):
 def run(config):
     """Run a broker with ``config`` until SIGTERM/SIGINT; returns the exit status."""
     from twisted.internet import defer, reactor
-    from twisted.logger import Logger, LogLevel, LogLevelFilterPredicate, FilteringLogObserver, \
-        globalLogBeginner, textFileLogObserver
+    from twisted.logger import (
+        FilteringLogObserver,
+        Logger,
+        LogLevel,
+        LogLevelFilterPredicate,
+        globalLogBeginner,
+        textFileLogObserver,
+    )
 
     from kafkalite.broker import KafkaServer
 

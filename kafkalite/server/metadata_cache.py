@@ -81,7 +81,8 @@ class MetadataCache:
             endpoints = broker.get("endpoints") or []
             if endpoints:
                 eps = tuple(
-                    BrokerEndpoint(e.get("listener") or "PLAINTEXT", e["host"], e["port"], e.get("security_protocol", 0))
+                    BrokerEndpoint(e.get("listener") or "PLAINTEXT", e["host"], e["port"],
+                                   e.get("security_protocol", 0))
                     for e in endpoints)
             else:
                 eps = (BrokerEndpoint("PLAINTEXT", broker.get("v0_host", ""), broker.get("v0_port", -1)),)

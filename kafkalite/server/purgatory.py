@@ -92,7 +92,7 @@ class Purgatory:
                 continue
             try:
                 ready = operation.try_complete()
-            except Exception:
+            except Exception:  # noqa: BLE001 -- a broken operation completes rather than hang forever
                 self.log.failure("delayed {name} operation failed its check", name=self.name)
                 ready = True
             if ready and operation.force_complete():

@@ -114,7 +114,8 @@ def test_acks_zero_gets_no_response(broker):
     assert create_topic(address, "fire-and-forget")["error_code"] == 0
     with WireClient(address) as client:
         client.send(ApiKey.PRODUCE, 8, {"transactional_id": None, "acks": 0, "timeout_ms": 1000, "topic_data": [
-            {"name": "fire-and-forget", "partition_data": [{"index": 0, "records": build_batch([Record(b"k", b"v")])}]}]})
+            {"name": "fire-and-forget",
+             "partition_data": [{"index": 0, "records": build_batch([Record(b"k", b"v")])}]}]})
         correlation = client.send(ApiKey.API_VERSIONS, 0, {})
         assert client.receive(ApiKey.API_VERSIONS, 0, correlation)["error_code"] == 0
     assert latest_offset(address, "fire-and-forget") == 1

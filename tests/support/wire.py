@@ -80,7 +80,7 @@ class WireClient:
             while time.monotonic() < deadline:
                 try:
                     data = self.sock.recv(65536)
-                except socket.timeout:
+                except TimeoutError:
                     continue
                 except ConnectionResetError:
                     return True

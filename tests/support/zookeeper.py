@@ -13,8 +13,8 @@ _ZK_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 if _ZK_DIR not in sys.path:
     sys.path.insert(0, _ZK_DIR)
 
-import zklocal
-from zklocal import ZkCtlError, free_port
+import zklocal  # noqa: E402 -- found through the path inserted above
+from zklocal import ZkCtlError, free_port  # noqa: E402
 
 __all__ = ["ZkCtlError", "ZooKeeperEnsemble", "ZooKeeperServer", "expire_session", "free_port"]
 

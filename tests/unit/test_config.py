@@ -57,7 +57,8 @@ def test_parse_properties_continuations_escapes_and_duplicates():
 
 def test_parse_properties_value_may_contain_separators():
     """Only the first separator splits key from value."""
-    assert parse_properties("zookeeper.connect=h:2181/chroot\nx==y\n") == {"zookeeper.connect": "h:2181/chroot", "x": "=y"}
+    assert parse_properties("zookeeper.connect=h:2181/chroot\nx==y\n") == {
+        "zookeeper.connect": "h:2181/chroot", "x": "=y"}
 
 
 # --- defaults ------------------------------------------------------------------------------
@@ -130,7 +131,8 @@ def test_every_modelled_key_is_a_field():
             default_value(key)
         except KeyError:
             continue  # accepted-only key
-        if key in ("log.dir", "log.roll.hours", "log.roll.jitter.hours", "log.retention.minutes", "log.retention.hours"):
+        if key in ("log.dir", "log.roll.hours", "log.roll.jitter.hours", "log.retention.minutes",
+                   "log.retention.hours"):
             continue  # folded into log_dirs / log_roll_ms / log_retention_ms
         assert key.replace(".", "_") in fields, key
 

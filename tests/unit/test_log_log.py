@@ -77,7 +77,7 @@ def test_append_assigns_offsets_and_read_returns_whole_batches(tmp_path):
 def test_read_stops_before_batch_reaching_max_offset(tmp_path):
     """max_offset (the HW) excludes every batch whose last offset is at or beyond it."""
     log = open_log(tmp_path / "t-0", FakeClock())
-    for i in range(5):
+    for _ in range(5):
         log.append_as_leader(memoryview(batch([b"x", b"y"])), 0)
     assert [offset for offset, _ in read_all(log, max_offset=5)] == [0, 1, 2, 3]
     assert log.read(4, 1000, max_offset=4).records is None

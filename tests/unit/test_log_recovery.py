@@ -162,7 +162,7 @@ def test_log_config_overrides_and_properties():
         LogConfig().with_overrides({"cleanup.policy": "forever"})
     properties = config.to_topic_properties()
     assert properties["cleanup.policy"] == "compact,delete" and properties["message.format.version"] == "2.8-IV1"
-    assert LogConfig().with_overrides({k: v for k, v in properties.items()}) == config
+    assert LogConfig().with_overrides(dict(properties)) == config
     broker = LogConfig().with_broker_overrides({"log.retention.hours": "1", "log.segment.bytes": "2048",
                                                 "broker.id": "1"})
     assert (broker.retention_ms, broker.segment_bytes) == (3600000, 2048)

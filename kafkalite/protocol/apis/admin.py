@@ -11,7 +11,9 @@ from kafkalite.protocol.schema import arr, f, message
 # Schemas keep a hand-laid, one-field-per-line layout that mirrors Kafka's JSON.
 # fmt: off
 
-__all__ = ["CREATE_PARTITIONS", "CREATE_TOPICS", "DELETE_RECORDS", "DELETE_TOPICS", "DESCRIBE_CONFIGS", "INIT_PRODUCER_ID"]
+__all__ = [
+    "CREATE_PARTITIONS", "CREATE_TOPICS", "DELETE_RECORDS", "DELETE_TOPICS", "DESCRIBE_CONFIGS", "INIT_PRODUCER_ID",
+]
 
 CREATE_TOPICS = register(
     ApiKey.CREATE_TOPICS,
