@@ -152,6 +152,23 @@ def _field_reader(field, version, flexible):
     return _primitive_reader(t, flexible, nullable, field.name)
 
 
+def _is_fixed(fld):
+    return isinstance(fld.type, str) and fld.type in FIXED_FORMATS
+
+
+def _fixed_runs(fields):
+    """Group adjacent fixed-width fields into lists (one ``struct`` call each); others stay single."""
+    groups = []
+    for fld in fields:
+        if _is_fixed(fld) and groups and isinstance(groups[-1], list):
+            groups[-1].append(fld)
+        elif _is_fixed(fld):
+            groups.append([fld])
+        else:
+            groups.append(fld)
+    return groups
+
+
 def _struct_reader(fields, version, flexible):
     """Compile a reader returning ``(dict, pos)`` for a struct at ``version``."""
     present = [fld for fld in fields if version in fld.versions and not fld.is_tagged_in(version)]
@@ -168,23 +185,11 @@ def _struct_reader(fields, version, flexible):
         else:
             template[fld.name] = value
 
-    steps = []  # each: step(buf, pos, d) -> pos
-    i = 0
-    while i < len(present):
-        fld = present[i]
-        if isinstance(fld.type, str) and fld.type in FIXED_FORMATS:
-            run = [fld]
-            while (
-                i + len(run) < len(present)
-                and isinstance(present[i + len(run)].type, str)
-                and present[i + len(run)].type in FIXED_FORMATS
-            ):
-                run.append(present[i + len(run)])
-            i += len(run)
-            steps.append(_fixed_run_reader(run))
-        else:
-            steps.append(_single_reader(fld.name, _field_reader(fld, version, flexible)))
-            i += 1
+    steps = [  # each: step(buf, pos, d) -> pos
+        _fixed_run_reader(group) if isinstance(group, list)
+        else _single_reader(group.name, _field_reader(group, version, flexible))
+        for group in _fixed_runs(present)
+    ]
 
     tag_readers = {tag: (fld.name, _field_reader(fld, version, flexible)) for tag, fld in tagged.items()}
 
@@ -415,23 +420,11 @@ def _struct_writer(fields, version, flexible):
         (fld for fld in fields if flexible and fld.is_tagged_in(version)),
         key=lambda fld: fld.tag,
     )
-    steps = []
-    i = 0
-    while i < len(present):
-        fld = present[i]
-        if isinstance(fld.type, str) and fld.type in FIXED_FORMATS:
-            run = [fld]
-            while (
-                i + len(run) < len(present)
-                and isinstance(present[i + len(run)].type, str)
-                and present[i + len(run)].type in FIXED_FORMATS
-            ):
-                run.append(present[i + len(run)])
-            i += len(run)
-            steps.append(_fixed_run_writer(run))
-        else:
-            steps.append(_single_writer(fld, _field_writer(fld, version, flexible)))
-            i += 1
+    steps = [
+        _fixed_run_writer(group) if isinstance(group, list)
+        else _single_writer(group, _field_writer(group, version, flexible))
+        for group in _fixed_runs(present)
+    ]
     tag_writers = [(fld.tag, fld.name, default_value(fld), _field_writer(fld, version, flexible)) for fld in tagged]
 
     def write_struct(out, pieces, d):
