@@ -60,6 +60,12 @@ pid_of() {
   echo "$$pid"
 }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$$1") 2>/dev/null; }
+already_running() {
+  local running="" n
+  for n in $(BROKERS) single; do if pid_of "broker-$$n" >/dev/null; then running="$$running broker-$$n"; fi; done
+  [ -n "$$running" ] || return 1
+  echo "kafkalite is already running:$$running (see make status; make stop to stop it)"
+}
 stop_pid() {
   local name="$$1" pid waited=0
   if pid=$$(pid_of "$$name"); then
@@ -144,12 +150,7 @@ $(STAMP): setup.cfg pyproject.toml
 
 run: install
 	@eval "$$SH_FUNCS"
-	running=""
-	for n in $(BROKERS) single; do if pid_of "broker-$$n" >/dev/null; then running="$$running broker-$$n"; fi; done
-	if [ -n "$$running" ]; then
-	  echo "kafkalite is already running:$$running (see make status; make stop to stop it)"
-	  exit 0
-	fi
+	if already_running; then exit 0; fi
 	mkdir -p $(RUN_DIR)
 	zk/zkctl start $(ZK_START_ARGS) --dir $(ZK_DIR)
 	for n in $(BROKERS); do
@@ -174,12 +175,7 @@ run: install
 
 run-single: install
 	@eval "$$SH_FUNCS"
-	running=""
-	for n in $(BROKERS) single; do if pid_of "broker-$$n" >/dev/null; then running="$$running broker-$$n"; fi; done
-	if [ -n "$$running" ]; then
-	  echo "kafkalite is already running:$$running (see make status; make stop to stop it)"
-	  exit 0
-	fi
+	if already_running; then exit 0; fi
 	mkdir -p $(RUN_DIR)
 	zk/zkctl start $(ZK_START_ARGS) --dir $(ZK_DIR)
 	start_broker broker-single config/server.properties --override "zookeeper.connect=$(ZK_CONNECT)"
