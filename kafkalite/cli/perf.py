@@ -76,8 +76,20 @@ class RawLimit:
         return self.bytes / MB / self.seconds
 
 
+class _RecordRates:
+    """``records_per_s`` and ``mb_per_s`` of a result with ``records`` of ``record_size`` bytes in ``seconds``."""
+
+    @property
+    def records_per_s(self):
+        return self.records / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def mb_per_s(self):
+        return self.records * self.record_size / MB / self.seconds if self.seconds > 0 else 0.0
+
+
 @dataclass
-class WorkloadResult:
+class WorkloadResult(_RecordRates):
     """One workload's outcome.
 
     :ivar limit: the raw limit it is compared with ("socket_to_file" or "file_to_socket").
@@ -92,17 +104,9 @@ class WorkloadResult:
     limit: str
     error: str | None = None
 
-    @property
-    def records_per_s(self):
-        return self.records / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def mb_per_s(self):
-        return self.records * self.record_size / MB / self.seconds if self.seconds > 0 else 0.0
-
 
 @dataclass
-class LatencyResult:
+class LatencyResult(_RecordRates):
     """An ``acks=all`` produce workload with per-record latencies (produce() call to delivery callback).
 
     :ivar latencies_ms: sorted latencies of the acknowledged records (not kept in the JSON output).
@@ -116,14 +120,6 @@ class LatencyResult:
     latencies_ms: list
     target_rate: float | None = None
     error: str | None = None
-
-    @property
-    def records_per_s(self):
-        return self.records / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def mb_per_s(self):
-        return self.records * self.record_size / MB / self.seconds if self.seconds > 0 else 0.0
 
     @property
     def p50_ms(self):
