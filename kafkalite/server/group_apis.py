@@ -161,14 +161,9 @@ class GroupApis:
         else:
             offsets = {}
             results = {}
-            for topic in request["topics"]:
-                for p in topic["partitions"]:
-                    key = (topic["name"], p["partition_index"])
-                    if self.broker.metadata_cache.partition(*key) is None:
-                        results[key] = errors.UnknownTopicOrPartitionError.code
-                        continue
-                    offsets[key] = (p["committed_offset"], p.get("committed_leader_epoch", -1),
-                                    p.get("committed_metadata"))
+            for key, p in self._known_partitions(request, results):
+                offsets[key] = (p["committed_offset"], p.get("committed_leader_epoch", -1),
+                                p.get("committed_metadata"))
             retention_ms = request.get("retention_time_ms", -1) if 2 <= version <= 4 else -1
             if offsets:
                 results.update(await self.coordinator.commit_offsets(
@@ -185,30 +180,38 @@ class GroupApis:
         results = {}
         group = request["group_id"]
         max_metadata = self.broker.config.offset_metadata_max_bytes
+        for key, p in self._known_partitions(request, results):
+            if len((p.get("committed_metadata") or "").encode("utf-8")) > max_metadata:
+                results[key] = errors.OffsetMetadataTooLargeError.code
+                continue
+            path = zkdata.consumer_offset_path(group, *key)
+            data = zkdata.encode_consumer_offset(p["committed_offset"])
+            try:
+                try:
+                    await self.broker.zk.set(path, data)
+                except NoNodeError:
+                    try:
+                        await self.broker.zk.create(path, data, makepath=True)
+                    except NodeExistsError:
+                        await self.broker.zk.set(path, data)
+                results[key] = 0
+            except Exception as error:  # noqa: BLE001 -- any ZooKeeper failure is an unknown error to the client
+                self.log.warn("committing {path} to ZooKeeper failed: {error}", path=path, error=error)
+                results[key] = errors.UnknownServerErrorError.code
+        return results
+
+    def _known_partitions(self, request, results):
+        """Yield ``(key, partition)`` for each requested partition the metadata cache knows.
+
+        The others get UNKNOWN_TOPIC_OR_PARTITION in ``results`` (keyed by ``(topic, partition)``).
+        """
         for topic in request["topics"]:
             for p in topic["partitions"]:
                 key = (topic["name"], p["partition_index"])
                 if self.broker.metadata_cache.partition(*key) is None:
                     results[key] = errors.UnknownTopicOrPartitionError.code
                     continue
-                if len((p.get("committed_metadata") or "").encode("utf-8")) > max_metadata:
-                    results[key] = errors.OffsetMetadataTooLargeError.code
-                    continue
-                path = zkdata.consumer_offset_path(group, *key)
-                data = zkdata.encode_consumer_offset(p["committed_offset"])
-                try:
-                    try:
-                        await self.broker.zk.set(path, data)
-                    except NoNodeError:
-                        try:
-                            await self.broker.zk.create(path, data, makepath=True)
-                        except NodeExistsError:
-                            await self.broker.zk.set(path, data)
-                    results[key] = 0
-                except Exception as error:  # noqa: BLE001 -- any ZooKeeper failure is an unknown error to the client
-                    self.log.warn("committing {path} to ZooKeeper failed: {error}", path=path, error=error)
-                    results[key] = errors.UnknownServerErrorError.code
-        return results
+                yield key, p
 
     async def handle_offset_fetch(self, context, request):
         version = context.api_version
