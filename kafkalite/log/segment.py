@@ -151,9 +151,7 @@ class LogSegment:
         written = 0
         while written < length:
             written += self.file.write(view[written:])
-        if max_timestamp > self.max_timestamp_so_far:
-            self.max_timestamp_so_far = max_timestamp
-            self.offset_of_max_timestamp = offset_of_max_timestamp
+        self._note_timestamp(max_timestamp, offset_of_max_timestamp)
         if self.bytes_since_last_index_entry > self.index_interval_bytes:
             self.offset_index.append(largest_offset, position)
             self.time_index.maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp)
@@ -176,10 +174,7 @@ class LogSegment:
         :param on_batch: called with each valid header (epoch cache, producer state).
         :returns: the number of bytes truncated off the end.
         """
-        self.offset_index.reset()
-        self.time_index.reset()
-        self.max_timestamp_so_far = -1
-        self.offset_of_max_timestamp = self.base_offset
+        self._reset_indexes()
         self._rolling_based_timestamp = None
         file_size = os.fstat(self._fd).st_size
         valid_bytes = 0
@@ -189,13 +184,7 @@ class LogSegment:
             header = self._valid_batch_at(valid_bytes, file_size, next_offset)
             if header is None:
                 break
-            if header.max_timestamp > self.max_timestamp_so_far:
-                self.max_timestamp_so_far = header.max_timestamp
-                self.offset_of_max_timestamp = header.last_offset
-            if valid_bytes - last_index_entry > self.index_interval_bytes:
-                self.offset_index.append(header.last_offset, valid_bytes)
-                self.time_index.maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp)
-                last_index_entry = valid_bytes
+            last_index_entry = self._index_batch(header, valid_bytes, last_index_entry)
             if on_batch is not None:
                 on_batch(header)
             valid_bytes += header.size
@@ -204,8 +193,7 @@ class LogSegment:
         if truncated:
             os.ftruncate(self._fd, valid_bytes)
         self.size = valid_bytes
-        self.bytes_since_last_index_entry = valid_bytes - last_index_entry
-        self.time_index.maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp, skip_full_check=True)
+        self._finish_index_rebuild(valid_bytes, last_index_entry)
         self._next_offset = next_offset
         return truncated
 
@@ -230,23 +218,41 @@ class LogSegment:
 
     def rebuild_indexes(self):
         """Recreate both indexes from the batch headers without CRC checks (corrupt/missing index)."""
-        self.offset_index.reset()
-        self.time_index.reset()
-        self.max_timestamp_so_far = -1
-        self.offset_of_max_timestamp = self.base_offset
+        self._reset_indexes()
         position = 0
         last_index_entry = 0
         while position < self.size:
             header = self.read_header(position)
-            if header.max_timestamp > self.max_timestamp_so_far:
-                self.max_timestamp_so_far = header.max_timestamp
-                self.offset_of_max_timestamp = header.last_offset
-            if position - last_index_entry > self.index_interval_bytes:
-                self.offset_index.append(header.last_offset, position)
-                self.time_index.maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp)
-                last_index_entry = position
+            last_index_entry = self._index_batch(header, position, last_index_entry)
             position += header.size
-        self.bytes_since_last_index_entry = position - last_index_entry
+        self._finish_index_rebuild(position, last_index_entry)
+
+    def _reset_indexes(self):
+        self.offset_index.reset()
+        self.time_index.reset()
+        self.max_timestamp_so_far = -1
+        self.offset_of_max_timestamp = self.base_offset
+
+    def _note_timestamp(self, max_timestamp, offset):
+        """Keep the largest timestamp seen and the offset it belongs to."""
+        if max_timestamp > self.max_timestamp_so_far:
+            self.max_timestamp_so_far = max_timestamp
+            self.offset_of_max_timestamp = offset
+
+    def _index_batch(self, header, position, last_index_entry):
+        """While rebuilding, account for the batch at ``position``; returns where the last index entry now points.
+
+        An entry is added once more than ``index_interval_bytes`` lie between the last entry and this batch.
+        """
+        self._note_timestamp(header.max_timestamp, header.last_offset)
+        if position - last_index_entry > self.index_interval_bytes:
+            self.offset_index.append(header.last_offset, position)
+            self.time_index.maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp)
+            return position
+        return last_index_entry
+
+    def _finish_index_rebuild(self, end, last_index_entry):
+        self.bytes_since_last_index_entry = end - last_index_entry
         self.time_index.maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp, skip_full_check=True)
 
     def truncate_to(self, offset):
@@ -274,9 +280,7 @@ class LogSegment:
         scan = last_position if self.offset_index.entries else 0
         while scan < self.size:
             batch = self.read_header(scan)
-            if batch.max_timestamp > self.max_timestamp_so_far:
-                self.max_timestamp_so_far = batch.max_timestamp
-                self.offset_of_max_timestamp = batch.last_offset
+            self._note_timestamp(batch.max_timestamp, batch.last_offset)
             scan += batch.size
         self.bytes_since_last_index_entry = self.size - last_position if self.offset_index.entries else self.size
         return removed
