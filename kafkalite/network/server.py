@@ -80,11 +80,7 @@ class KafkaServerProtocol(Protocol):
             try:
                 result = dispatch(request.context, request.body)
             except Exception:  # noqa: BLE001 -- any handler error closes the connection
-                self.log.failure(
-                    "dispatch of {api} failed; closing connection {connection_id}",
-                    api=request.api_name, connection_id=self.connection_id,
-                )
-                self._close()
+                self._close_on_failure("dispatch of {api} failed", api=request.api_name)
                 return
             if isinstance(result, defer.Deferred):
                 result.addCallbacks(self._completed, self._failed, callbackArgs=(request,), errbackArgs=(request,))
@@ -104,11 +100,7 @@ class KafkaServerProtocol(Protocol):
         try:
             self._connection.complete(request, response)
         except Exception:  # noqa: BLE001 -- any encoder error closes the connection
-            self.log.failure(
-                "encoding the {api} response failed; closing connection {connection_id}",
-                api=request.api_name, connection_id=self.connection_id,
-            )
-            self._close()
+            self._close_on_failure("encoding the {api} response failed", api=request.api_name)
             return
         metrics = self.factory.metrics
         if metrics is not None:
@@ -118,17 +110,17 @@ class KafkaServerProtocol(Protocol):
                 context.frame_size + 4, request.response_size + 4 if response is not NO_RESPONSE else 0,
             )
         self._flush_output()
-        return
 
     def _failed(self, failure, request):
         if self._closing:
             return
-        self.log.failure(
-            "handling {api} failed; closing connection {connection_id}", failure,
-            api=request.api_name, connection_id=self.connection_id,
-        )
+        self._close_on_failure("handling {api} failed", failure, api=request.api_name)
+
+    def _close_on_failure(self, what, failure=None, **fields):
+        """Log ``what`` with ``failure`` (default: the exception being handled) and close the connection."""
+        self.log.failure(what + "; closing connection {connection_id}", failure,
+                         connection_id=self.connection_id, **fields)
         self._close()
-        return
 
     def _flush_output(self):
         pieces = self._connection.take_output()
@@ -136,9 +128,7 @@ class KafkaServerProtocol(Protocol):
             try:
                 self._writer.write(pieces)
             except Exception:  # noqa: BLE001 -- any handler error closes the connection
-                self.log.failure("writing a response failed; closing connection {connection_id}",
-                                 connection_id=self.connection_id)
-                self._close()
+                self._close_on_failure("writing a response failed")
                 return
         if self._paused and self._connection.in_flight <= self.factory.max_in_flight // 2:
             self._paused = False
