@@ -11,13 +11,14 @@ import time
 
 import pytest
 
+from tests.support.clients import (
+    GROUP_OVERRIDES,
+    committed_offsets,
+    consume_in_group,
+    create_topic,
+    produce_round_robin,
+)
 from tests.support.cluster import wait_until
-
-GROUP_OVERRIDES = {
-    "zookeeper.session.timeout.ms": "6000",
-    "group.min.session.timeout.ms": "1000",
-    "group.initial.rebalance.delay.ms": "0",
-}
 
 
 @pytest.fixture
@@ -29,72 +30,13 @@ def broker(zookeeper, tmp_path):
     cluster.stop()
 
 
-def create_topic(bootstrap, topic, partitions):
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)],
-                                  operation_timeout=30)
-    futures[topic].result(timeout=60)
-
-
-def produce(bootstrap, topic, count, partitions):
-    """Produce ``count`` records spread round-robin over ``partitions``; returns per-partition counts."""
-    from confluent_kafka import Producer
-
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
-    per_partition = {}
-    for i in range(count):
-        partition = i % partitions
-        producer.produce(topic, key=b"k%d" % i, value=b"v%d" % i, partition=partition)
-        per_partition[partition] = per_partition.get(partition, 0) + 1
-    assert producer.flush(30) == 0
-    return per_partition
-
-
-def committed_offsets(bootstrap, group, topic, partitions):
-    """The group's committed offsets, read back through OffsetFetch."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
-    try:
-        found = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=30)
-        return {tp.partition: tp.offset for tp in found}
-    finally:
-        consumer.close()
-
-
-def consume_confluent(bootstrap, topic, group, count, extra=None):
-    """Consume ``count`` records in ``group`` with confluent-kafka, committing synchronously at the end."""
-    from confluent_kafka import Consumer
-
-    config = {"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
-              "enable.auto.commit": False, "session.timeout.ms": 6000, "heartbeat.interval.ms": 500}
-    config.update(extra or {})
-    consumer = Consumer(config)
-    consumer.subscribe([topic])
-    seen = []
-    try:
-        deadline = time.monotonic() + 60
-        while len(seen) < count and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None:
-                continue
-            assert message.error() is None, message.error()
-            seen.append((message.partition(), message.offset(), message.value()))
-        consumer.commit(asynchronous=False)
-    finally:
-        consumer.close()
-    return seen
-
-
 @pytest.mark.parametrize("assignor", ["range", "roundrobin", "cooperative-sticky"])
 def test_confluent_group_consumes_and_commits(broker, assignor):
     """A confluent-kafka group consumer with ``assignor`` reads every record and commits the log end offsets."""
     topic = "groups-%s" % assignor
     create_topic(broker.bootstrap, topic, 3)
-    counts = produce(broker.bootstrap, topic, 60, 3)
-    seen = consume_confluent(broker.bootstrap, topic, "g-" + assignor, 60,
+    counts = produce_round_robin(broker.bootstrap, topic, 60, 3)
+    seen = consume_in_group(broker.bootstrap, topic, "g-" + assignor, 60,
                              {"partition.assignment.strategy": assignor})
     assert sorted(v for _, _, v in seen) == sorted(b"v%d" % i for i in range(60))
     assert committed_offsets(broker.bootstrap, "g-" + assignor, topic, 3) == counts
@@ -110,7 +52,7 @@ def test_kafka_python_group_consumer_commits(broker, assignor):
     strategy = {"range": RangePartitionAssignor, "roundrobin": RoundRobinPartitionAssignor}[assignor]
     topic = "kp-" + assignor
     create_topic(broker.bootstrap, topic, 3)
-    counts = produce(broker.bootstrap, topic, 45, 3)
+    counts = produce_round_robin(broker.bootstrap, topic, 45, 3)
     consumer = KafkaConsumer(topic, bootstrap_servers=broker.bootstrap, group_id="kp-" + assignor,
                              auto_offset_reset="earliest", enable_auto_commit=False, session_timeout_ms=6000,
                              heartbeat_interval_ms=500, partition_assignment_strategy=[strategy])
@@ -133,7 +75,7 @@ def test_aiokafka_group_consumer_commits(broker):
 
     topic = "aio-groups"
     create_topic(broker.bootstrap, topic, 3)
-    counts = produce(broker.bootstrap, topic, 30, 3)
+    counts = produce_round_robin(broker.bootstrap, topic, 30, 3)
 
     async def run():
         consumer = AIOKafkaConsumer(topic, bootstrap_servers=broker.bootstrap, group_id="aio",
@@ -161,7 +103,7 @@ def test_kcat_balanced_consumer(broker, kcat):
     """``kcat -G`` joins a group, reads every record to the end and commits on exit."""
     topic = "kcat-groups"
     create_topic(broker.bootstrap, topic, 2)
-    counts = produce(broker.bootstrap, topic, 20, 2)
+    counts = produce_round_robin(broker.bootstrap, topic, 20, 2)
     done = subprocess.run(
         [kcat, "-b", broker.bootstrap, "-G", "kcat-group", "-X", "auto.offset.reset=earliest",
          "-X", "session.timeout.ms=6000", "-e", "-q", "-f", "%p %o %s\\n", topic],

@@ -7,7 +7,7 @@ to one broker; a confluent-kafka consumer provides a live (Stable) group.
 
 import pytest
 
-from tests.clients.test_groups import GROUP_OVERRIDES, consume_confluent, create_topic, produce
+from tests.support.clients import GROUP_OVERRIDES, consume_in_group, create_topic, produce_round_robin
 from tests.support.cluster import wait_until
 
 
@@ -27,8 +27,8 @@ def test_kafka_python_admin_manages_an_empty_group(broker):
     from kafka.structs import OffsetAndMetadata
 
     create_topic(broker.bootstrap, "adm", 2)
-    produce(broker.bootstrap, "adm", 10, 2)
-    consume_confluent(broker.bootstrap, "adm", "adm-group", 10)
+    produce_round_robin(broker.bootstrap, "adm", 10, 2)
+    consume_in_group(broker.bootstrap, "adm", "adm-group", 10)
     admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
     try:
         groups = admin.list_groups()

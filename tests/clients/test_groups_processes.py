@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from tests.clients.test_groups import GROUP_OVERRIDES, committed_offsets, create_topic, produce
+from tests.support.clients import GROUP_OVERRIDES, committed_offsets, create_topic, produce_round_robin
 from tests.support.cluster import wait_until
 
 CONSUMER = r"""
@@ -111,11 +111,11 @@ def test_three_consumer_processes_share_and_take_over(broker, tmp_path):
             return all(latest) and sorted(int(p) for s in latest for p in s.split(",")) == list(range(PARTITIONS))
         wait_until(split_three_ways, 60, message="three members each assigned partitions")
 
-        counts = produce(broker.bootstrap, topic, 120, PARTITIONS)
+        counts = produce_round_robin(broker.bootstrap, topic, 120, PARTITIONS)
         wait_until(lambda: len(consumed()) == 120, 60, message="first 120 records consumed")
 
         c.kill()
-        more = produce_range(broker.bootstrap, topic, 120, 240)
+        more = produce_round_robin(broker.bootstrap, topic, 120, PARTITIONS, start=120, keyed=False)
         for p, n in more.items():
             counts[p] += n
 
@@ -129,7 +129,7 @@ def test_three_consumer_processes_share_and_take_over(broker, tmp_path):
         wait_until(lambda: d.assignments() and d.assignments()[-1], 60,
                    message="a new member joins and gets partitions")
         a.terminate()
-        more = produce_range(broker.bootstrap, topic, 240, 300)
+        more = produce_round_robin(broker.bootstrap, topic, 60, PARTITIONS, start=240, keyed=False)
         for p, n in more.items():
             counts[p] += n
         wait_until(lambda: len(consumed()) == 300, 60, message="every record consumed")
@@ -140,18 +140,3 @@ def test_three_consumer_processes_share_and_take_over(broker, tmp_path):
     finally:
         for x in consumers:
             x.kill()
-
-
-def produce_range(bootstrap, topic, start, end):
-    """Produce ``v<start>`` … ``v<end-1>`` round-robin over the partitions; returns per-partition counts."""
-    from confluent_kafka import Producer
-
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
-    counts = {}
-    for i in range(start, end):
-        partition = i % PARTITIONS
-        producer.produce(topic, value=b"v%d" % i, partition=partition)
-        counts[partition] = counts.get(partition, 0) + 1
-    assert producer.flush(30) == 0
-    return counts
-

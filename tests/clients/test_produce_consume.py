@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from tests.support.clients import create_topic
 from tests.support.cluster import wait_until
 
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
@@ -20,15 +21,6 @@ COUNT = 50
 def expected_records(codec):
     return [(b"key-%d" % i, b"value-%d-%s-" % (i, codec.encode()) + b"x" * (i * 7),
              [("trace", b"t-%d" % i), ("codec", codec.encode())]) for i in range(COUNT)]
-
-
-def create_topic(bootstrap, topic, partitions=1):
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)],
-                                  operation_timeout=30)
-    futures[topic].result(timeout=60)
 
 
 def consume_confluent(bootstrap, topic, count, partition=0):

@@ -14,6 +14,7 @@ import pytest
 
 from kafkalite.log.checkpoint import CorruptCheckpointError, read_offset_checkpoint
 from kafkalite.log.cleaner import CLEANER_CHECKPOINT, CRASH_STEP_ENV
+from tests.support.clients import create_topic
 from tests.support.cluster import BrokerProcess, wait_until
 
 TOPIC = "compacted"
@@ -25,15 +26,6 @@ TOPIC_CONFIG = {"cleanup.policy": "compact", "segment.bytes": "1500", "min.clean
                 "delete.retention.ms": "3600000"}
 
 pytestmark = pytest.mark.cluster(overrides=BROKER_OVERRIDES)
-
-
-def create_compacted_topic(bootstrap):
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    futures = admin.create_topics([NewTopic(TOPIC, num_partitions=1, replication_factor=1, config=TOPIC_CONFIG)],
-                                  operation_timeout=30)
-    futures[TOPIC].result(timeout=60)
 
 
 def produce_rounds(bootstrap):
@@ -109,7 +101,7 @@ def check_exactly_latest(rows, latest):
 
 def test_compacted_topic_keeps_the_latest_value_per_key_across_a_restart(single_broker):
     """After cleaning, a consumer reads each key once with its latest value, before and after a broker restart."""
-    create_compacted_topic(single_broker.bootstrap)
+    create_topic(single_broker.bootstrap, TOPIC, configs=TOPIC_CONFIG)
     latest, rounds_end = produce_rounds(single_broker.bootstrap)
     wait_until(lambda: cleaned_up_to(single_broker) >= rounds_end, 60, message="the cleaner to pass the last round")
     before = consume_all(single_broker.bootstrap)
@@ -127,7 +119,7 @@ def test_a_crash_during_cleaning_loses_nothing(zookeeper, tmp_path, monkeypatch,
                            overrides={**BROKER_OVERRIDES, "log.cleaner.enable": "false"})
     try:
         broker.start().wait_ready()
-        create_compacted_topic(broker.bootstrap)
+        create_topic(broker.bootstrap, TOPIC, configs=TOPIC_CONFIG)
         latest, rounds_end = produce_rounds(broker.bootstrap)
         broker.stop()
         broker.overrides["log.cleaner.enable"] = "true"
@@ -169,7 +161,7 @@ def test_consumer_offsets_are_compacted_and_commits_survive_a_restart(zookeeper,
     broker = BrokerProcess(1, zookeeper.connect_string, tmp_path / "offsets", overrides=overrides)
     try:
         broker.start().wait_ready()
-        create_compacted_topic(broker.bootstrap)
+        create_topic(broker.bootstrap, TOPIC, configs=TOPIC_CONFIG)
         consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "committer",
                              "enable.auto.commit": False})
         try:

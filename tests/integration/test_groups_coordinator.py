@@ -14,7 +14,7 @@ import pytest
 from kazoo.client import KazooClient
 
 from kafkalite.protocol.apis import ApiKey
-from tests.clients.test_groups import committed_offsets, consume_confluent, create_topic, produce
+from tests.support.clients import committed_offsets, consume_in_group, create_topic, produce_round_robin
 from tests.support.cluster import wait_until
 from tests.support.wire import WireClient
 
@@ -112,8 +112,8 @@ def test_offsets_topic_records_are_kafkas_formats(single_broker):
     from kafkalite.coordinator.offsets_codec import partition_for_group
 
     create_topic(single_broker.bootstrap, "fmt", 1)
-    produce(single_broker.bootstrap, "fmt", 5, 1)
-    consume_confluent(single_broker.bootstrap, "fmt", "fmt-group", 5)
+    produce_round_robin(single_broker.bootstrap, "fmt", 5, 1)
+    consume_in_group(single_broker.bootstrap, "fmt", "fmt-group", 5)
     reader = Consumer({"bootstrap.servers": single_broker.bootstrap, "group.id": "reader",
                        "enable.auto.commit": False, "enable.partition.eof": True})
     reader.assign([TopicPartition("__consumer_offsets", partition_for_group("fmt-group", 5), 0)])
@@ -145,9 +145,9 @@ def test_offsets_topic_records_are_kafkas_formats(single_broker):
 @pytest.mark.cluster(size=3, overrides=OVERRIDES)
 def test_committed_offsets_survive_coordinator_kill_and_cluster_restart(cluster):
     """Offsets committed with acks=all outlive SIGKILL of the coordinator and a full cluster restart."""
-    create_topic_rf(cluster.bootstrap, "durable", 3)
-    counts = produce(cluster.bootstrap, "durable", 90, 3)
-    consume_confluent(cluster.bootstrap, "durable", "durable-group", 90)
+    create_topic(cluster.bootstrap, "durable", 3, replication_factor=3)
+    counts = produce_round_robin(cluster.bootstrap, "durable", 90, 3)
+    consume_in_group(cluster.bootstrap, "durable", "durable-group", 90)
     assert committed_offsets(cluster.bootstrap, "durable-group", "durable", 3) == counts
 
     coordinator = find_coordinator(cluster.bootstrap, "durable-group")
@@ -162,23 +162,14 @@ def test_committed_offsets_survive_coordinator_kill_and_cluster_restart(cluster)
     assert committed_offsets(cluster.bootstrap, "durable-group", "durable", 3) == counts
 
 
-def create_topic_rf(bootstrap, topic, partitions):
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=3)],
-                                  operation_timeout=30)
-    futures[topic].result(timeout=60)
-
-
 @pytest.mark.slow
 @pytest.mark.cluster(size=3, overrides=OVERRIDES)
 def test_live_group_follows_its_coordinator_to_another_broker(cluster):
     """A consuming group keeps its generation and goes on committing after its coordinator is SIGKILLed."""
     from confluent_kafka import Consumer
 
-    create_topic_rf(cluster.bootstrap, "moving", 2)
-    produce(cluster.bootstrap, "moving", 20, 2)
+    create_topic(cluster.bootstrap, "moving", 2, replication_factor=3)
+    produce_round_robin(cluster.bootstrap, "moving", 20, 2)
     consumer = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": "moving-group",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False,
                          "session.timeout.ms": 10000, "heartbeat.interval.ms": 500})
@@ -198,7 +189,7 @@ def test_live_group_follows_its_coordinator_to_another_broker(cluster):
         cluster.broker(coordinator).kill()
         others = ",".join(b.bootstrap for b in cluster.brokers if b.broker_id != coordinator)
         find_coordinator(others, "moving-group", exclude=coordinator)
-        produce(others, "moving", 20, 2)
+        produce_round_robin(others, "moving", 20, 2)
         wait_until(lambda: consume(40), 60, interval=0, message="records produced after the failover")
         consumer.commit(asynchronous=False)
         assert len(assignments) == rounds, "the group rebalanced although its member stayed alive"
@@ -214,10 +205,10 @@ def test_deleting_a_topic_drops_its_committed_offsets(single_broker):
 
     create_topic(single_broker.bootstrap, "doomed", 1)
     create_topic(single_broker.bootstrap, "kept", 1)
-    produce(single_broker.bootstrap, "doomed", 3, 1)
-    produce(single_broker.bootstrap, "kept", 3, 1)
-    consume_confluent(single_broker.bootstrap, "doomed", "del-group", 3)
-    consume_confluent(single_broker.bootstrap, "kept", "del-group", 3)
+    produce_round_robin(single_broker.bootstrap, "doomed", 3, 1)
+    produce_round_robin(single_broker.bootstrap, "kept", 3, 1)
+    consume_in_group(single_broker.bootstrap, "doomed", "del-group", 3)
+    consume_in_group(single_broker.bootstrap, "kept", "del-group", 3)
     admin = AdminClient({"bootstrap.servers": single_broker.bootstrap})
     admin.delete_topics(["doomed"], operation_timeout=30)["doomed"].result(timeout=60)
 
