@@ -118,14 +118,6 @@ class CleanResult:
     aborted: bool = False
 
 
-def _segment_time(segment):
-    """Newest record timestamp of ``segment``; its file's mtime when it has none."""
-    timestamp = segment.largest_timestamp
-    if timestamp >= 0:
-        return timestamp
-    return int(os.stat(segment.log_path).st_mtime * 1000)
-
-
 def _iter_batches(segment):
     """``(header, raw bytes)`` of every batch of an inactive segment, read with pread."""
     fd = segment.file.fileno()
@@ -233,7 +225,7 @@ class LogCleaner:
         limit = min(high_watermark, segments[-1].base_offset)
         if config.min_compaction_lag_ms > 0:
             for segment in segments[:-1]:
-                if segment.size and _segment_time(segment) > now - config.min_compaction_lag_ms:
+                if segment.size and segment.largest_timestamp_or_mtime > now - config.min_compaction_lag_ms:
                     limit = min(limit, segment.base_offset)
                     break
         end = segments[0].base_offset
@@ -248,7 +240,7 @@ class LogCleaner:
             else:
                 dirty_bytes += segment.size
                 if oldest_dirty is None and segment.size:
-                    oldest_dirty = _segment_time(segment)
+                    oldest_dirty = segment.largest_timestamp_or_mtime
         if end <= first_dirty or dirty_bytes == 0:
             return None
         forced = oldest_dirty is not None and config.max_compaction_lag_ms < 2**63 - 1 and \
@@ -410,7 +402,7 @@ class LogCleaner:
                              created_ms=self.time_ms(), active=True, suffix=".cleaned")
         try:
             for segment in group:
-                retain_deletes = _segment_time(segment) > horizon
+                retain_deletes = segment.largest_timestamp_or_mtime > horizon
                 for header, data in _iter_batches(segment):
                     stats["read"] += len(data)
                     kept = self._filter_batch(log, header, data, offset_map, retain_deletes, stats)

@@ -621,7 +621,7 @@ class Log:
             if config.retention_ms >= 0:
                 now = self.time_ms()
                 deleted += self._delete_segments(
-                    lambda segment, _next: now - self._segment_timestamp(segment) > config.retention_ms)
+                    lambda segment, _next: now - segment.largest_timestamp_or_mtime > config.retention_ms)
             if config.retention_bytes >= 0:
                 excess = [self.size_in_bytes - config.retention_bytes]
 
@@ -635,13 +635,6 @@ class Log:
             lambda segment, next_segment: next_segment is not None and
             next_segment.base_offset <= self.log_start_offset)
         return deleted
-
-    @staticmethod
-    def _segment_timestamp(segment):
-        timestamp = segment.largest_timestamp
-        if timestamp >= 0:
-            return timestamp
-        return int(os.stat(segment.log_path).st_mtime * 1000)
 
     def _delete_segments(self, predicate):
         segments = self.segments

@@ -110,6 +110,18 @@ class LogSegment:
         return max(self.max_timestamp_so_far, self.time_index.last_entry[0])
 
     @property
+    def largest_timestamp_or_mtime(self):
+        """:attr:`largest_timestamp`, or the log file's mtime in ms when the segment has no timestamp.
+
+        Time-based retention and the cleaner's compaction lag measure a segment's age from it
+        (Kafka's ``LogSegment.largestTimestamp``).
+        """
+        timestamp = self.largest_timestamp
+        if timestamp >= 0:
+            return timestamp
+        return int(os.stat(self.log_path).st_mtime * 1000)
+
+    @property
     def rolling_based_timestamp(self):
         """Max timestamp of the first batch (time-based rolling measures from it), or None."""
         if self._rolling_based_timestamp is None and self.size > 0:
