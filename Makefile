@@ -49,6 +49,7 @@ endif
 #   pid_of NAME         print the pid in .run/NAME.pid if it is a live kafkalite broker
 #   stop_pid NAME       SIGTERM, wait up to STOP_TIMEOUT s, then SIGKILL — by pid only
 #   wait_port NAME PORT wait until PORT accepts connections; fail with the log tail
+#   abandon_start NAME… after a failed start: stop the named brokers, then ZooKeeper
 #   port_open PORT      true if 127.0.0.1:PORT accepts a connection
 define SH_FUNCS
 pid_of() {
@@ -85,17 +86,24 @@ wait_port() {
   local name="$$1" port="$$2" deadline=$$(( SECONDS + $(START_TIMEOUT) ))
   until port_open "$$port"; do
     if ! pid_of "$$name" >/dev/null; then
-      echo "$$name exited before accepting connections on port $$port; last lines of $(RUN_DIR)/$$name.log:" >&2
-      tail -n 40 "$(RUN_DIR)/$$name.log" >&2 || true
+      start_failed "$$name" "exited before accepting connections on port $$port"
       return 1
     fi
     if [ "$$SECONDS" -ge "$$deadline" ]; then
-      echo "$$name did not accept connections on port $$port within $(START_TIMEOUT) s; last lines of $(RUN_DIR)/$$name.log:" >&2
-      tail -n 40 "$(RUN_DIR)/$$name.log" >&2 || true
+      start_failed "$$name" "did not accept connections on port $$port within $(START_TIMEOUT) s"
       return 1
     fi
     sleep 0.2
   done
+}
+start_failed() {
+  echo "$$1 $$2; last lines of $(RUN_DIR)/$$1.log:" >&2
+  tail -n 40 "$(RUN_DIR)/$$1.log" >&2 || true
+}
+abandon_start() {
+  local name
+  for name in "$$@"; do stop_pid "$$name"; done
+  zk/zkctl stop --dir $(ZK_DIR) || true
 }
 start_broker() {
   local name="$$1" config="$$2"; shift 2
@@ -158,8 +166,7 @@ run: install
 	done
 	for n in $(BROKERS); do
 	  if ! wait_port "broker-$$n" "$$(( 9091 + n ))"; then
-	    for m in $(BROKERS); do stop_pid "broker-$$m"; done
-	    zk/zkctl stop --dir $(ZK_DIR) || true
+	    abandon_start $(foreach m,$(BROKERS),broker-$(m))
 	    exit 1
 	  fi
 	done
@@ -180,8 +187,7 @@ run-single: install
 	zk/zkctl start $(ZK_START_ARGS) --dir $(ZK_DIR)
 	start_broker broker-single config/server.properties --override "zookeeper.connect=$(ZK_CONNECT)"
 	if ! wait_port broker-single 9092; then
-	  stop_pid broker-single
-	  zk/zkctl stop --dir $(ZK_DIR) || true
+	  abandon_start broker-single
 	  exit 1
 	fi
 	echo
