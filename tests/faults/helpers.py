@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 
 from kafkalite.protocol.recordcodec import decode_batches
+from tests.support import clients
 
 #: Broker properties every fault test starts from: Kafka's defaults with short timeouts.
 FAULT_BROKER_DEFAULTS = {
@@ -98,16 +99,8 @@ def create_topic(bootstrap: str, topic: str, assignment: list[list[int]], config
 
     :raises Exception: whatever CreateTopics answered if it failed.
     """
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    new_topic = NewTopic(topic, num_partitions=len(assignment), replica_assignment=assignment,
-                         config={k: str(v) for k, v in (configs or {}).items()})
-    futures = admin.create_topics(
-        [new_topic],
-        operation_timeout=timeout, request_timeout=timeout,
-    )
-    futures[topic].result(timeout=timeout)
+    clients.create_topic(bootstrap, topic, configs=configs, assignment=assignment, operation_timeout=timeout,
+                         result_timeout=timeout, request_timeout=timeout)
 
 
 def metadata_partition(bootstrap: str, topic: str, partition: int = 0, timeout: float = 5.0):

@@ -4,9 +4,11 @@ Metadata comes from confluent-kafka's AdminClient (librdkafka), and ZooKeeper st
 short-lived kazoo client, so the tests check what clients and the cluster really see.
 """
 
+import contextlib
 import json
 import time
 
+from tests.support import clients
 from tests.support.cluster import wait_until
 
 __all__ = ["create_topic", "partition_metadata", "wait_for_partition", "zk_state", "zk_write", "zk_children", "zk_get",
@@ -15,15 +17,7 @@ __all__ = ["create_topic", "partition_metadata", "wait_for_partition", "zk_state
 
 def create_topic(bootstrap, topic, partitions=1, replication_factor=3, configs=None, assignment=None):
     """Create ``topic`` through CreateTopics and wait until it has leaders."""
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    if assignment is not None:
-        new = NewTopic(topic, num_partitions=len(assignment), replica_assignment=assignment, config=configs or {})
-    else:
-        new = NewTopic(topic, num_partitions=partitions, replication_factor=replication_factor,
-                       config=configs or {})
-    admin.create_topics([new], operation_timeout=30)[topic].result(timeout=60)
+    clients.create_topic(bootstrap, topic, partitions, replication_factor, configs, assignment)
     for partition in range(partitions if assignment is None else len(assignment)):
         wait_for_partition(bootstrap, topic, partition, lambda p: p.leader >= 0, "a leader")
 
@@ -65,71 +59,52 @@ def _describe(meta):
     return f"leader {meta.leader} replicas {meta.replicas} isr {meta.isrs}"
 
 
-def zk_state(zk_connect, topic, partition=0, with_version=False):
-    """The partition's ``state`` znode as a dict (None if absent); with ``with_version``, (dict, version)."""
+@contextlib.contextmanager
+def _kazoo(zk_connect):
+    """A started kazoo client on ``zk_connect``, stopped and closed on exit."""
     from kazoo.client import KazooClient
 
     client = KazooClient(hosts=zk_connect)
     client.start(timeout=10)
     try:
-        if not client.exists(f"/brokers/topics/{topic}/partitions/{partition}/state"):
-            return None
-        data, stat = client.get(f"/brokers/topics/{topic}/partitions/{partition}/state")
-        return (json.loads(data), stat.version) if with_version else json.loads(data)
+        yield client
     finally:
         client.stop()
         client.close()
+
+
+def zk_state(zk_connect, topic, partition=0, with_version=False):
+    """The partition's ``state`` znode as a dict (None if absent); with ``with_version``, (dict, version)."""
+    path = f"/brokers/topics/{topic}/partitions/{partition}/state"
+    with _kazoo(zk_connect) as client:
+        if not client.exists(path):
+            return None
+        data, stat = client.get(path)
+        return (json.loads(data), stat.version) if with_version else json.loads(data)
 
 
 def zk_write(zk_connect, path, data):
     """Create ``path`` with ``data`` (bytes) in ZooKeeper, as an admin tool would."""
-    from kazoo.client import KazooClient
-
-    client = KazooClient(hosts=zk_connect)
-    client.start(timeout=10)
-    try:
+    with _kazoo(zk_connect) as client:
         client.create(path, data, makepath=True)
-    finally:
-        client.stop()
-        client.close()
 
 
 def zk_children(zk_connect, path):
     """The children of ``path`` ([] if it does not exist)."""
-    from kazoo.client import KazooClient
-
-    client = KazooClient(hosts=zk_connect)
-    client.start(timeout=10)
-    try:
+    with _kazoo(zk_connect) as client:
         return client.get_children(path) if client.exists(path) else []
-    finally:
-        client.stop()
-        client.close()
 
 
 def zk_get(zk_connect, path):
     """The data of ``path`` (None if it does not exist)."""
-    from kazoo.client import KazooClient
-
-    client = KazooClient(hosts=zk_connect)
-    client.start(timeout=10)
-    try:
+    with _kazoo(zk_connect) as client:
         return client.get(path)[0] if client.exists(path) else None
-    finally:
-        client.stop()
-        client.close()
 
 
 def zk_exists(zk_connect, path):
-    from kazoo.client import KazooClient
-
-    client = KazooClient(hosts=zk_connect)
-    client.start(timeout=10)
-    try:
+    """True if ``path`` exists."""
+    with _kazoo(zk_connect) as client:
         return client.exists(path) is not None
-    finally:
-        client.stop()
-        client.close()
 
 
 def acks_all_producer(bootstrap, **extra):

@@ -15,28 +15,11 @@ from tests.integration.replication_support import (
     wait_for_partition,
     zk_state,
 )
-from tests.support.cluster import wait_until
+from tests.support.clients import read_from_start
 
 FAST = {"controlled.shutdown.retry.backoff.ms": "200",
         "zookeeper.session.timeout.ms": "6000", "replica.lag.time.max.ms": "3000",
         "min.insync.replicas": "2", "auto.leader.rebalance.enable": "false"}
-
-
-def consume_values(bootstrap, topic, count, partition=0):
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "check-" + topic,
-                         "enable.auto.commit": False})
-    consumer.assign([TopicPartition(topic, partition, 0)])
-    found = []
-    try:
-        def more():
-            found.extend((m.offset(), m.value()) for m in consumer.consume(1000, 0.5) if m.error() is None)
-            return len(found) >= count
-        wait_until(more, 60, message=f"{count} records of {topic}")
-    finally:
-        consumer.close()
-    return found
 
 
 @pytest.mark.slow
@@ -65,5 +48,5 @@ def test_leader_sigkill_moves_leadership_and_keeps_acknowledged_records(cluster)
     cluster.broker(old_leader).restart()
     wait_for_partition(cluster.bootstrap, topic, 0, lambda p: len(p.isrs) == 3, "the old leader back in the ISR",
                        timeout=40)
-    records = consume_values(cluster.bootstrap, topic, 100)
+    records = read_from_start(cluster.bootstrap, topic, 100, group="check-" + topic)
     assert records == [(i, b"before-%d" % i) for i in range(50)] + [(50 + i, b"after-%d" % i) for i in range(50)]

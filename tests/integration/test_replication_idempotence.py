@@ -12,38 +12,12 @@ import time
 import pytest
 
 from tests.integration.replication_support import create_topic, wait_for_partition
+from tests.support.clients import read_from_start
 from tests.support.cluster import wait_until
 
 OVERRIDES = {"controlled.shutdown.retry.backoff.ms": "200",
              "zookeeper.session.timeout.ms": "6000", "replica.lag.time.max.ms": "3000", "min.insync.replicas": "2",
              "auto.leader.rebalance.enable": "false"}
-
-
-def read_all(bootstrap, topic, count):
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "read-" + topic, "enable.auto.commit": False})
-    consumer.assign([TopicPartition(topic, 0, 0)])
-    records = []
-    try:
-        def more():
-            for message in consumer.consume(1000, 0.5):
-                if message.error() is None:
-                    records.append((message.offset(), message.value()))
-            return len(records) >= count
-
-        try:
-            wait_until(more, 60, message=f"{count} records of {topic}")
-        except TimeoutError as error:
-            last = records[-1] if records else None
-            raise TimeoutError(f"{error}: read {len(records)}, the last {last}") from None
-        # Anything beyond the acknowledged records would be a duplicate: drain briefly.
-        deadline = time.monotonic() + 2
-        while time.monotonic() < deadline:
-            records.extend((m.offset(), m.value()) for m in consumer.consume(1000, 0.2) if m.error() is None)
-    finally:
-        consumer.close()
-    return records
 
 
 def check_log(records, acked):
@@ -110,7 +84,7 @@ def test_confluent_idempotent_producer_across_leader_sigkill(cluster):
     old_leader, acked = kill_leader_while_producing(cluster, topic, produce_one, flush)
     assert errors == []
     cluster.broker(old_leader).restart()
-    check_log(read_all(cluster.bootstrap, topic, len(acked)), acked)
+    check_log(read_from_start(cluster.bootstrap, topic, len(acked), drain_s=2), acked)
 
 
 @pytest.mark.slow
@@ -140,4 +114,4 @@ def test_kafka_python_idempotent_producer_across_leader_sigkill(cluster):
         producer.close(10)
     assert errors == []
     cluster.broker(old_leader).restart()
-    check_log(read_all(cluster.bootstrap, topic, len(acked)), acked)
+    check_log(read_from_start(cluster.bootstrap, topic, len(acked), drain_s=2), acked)

@@ -12,14 +12,13 @@ election), it serves exactly what broker 2 acknowledged.
 
 import json
 import signal
-import time
 
 import pytest
 
 from kafkalite.protocol.recordcodec import Record, build_batch
 from tests.integration.replication_support import create_topic, wait_for_partition, zk_state, zk_write
 from tests.support import wire
-from tests.support.cluster import wait_until
+from tests.support.clients import read_from_start
 
 SESSION_MS = 4000
 OVERRIDES = {"controlled.shutdown.retry.backoff.ms": "200",
@@ -28,20 +27,8 @@ OVERRIDES = {"controlled.shutdown.retry.backoff.ms": "200",
 
 
 def read_values(bootstrap, topic, count):
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "read-" + topic, "enable.auto.commit": False})
-    consumer.assign([TopicPartition(topic, 0, 0)])
-    values = []
-    try:
-        wait_until(lambda: values.extend(m.value() for m in consumer.consume(100, 0.5) if m.error() is None)
-                   or len(values) >= count, 30, message=f"{count} records")
-        deadline = time.monotonic() + 1
-        while time.monotonic() < deadline:
-            values.extend(m.value() for m in consumer.consume(100, 0.2) if m.error() is None)
-    finally:
-        consumer.close()
-    return values
+    """The values of partition 0 from offset 0: at least ``count`` within 30 s, then whatever else comes within 1 s."""
+    return [value for _, value in read_from_start(bootstrap, topic, count, timeout=30, drain_s=1, batch=100)]
 
 
 @pytest.mark.slow
