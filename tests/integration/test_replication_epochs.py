@@ -38,14 +38,6 @@ def fetch(address, topic, current_leader_epoch):
     return response["responses"][0]["partitions"][0]
 
 
-def list_offsets(address, topic, current_leader_epoch):
-    with wire.WireClient(address) as client:
-        response = client.request(ApiKey.LIST_OFFSETS, 5, {"replica_id": -1, "isolation_level": 0, "topics": [
-            {"name": topic, "partitions": [
-                {"partition_index": 0, "current_leader_epoch": current_leader_epoch, "timestamp": -1}]}]})
-    return response["topics"][0]["partitions"][0]
-
-
 @pytest.mark.slow
 @pytest.mark.cluster(size=3, overrides=OVERRIDES)
 def test_offset_for_leader_epoch_and_fencing_after_leader_change(cluster):
@@ -81,6 +73,7 @@ def test_offset_for_leader_epoch_and_fencing_after_leader_change(cluster):
     assert fetch(leader, topic, epoch + 1)["error_code"] == errors.UnknownLeaderEpochError.code
     assert fetch(leader, topic, epoch)["error_code"] == 0
     assert fetch(follower, topic, epoch)["error_code"] == errors.NotLeaderOrFollowerError.code
-    assert list_offsets(leader, topic, epoch - 1)["error_code"] == errors.FencedLeaderEpochError.code
-    found = list_offsets(leader, topic, epoch)
+    assert wire.list_offset(leader, topic, current_leader_epoch=epoch - 1)["error_code"] == \
+        errors.FencedLeaderEpochError.code
+    found = wire.list_offset(leader, topic, current_leader_epoch=epoch)
     assert (found["error_code"], found["offset"], found["leader_epoch"]) == (0, 8, epoch)

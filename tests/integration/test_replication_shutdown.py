@@ -61,6 +61,22 @@ class BackgroundProducer:
         assert not self._thread.is_alive(), "producer did not drain"
 
 
+def produce_across_controlled_shutdown(cluster, topic, broker_id):
+    """Stop ``broker_id`` with SIGTERM while an ``acks=all`` producer writes ``topic``: 50 records acknowledged
+    before, 50 after, no delivery failure, and the broker logged a controlled shutdown. Returns the producer."""
+    producer = BackgroundProducer(cluster.bootstrap, topic).start()
+    try:
+        wait_until(lambda: len(producer.acked) >= 50, 30, message="records acknowledged before the shutdown")
+        assert cluster.broker(broker_id).stop() == 0
+        count = len(producer.acked)
+        wait_until(lambda: len(producer.acked) >= count + 50, 30, message="records acknowledged after the shutdown")
+    finally:
+        producer.stop()
+    assert producer.failures == []
+    assert "controlled shutdown succeeded" in cluster.broker(broker_id).log_text()
+    return producer
+
+
 @pytest.mark.slow
 @pytest.mark.cluster(size=3, overrides={**BASE, "auto.leader.rebalance.enable": "false"})
 def test_sigterm_of_leader_moves_leadership_and_acks_all_producer_sees_no_error(cluster):
@@ -69,16 +85,7 @@ def test_sigterm_of_leader_moves_leadership_and_acks_all_producer_sees_no_error(
     create_topic(cluster.bootstrap, topic)
     meta = wait_for_partition(cluster.bootstrap, topic, 0, lambda p: len(p.isrs) == 3, "a full ISR")
     leader = meta.leader
-    producer = BackgroundProducer(cluster.bootstrap, topic).start()
-    try:
-        wait_until(lambda: len(producer.acked) >= 50, 30, message="records acknowledged before the shutdown")
-        assert cluster.broker(leader).stop() == 0
-        count = len(producer.acked)
-        wait_until(lambda: len(producer.acked) >= count + 50, 30, message="records acknowledged after the shutdown")
-    finally:
-        producer.stop()
-    assert producer.failures == []
-    assert "controlled shutdown succeeded" in cluster.broker(leader).log_text()
+    producer = produce_across_controlled_shutdown(cluster, topic, leader)
     state = zk_state(cluster.zk_connect, topic)
     assert state["leader"] not in (-1, leader) and leader not in state["isr"]
     offsets = sorted(offset for offset, _ in producer.acked)
@@ -136,16 +143,7 @@ def test_sigterm_of_the_controller_that_leads_moves_leadership_and_control(clust
     create_topic(cluster.bootstrap, topic, assignment=[[controller, *others]])
     wait_for_partition(cluster.bootstrap, topic, 0, lambda p: p.leader == controller and len(p.isrs) == 3,
                        "the controller leading")
-    producer = BackgroundProducer(cluster.bootstrap, topic).start()
-    try:
-        wait_until(lambda: len(producer.acked) >= 50, 30, message="records acknowledged before the shutdown")
-        assert cluster.broker(controller).stop() == 0
-        count = len(producer.acked)
-        wait_until(lambda: len(producer.acked) >= count + 50, 30, message="records acknowledged after the shutdown")
-    finally:
-        producer.stop()
-    assert producer.failures == []
-    assert "controlled shutdown succeeded" in cluster.broker(controller).log_text()
+    produce_across_controlled_shutdown(cluster, topic, controller)
     new_controller = wait_until(lambda: zk_get(cluster.zk_connect, "/controller"), 20, message="a new controller")
     assert json.loads(new_controller)["brokerid"] in others
     assert zk_state(cluster.zk_connect, topic)["leader"] == others[0]

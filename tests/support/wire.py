@@ -115,11 +115,11 @@ def produce(address, topic, partition, records, version=8, acks=1):
     return response["responses"][0]["partition_responses"][0]
 
 
-def list_offset(address, topic, partition=0, timestamp=-1):
+def list_offset(address, topic, partition=0, timestamp=-1, current_leader_epoch=-1):
     """The ListOffsets v5 result for one partition: ``{"error_code", "offset", "timestamp", ...}``."""
     with WireClient(address) as client:
         response = client.request(ApiKey.LIST_OFFSETS, 5, {"replica_id": -1, "isolation_level": 0, "topics": [
-            {"name": topic, "partitions": [{"partition_index": partition, "current_leader_epoch": -1,
+            {"name": topic, "partitions": [{"partition_index": partition, "current_leader_epoch": current_leader_epoch,
                                             "timestamp": timestamp}]}]})
     return response["topics"][0]["partitions"][0]
 
