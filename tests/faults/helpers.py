@@ -106,18 +106,9 @@ def create_topic(bootstrap: str, topic: str, assignment: list[list[int]], config
 def metadata_partition(bootstrap: str, topic: str, partition: int = 0, timeout: float = 5.0):
     """``(leader, replicas, isrs)`` of a partition from a Metadata request, or ``None`` if absent."""
     from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    try:
-        metadata = admin.list_topics(topic, timeout=timeout)
-    except KafkaException:
-        return None
-    entry = metadata.topics.get(topic)
-    if entry is None or partition not in entry.partitions:
-        return None
-    info = entry.partitions[partition]
-    return info.leader, list(info.replicas), list(info.isrs)
+    info = clients.partition_metadata(bootstrap, topic, partition, timeout=timeout, tolerate=KafkaException)
+    return None if info is None else (info.leader, list(info.replicas), list(info.isrs))
 
 
 def produce_sync(bootstrap: str, topic: str, values: list[bytes], acks: str = "all", partition: int = 0,

@@ -9,6 +9,7 @@ import json
 import time
 
 from tests.support import clients
+from tests.support.clients import partition_metadata
 from tests.support.cluster import wait_until
 
 __all__ = ["create_topic", "partition_metadata", "wait_for_partition", "zk_state", "zk_write", "zk_children", "zk_get",
@@ -22,23 +23,8 @@ def create_topic(bootstrap, topic, partitions=1, replication_factor=3, configs=N
         wait_for_partition(bootstrap, topic, partition, lambda p: p.leader >= 0, "a leader")
 
 
-def partition_metadata(bootstrap, topic, partition=0):
-    """The librdkafka PartitionMetadata (``leader``, ``replicas``, ``isrs``), or None."""
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    try:
-        metadata = admin.list_topics(topic, timeout=5)
-    except Exception:  # noqa: BLE001 -- no answer yet (e.g. every broker restarting) is "not yet"
-        return None
-    entry = metadata.topics.get(topic)
-    if entry is None or entry.error is not None and not entry.partitions:
-        return None
-    return entry.partitions.get(partition)
-
-
 def wait_for_partition(bootstrap, topic, partition, predicate, what, timeout=30):
-    """Wait until the partition's metadata satisfies ``predicate``; returns it."""
+    """Wait until the partition's metadata (:func:`partition_metadata`) satisfies ``predicate``; returns it."""
     found = {}
 
     def check():

@@ -1,6 +1,7 @@
 """Real-client helpers shared by the test suites: topic creation, group produce/consume, reading a partition.
 
-Owns :func:`create_topic` (CreateTopics through confluent-kafka's AdminClient),
+Owns :func:`create_topic` (CreateTopics through confluent-kafka's AdminClient), :func:`partition_metadata`
+(a partition's leader, replicas and ISR as a Metadata answer gives them),
 :func:`produce_round_robin` / :func:`consume_in_group` / :func:`committed_offsets` (the consumer-group
 round trip) and :func:`read_from_start` (a partition read from offset 0 by an assigned consumer).
 Everything here talks to brokers as librdkafka does, so tests check what real clients see.
@@ -39,6 +40,24 @@ def create_topic(bootstrap, topic, partitions=1, replication_factor=1, configs=N
     if request_timeout is not None:
         options["request_timeout"] = request_timeout
     admin.create_topics([new_topic], **options)[topic].result(timeout=result_timeout)
+
+
+def partition_metadata(bootstrap, topic, partition=0, timeout=5, tolerate=Exception):
+    """The librdkafka PartitionMetadata (``leader``, ``replicas``, ``isrs``) of a partition, or None.
+
+    None also when the Metadata request fails with ``tolerate`` (no answer yet is "not yet").
+    """
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    try:
+        metadata = admin.list_topics(topic, timeout=timeout)
+    except tolerate:
+        return None
+    entry = metadata.topics.get(topic)
+    if entry is None or entry.error is not None and not entry.partitions:
+        return None
+    return entry.partitions.get(partition)
 
 
 def produce_round_robin(bootstrap, topic, count, partitions, start=0, keyed=True):
