@@ -121,6 +121,12 @@ def cluster(request, zookeeper, tmp_path):
 
 
 @pytest.fixture
+def broker(cluster):
+    """The first broker of ``cluster``: with ``@pytest.mark.cluster(size=1, ...)``, a test's one broker."""
+    return cluster.brokers[0]
+
+
+@pytest.fixture
 def single_broker(request, zookeeper, tmp_path):
     """One started broker (``broker.id=1``), stopped after the test."""
     options = _cluster_marker(request)

@@ -6,12 +6,7 @@ import pytest
 
 from tests.support.cluster import Cluster, wait_until
 
-
-@pytest.fixture
-def broker(zookeeper, tmp_path):
-    cluster = Cluster(zookeeper, tmp_path, size=1, overrides={"zookeeper.session.timeout.ms": "6000"}).start()
-    yield cluster.brokers[0]
-    cluster.stop()
+pytestmark = pytest.mark.cluster(size=1, overrides={"zookeeper.session.timeout.ms": "6000"})
 
 
 def test_confluent_admin_create_describe_delete(broker, zookeeper):

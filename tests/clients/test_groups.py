@@ -20,14 +20,7 @@ from tests.support.clients import (
 )
 from tests.support.cluster import wait_until
 
-
-@pytest.fixture
-def broker(zookeeper, tmp_path):
-    from tests.support.cluster import Cluster
-
-    cluster = Cluster(zookeeper, tmp_path, size=1, overrides=GROUP_OVERRIDES).start()
-    yield cluster.brokers[0]
-    cluster.stop()
+pytestmark = pytest.mark.cluster(size=1, overrides=GROUP_OVERRIDES)
 
 
 @pytest.mark.parametrize("assignor", ["range", "roundrobin", "cooperative-sticky"])

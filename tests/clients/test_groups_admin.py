@@ -10,14 +10,7 @@ import pytest
 from tests.support.clients import GROUP_OVERRIDES, consume_in_group, create_topic, produce_round_robin
 from tests.support.cluster import wait_until
 
-
-@pytest.fixture
-def broker(zookeeper, tmp_path):
-    from tests.support.cluster import Cluster
-
-    cluster = Cluster(zookeeper, tmp_path, size=1, overrides=GROUP_OVERRIDES).start()
-    yield cluster.brokers[0]
-    cluster.stop()
+pytestmark = pytest.mark.cluster(size=1, overrides=GROUP_OVERRIDES)
 
 
 def test_kafka_python_admin_manages_an_empty_group(broker):

@@ -80,13 +80,7 @@ class ConsumerProcess:
             self.process.wait()
 
 
-@pytest.fixture
-def broker(zookeeper, tmp_path):
-    from tests.support.cluster import Cluster
-
-    cluster = Cluster(zookeeper, tmp_path, size=1, overrides=GROUP_OVERRIDES).start()
-    yield cluster.brokers[0]
-    cluster.stop()
+pytestmark = pytest.mark.cluster(size=1, overrides=GROUP_OVERRIDES)
 
 
 @pytest.mark.slow

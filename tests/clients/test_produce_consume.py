@@ -55,13 +55,7 @@ def check_consumed(messages, expected, offsets=None, timestamps=None):
             assert message.timestamp()[1] == timestamps[position]
 
 
-@pytest.fixture
-def broker(zookeeper, tmp_path):
-    from tests.support.cluster import Cluster
-
-    cluster = Cluster(zookeeper, tmp_path, size=1, overrides={"zookeeper.session.timeout.ms": "6000"}).start()
-    yield cluster.brokers[0]
-    cluster.stop()
+pytestmark = pytest.mark.cluster(size=1, overrides={"zookeeper.session.timeout.ms": "6000"})
 
 
 @pytest.mark.parametrize("codec", CODECS)

@@ -12,19 +12,15 @@ import pytest
 from kafkalite.protocol import errors
 from kafkalite.protocol.apis import ApiKey
 from kafkalite.protocol.recordcodec import Record, build_batch
-from tests.support.cluster import Cluster, wait_until
+from tests.support.cluster import wait_until
 from tests.support.wire import WireClient, create_topic, latest_offset, produce
 
 MAX_REQUEST = 1024 * 1024
 
 
-@pytest.fixture
-def broker(zookeeper, tmp_path):
-    cluster = Cluster(zookeeper, tmp_path, size=1, overrides={
-        "socket.request.max.bytes": str(MAX_REQUEST), "message.max.bytes": "20000",
-        "log.retention.check.interval.ms": "300"}).start()
-    yield cluster.brokers[0]
-    cluster.stop()
+pytestmark = pytest.mark.cluster(size=1, overrides={
+    "socket.request.max.bytes": str(MAX_REQUEST), "message.max.bytes": "20000",
+    "log.retention.check.interval.ms": "300"})
 
 
 def still_serving(address):

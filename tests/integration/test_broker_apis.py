@@ -18,13 +18,7 @@ from kafkalite.protocol.recordcodec import Record, build_batch, decode_batches
 from tests.support.cluster import Cluster, wait_until
 from tests.support.wire import WireClient, create_topic, is_led_by, latest_offset, produce
 
-
-@pytest.fixture
-def broker(zookeeper, tmp_path):
-    cluster = Cluster(zookeeper, tmp_path, size=1, metrics=True,
-                      overrides={"zookeeper.session.timeout.ms": "6000"}).start()
-    yield cluster.brokers[0]
-    cluster.stop()
+pytestmark = pytest.mark.cluster(size=1, overrides={"zookeeper.session.timeout.ms": "6000"}, metrics=True)
 
 
 def fetch(address, topic, offset, max_wait_ms=0, min_bytes=0, timeout=20.0):
