@@ -5,6 +5,7 @@ import subprocess
 import pytest
 
 from tests.support.cluster import Cluster, wait_until
+from tests.support.zookeeper import kazoo_client
 
 pytestmark = pytest.mark.cluster(size=1, overrides={"zookeeper.session.timeout.ms": "6000"})
 
@@ -12,7 +13,6 @@ pytestmark = pytest.mark.cluster(size=1, overrides={"zookeeper.session.timeout.m
 def test_confluent_admin_create_describe_delete(broker, zookeeper):
     """confluent-kafka's AdminClient creates a topic with an override, reads it back, and deletes the topic."""
     from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
-    from kazoo.client import KazooClient
 
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
     futures = admin.create_topics([NewTopic("configured", num_partitions=3, replication_factor=1,
@@ -27,17 +27,12 @@ def test_confluent_admin_create_describe_delete(broker, zookeeper):
     assert not configs["retention.ms"].is_default
     assert configs["segment.bytes"].value == "1073741824"
 
-    zk = KazooClient(hosts=zookeeper.connect_string)
-    zk.start(timeout=30)
-    try:
+    with kazoo_client(zookeeper.connect_string, start_timeout=30) as zk:
         data, _ = zk.get("/config/topics/configured")
         assert b'"retention.ms": "123456"' in data or b'"retention.ms":"123456"' in data
         admin.delete_topics(["configured"], operation_timeout=30)["configured"].result(timeout=60)
         wait_until(lambda: zk.exists("/brokers/topics/configured") is None, 30, message="the topic znode to go")
         assert zk.exists("/config/topics/configured") is None
-    finally:
-        zk.stop()
-        zk.close()
     wait_until(lambda: "configured" not in admin.list_topics(timeout=30).topics, 30,
                message="the topic to leave the metadata")
     # Deleted replicas are renamed <topic>-<p>.<uuid>-delete at once and removed later, as Kafka does.

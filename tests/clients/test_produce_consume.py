@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.clients import create_topic
 from tests.support.cluster import wait_until
+from tests.support.zookeeper import kazoo_client
 
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 COUNT = 50
@@ -210,17 +211,11 @@ def test_data_survives_kill_9_and_restart(broker):
 def test_topic_written_by_hand_in_zookeeper_becomes_usable(broker, zookeeper):
     """An operator writing ``/brokers/topics/<t>`` with Kafka's JSON gets a working topic."""
     from confluent_kafka import Producer
-    from kazoo.client import KazooClient
 
-    client = KazooClient(hosts=zookeeper.connect_string)
-    client.start(timeout=30)
-    try:
+    with kazoo_client(zookeeper.connect_string, start_timeout=30) as client:
         client.create("/brokers/topics/by-hand", b'{"version":1,"partitions":{"0":[1],"1":[1]}}', makepath=True)
         wait_until(lambda: client.exists("/brokers/topics/by-hand/partitions/1/state"), 30,
                    message="the controller to write partition states")
-    finally:
-        client.stop()
-        client.close()
     producer = Producer({"bootstrap.servers": broker.bootstrap})
     errors = []
     for partition in (0, 1):

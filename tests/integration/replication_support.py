@@ -4,13 +4,13 @@ Metadata comes from confluent-kafka's AdminClient (librdkafka), and ZooKeeper st
 short-lived kazoo client, so the tests check what clients and the cluster really see.
 """
 
-import contextlib
 import json
 import time
 
 from tests.support import clients
 from tests.support.clients import partition_metadata
 from tests.support.cluster import wait_until
+from tests.support.zookeeper import kazoo_client
 
 __all__ = ["create_topic", "partition_metadata", "wait_for_partition", "zk_state", "zk_write", "zk_children", "zk_get",
            "zk_exists", "acks_all_producer", "produce_sync"]
@@ -45,24 +45,10 @@ def _describe(meta):
     return f"leader {meta.leader} replicas {meta.replicas} isr {meta.isrs}"
 
 
-@contextlib.contextmanager
-def _kazoo(zk_connect):
-    """A started kazoo client on ``zk_connect``, stopped and closed on exit."""
-    from kazoo.client import KazooClient
-
-    client = KazooClient(hosts=zk_connect)
-    client.start(timeout=10)
-    try:
-        yield client
-    finally:
-        client.stop()
-        client.close()
-
-
 def zk_state(zk_connect, topic, partition=0, with_version=False):
     """The partition's ``state`` znode as a dict (None if absent); with ``with_version``, (dict, version)."""
     path = f"/brokers/topics/{topic}/partitions/{partition}/state"
-    with _kazoo(zk_connect) as client:
+    with kazoo_client(zk_connect) as client:
         if not client.exists(path):
             return None
         data, stat = client.get(path)
@@ -71,25 +57,25 @@ def zk_state(zk_connect, topic, partition=0, with_version=False):
 
 def zk_write(zk_connect, path, data):
     """Create ``path`` with ``data`` (bytes) in ZooKeeper, as an admin tool would."""
-    with _kazoo(zk_connect) as client:
+    with kazoo_client(zk_connect) as client:
         client.create(path, data, makepath=True)
 
 
 def zk_children(zk_connect, path):
     """The children of ``path`` ([] if it does not exist)."""
-    with _kazoo(zk_connect) as client:
+    with kazoo_client(zk_connect) as client:
         return client.get_children(path) if client.exists(path) else []
 
 
 def zk_get(zk_connect, path):
     """The data of ``path`` (None if it does not exist)."""
-    with _kazoo(zk_connect) as client:
+    with kazoo_client(zk_connect) as client:
         return client.get(path)[0] if client.exists(path) else None
 
 
 def zk_exists(zk_connect, path):
     """True if ``path`` exists."""
-    with _kazoo(zk_connect) as client:
+    with kazoo_client(zk_connect) as client:
         return client.exists(path) is not None
 
 

@@ -5,32 +5,19 @@ import signal
 import pytest
 
 from tests.support.cluster import BrokerProcess, port_open, wait_until
+from tests.support.zookeeper import kazoo_client
 
 
 def _registered(zookeeper, broker_id):
-    from kazoo.client import KazooClient
-
-    client = KazooClient(hosts=zookeeper.connect_string)
-    client.start(timeout=10)
-    try:
+    with kazoo_client(zookeeper.connect_string) as client:
         return client.exists(f"/brokers/ids/{broker_id}") is not None
-    finally:
-        client.stop()
-        client.close()
 
 
 def test_zookeeper_fixture_gives_each_test_its_own_chroot(zookeeper, zookeeper_session_server):
     """The zookeeper fixture is a created chroot inside the shared server."""
-    from kazoo.client import KazooClient
-
     assert zookeeper.connect_string == zookeeper_session_server.connect_string + zookeeper.chroot
-    client = KazooClient(hosts=zookeeper_session_server.connect_string)
-    client.start(timeout=10)
-    try:
+    with kazoo_client(zookeeper_session_server.connect_string) as client:
         assert client.exists(zookeeper.chroot) is not None
-    finally:
-        client.stop()
-        client.close()
 
 
 def test_single_broker_is_ready_and_stops_cleanly(single_broker, zookeeper):

@@ -11,12 +11,12 @@ import json
 import struct
 
 import pytest
-from kazoo.client import KazooClient
 
 from kafkalite.protocol.apis import ApiKey
 from tests.support.clients import committed_offsets, consume_in_group, create_topic, produce_round_robin
 from tests.support.cluster import wait_until
 from tests.support.wire import WireClient
+from tests.support.zookeeper import kazoo_client
 
 OVERRIDES = {
     "zookeeper.session.timeout.ms": "6000",
@@ -53,14 +53,9 @@ def test_find_coordinator_creates_offsets_topic(single_broker, zookeeper):
         first = client.request(ApiKey.FIND_COORDINATOR, 0, {"key": "g"})
         assert first["error_code"] in (0, 15)
     assert find_coordinator(single_broker.bootstrap, "g") == 1
-    zk = KazooClient(hosts=zookeeper.connect_string)
-    zk.start()
-    try:
+    with kazoo_client(zookeeper.connect_string, start_timeout=15) as zk:
         config = json.loads(zk.get("/config/topics/__consumer_offsets")[0])["config"]
         assignment = json.loads(zk.get("/brokers/topics/__consumer_offsets")[0])["partitions"]
-    finally:
-        zk.stop()
-        zk.close()
     assert config["cleanup.policy"] == "compact"
     assert config["segment.bytes"] == "104857600"
     assert sorted(assignment) == ["0", "1", "2", "3", "4"]
@@ -90,13 +85,8 @@ def test_legacy_offsets_live_in_zookeeper(single_broker, zookeeper):
         offsets = {p["partition_index"]: (p["committed_offset"], p["error_code"])
                    for p in fetched["topics"][0]["partitions"]}
         assert offsets == {0: (42, 0), 1: (-1, 0)}
-    zk = KazooClient(hosts=zookeeper.connect_string)
-    zk.start()
-    try:
+    with kazoo_client(zookeeper.connect_string, start_timeout=15) as zk:
         assert zk.get("/consumers/old/offsets/legacy/0")[0] == b"42"
-    finally:
-        zk.stop()
-        zk.close()
 
 
 def _string(data, position):

@@ -4,8 +4,10 @@ Owns the test-facing API; the work (configs, JVM start, readiness, stop by
 pid) is done by ``zk/zklocal.py``, the same code behind the ``zk/zkctl``
 script. Every server is started in the test's process group and must be
 stopped by the test's teardown (``stop()``), which signals it by pid.
+:func:`kazoo_client` is the short-lived kazoo client tests read and write znodes with.
 """
 
+import contextlib
 import os
 import sys
 
@@ -16,7 +18,7 @@ if _ZK_DIR not in sys.path:
 import zklocal  # noqa: E402 -- found through the path inserted above
 from zklocal import ZkCtlError, free_port  # noqa: E402
 
-__all__ = ["ZkCtlError", "ZooKeeperEnsemble", "ZooKeeperServer", "expire_session", "free_port"]
+__all__ = ["ZkCtlError", "ZooKeeperEnsemble", "ZooKeeperServer", "expire_session", "free_port", "kazoo_client"]
 
 START_TIMEOUT_S = 60.0
 
@@ -176,4 +178,18 @@ def expire_session(connect_string, session_id, password, timeout=10.0):
     try:
         client.stop()
     finally:
+        client.close()
+
+
+@contextlib.contextmanager
+def kazoo_client(connect_string, start_timeout=10):
+    """A kazoo client on ``connect_string``, started (waiting up to ``start_timeout``), stopped and closed on exit."""
+    from kazoo.client import KazooClient
+
+    client = KazooClient(hosts=connect_string)
+    client.start(timeout=start_timeout)
+    try:
+        yield client
+    finally:
+        client.stop()
         client.close()
