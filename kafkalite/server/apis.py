@@ -15,7 +15,7 @@ from twisted.python.failure import Failure
 from kafkalite.network.connection import NO_RESPONSE
 from kafkalite.protocol import errors
 from kafkalite.protocol.apis import API_BY_KEY, ApiKey
-from kafkalite.replica.manager import FetchRequestPartition
+from kafkalite.replica.manager import FetchRequestPartition, ProduceResult
 from kafkalite.server.group_apis import GROUP_API_VERSIONS, GroupApis
 from kafkalite.server.topic_admin import INTERNAL_TOPICS
 
@@ -265,14 +265,13 @@ class KafkaApis:
             responses.append({"name": topic["name"], "partition_responses": partitions})
         return {"responses": responses, "throttle_time_ms": 0}
 
-    @staticmethod
-    def _produce_response(request, code):
-        return {"throttle_time_ms": 0, "responses": [
-            {"name": topic["name"], "partition_responses": [
-                {"index": p["index"], "error_code": code, "base_offset": -1, "log_append_time_ms": -1,
-                 "log_start_offset": -1, "record_errors": [], "error_message": None}
-                for p in topic["partition_data"]]}
-            for topic in request["topic_data"]]}
+    @classmethod
+    def _produce_response(cls, request, code):
+        """Every partition of the request failed with ``code``."""
+        failed = ProduceResult(error_code=code)
+        results = {(topic["name"], p["index"]): failed
+                   for topic in request["topic_data"] for p in topic["partition_data"]}
+        return cls._produce_results_response(results, request)
 
     # -- Fetch ---------------------------------------------------------------------------
 
