@@ -149,6 +149,9 @@ class SocketWriter:
     def close(self):
         """Drop everything queued and stop writing (the connection is going away)."""
         self._drop()
+        self._unregister()
+
+    def _unregister(self):
         if self._registered:
             self._registered = False
             self._transport.unregisterProducer()
@@ -180,9 +183,8 @@ class SocketWriter:
                 self._transport.registerProducer(self, False)
             if self._registered:
                 self._transport.startWriting()
-        elif self._registered:
-            self._registered = False
-            self._transport.unregisterProducer()
+        else:
+            self._unregister()
 
     def _write_queue(self):
         """Write until the queue is empty (→ False) or the socket is full (→ True)."""
