@@ -185,7 +185,8 @@ run-single: install
 	if already_running; then exit 0; fi
 	mkdir -p $(RUN_DIR)
 	zk/zkctl start $(ZK_START_ARGS) --dir $(ZK_DIR)
-	start_broker broker-single config/server.properties --override "zookeeper.connect=$(ZK_CONNECT)"
+	start_broker broker-single config/server.properties --override "zookeeper.connect=$(ZK_CONNECT)" \
+	  --override "log.dirs=$(RUN_DIR)/broker-single"
 	if ! wait_port broker-single 9092; then
 	  abandon_start broker-single
 	  exit 1

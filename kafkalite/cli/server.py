@@ -71,7 +71,13 @@ def run(config):
             log.info("metrics on http://0.0.0.0:{port}/metrics", port=config.metrics_port)
 
     def failed(failure):
-        log.failure("broker failed to start", failure)
+        from kafkalite.log.manager import InconsistentBrokerMetadataError
+
+        if failure.check(InconsistentBrokerMetadataError, RuntimeError):
+            # A refusal with its reason (another cluster's data, a duplicate broker.id), not a bug.
+            log.error("broker failed to start: {reason}", reason=failure.getErrorMessage())
+        else:
+            log.failure("broker failed to start", failure)
         status["code"] = 1
         if reactor.running:
             reactor.stop()
