@@ -72,8 +72,12 @@ def test_stopped_follower_leaves_isr_and_returns_after_sigcont(cluster, kcat):
     finally:
         cluster.broker(follower).kill(signal.SIGCONT)
 
-    wait_for_partition(cluster.bootstrap, topic, 0, lambda p: sorted(p.isrs) == sorted(meta.replicas),
-                       "the follower back in the ISR")
+    # ZooKeeper first: the resumed follower's own metadata may still show the ISR from before
+    # it was stopped, so asking the whole cluster could pass before the ISR really grew back.
+    wait_until(lambda: sorted(zk_state(cluster.zk_connect, topic)["isr"]) == sorted(meta.replicas), 30,
+               message="the follower back in the ISR in ZooKeeper")
+    wait_for_partition(cluster.broker(meta.leader).bootstrap, topic, 0,
+                       lambda p: sorted(p.isrs) == sorted(meta.replicas), "the follower back in the ISR in metadata")
     state = zk_state(cluster.zk_connect, topic)
     assert sorted(state["isr"]) == sorted(meta.replicas) and state["leader"] == meta.leader
 
