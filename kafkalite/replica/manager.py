@@ -107,7 +107,7 @@ class ReplicaManager:
 
     # -- controller requests -------------------------------------------------------------
 
-    async def become_leader_or_follower(self, request, version):
+    async def become_leader_or_follower(self, request):
         """Apply a decoded LeaderAndIsr request; returns the response dict."""
         if request["controller_epoch"] < self.controller_epoch:
             return self._leader_and_isr_error(request, errors.StaleControllerEpochError.code)
@@ -163,24 +163,21 @@ class ReplicaManager:
                 listener.on_become_leader(new_leaders)
             if new_followers:
                 listener.on_become_follower(new_followers, leaders)
-        return self._leader_and_isr_response(version, results)
+        return self._leader_and_isr_response(results)
 
     def _leader_and_isr_error(self, request, code):
         results = [((s["topic_name"], s["partition_index"]), code)
                    for s in iter_partition_states(request, "ungrouped_partition_states")]
-        response = self._leader_and_isr_response(5, results)
-        response["error_code"] = code
-        response["partition_errors"] = [
-            {"topic_name": t, "partition_index": p, "error_code": code} for (t, p), _ in results]
-        return response
+        return self._leader_and_isr_response(results, error_code=code)
 
     @staticmethod
-    def _leader_and_isr_response(version, results):
+    def _leader_and_isr_response(results, error_code=0):
+        """The response in both layouts: flat by topic name (v0–4) and grouped by topic (v5)."""
         flat = [{"topic_name": t, "partition_index": p, "error_code": code} for (t, p), code in results]
         by_topic = {}
         for (topic, partition), code in results:
             by_topic.setdefault(topic, []).append({"partition_index": partition, "error_code": code})
-        return {"error_code": 0, "partition_errors": flat,
+        return {"error_code": error_code, "partition_errors": flat,
                 "topics": [{"topic_id": None, "partition_errors": p} for p in by_topic.values()]}
 
     def stop_replicas(self, request):

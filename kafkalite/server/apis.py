@@ -522,7 +522,7 @@ class KafkaApis:
         return 0
 
     def handle_leader_and_isr(self, context, request):
-        return self.replica_manager.become_leader_or_follower(request, context.api_version)
+        return self.replica_manager.become_leader_or_follower(request)
 
     def handle_update_metadata(self, context, request):
         code = self._fenced(request)
