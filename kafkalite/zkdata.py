@@ -20,7 +20,7 @@ import re
 import uuid
 from typing import NamedTuple
 
-from kafkalite.protocol.errors import InvalidTopicExceptionError
+from kafkalite.protocol.errors import InvalidTopicError
 
 __all__ = [
     "ADMIN",
@@ -874,21 +874,21 @@ _LEGAL_TOPIC_CHARS = re.compile(r"^[a-zA-Z0-9._-]+$")
 
 
 def validate_topic_name(name):
-    """Kafka's ``Topic.validate``: raise :class:`InvalidTopicExceptionError` naming the problem.
+    """Kafka's ``Topic.validate``: raise :class:`InvalidTopicError` naming the problem.
 
     Rules: not empty, not ``.`` or ``..``, at most 249 characters, only ASCII
     alphanumerics, ``.``, ``_`` and ``-``.
     """
     if not isinstance(name, str) or not name:
-        raise InvalidTopicExceptionError("Topic name is illegal, it can't be empty")
+        raise InvalidTopicError("Topic name is illegal, it can't be empty")
     if name in (".", ".."):
-        raise InvalidTopicExceptionError('Topic name cannot be "." or ".."')
+        raise InvalidTopicError('Topic name cannot be "." or ".."')
     if len(name) > MAX_TOPIC_NAME_LENGTH:
-        raise InvalidTopicExceptionError(
+        raise InvalidTopicError(
             f"Topic name is illegal, it can't be longer than {MAX_TOPIC_NAME_LENGTH} characters, topic name: {name}"
         )
     if not _LEGAL_TOPIC_CHARS.match(name):
-        raise InvalidTopicExceptionError(
+        raise InvalidTopicError(
             f"Topic name \"{name}\" is illegal, it contains a character other than "
             "ASCII alphanumerics, '.', '_' and '-'"
         )

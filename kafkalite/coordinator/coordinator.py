@@ -73,7 +73,7 @@ MEMBER_ID_REQUIRED = errors.MemberIdRequiredError.code
 GROUP_MAX_SIZE_REACHED = errors.GroupMaxSizeReachedError.code
 FENCED_INSTANCE_ID = errors.FencedInstanceIdError.code
 GROUP_SUBSCRIBED_TO_TOPIC = errors.GroupSubscribedToTopicError.code
-UNKNOWN_SERVER_ERROR = errors.UnknownServerErrorError.code
+UNKNOWN_SERVER_ERROR = errors.UnknownServerError.code
 
 # How Kafka maps a failed append to __consumer_offsets onto coordinator errors.
 _APPEND_ERRORS = {

@@ -28,7 +28,7 @@ from kafkalite.log.segment import INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, L
 from kafkalite.protocol.errors import (
     InvalidRecordError,
     InvalidTimestampError,
-    KafkaStorageErrorError,
+    KafkaStorageError,
     MessageTooLargeError,
     OffsetOutOfRangeError,
     RecordListTooLargeError,
@@ -768,7 +768,7 @@ class Log:
                 segment.flush()
             except (OSError, ValueError) as error:
                 if not segment.deleted:
-                    raise KafkaStorageErrorError(f"flush of {segment.log_path} failed: {error}") from error
+                    raise KafkaStorageError(f"flush of {segment.log_path} failed: {error}") from error
         self.recovery_point = max(self.recovery_point, up_to)
         self.last_flush_ms = self.time_ms()
         self.unflushed_messages = 0

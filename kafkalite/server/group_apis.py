@@ -197,7 +197,7 @@ class GroupApis:
                 results[key] = 0
             except Exception as error:  # noqa: BLE001 -- any ZooKeeper failure is an unknown error to the client
                 self.log.warn("committing {path} to ZooKeeper failed: {error}", path=path, error=error)
-                results[key] = errors.UnknownServerErrorError.code
+                results[key] = errors.UnknownServerError.code
         return results
 
     def _known_partitions(self, request, results):

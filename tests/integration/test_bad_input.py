@@ -110,11 +110,11 @@ def test_batch_over_max_message_bytes(broker, topic):
 
 def test_invalid_topic_name(broker):
     """CreateTopics and Metadata answer INVALID_TOPIC_EXCEPTION for an illegal name."""
-    assert create_topic(broker.bootstrap, "bad/name")["error_code"] == errors.InvalidTopicExceptionError.code
+    assert create_topic(broker.bootstrap, "bad/name")["error_code"] == errors.InvalidTopicError.code
     with WireClient(broker.bootstrap) as client:
         response = client.request(ApiKey.METADATA, 8, {"topics": [{"name": "no good"}],
                                                       "allow_auto_topic_creation": True})
-    assert response["topics"][0]["error_code"] == errors.InvalidTopicExceptionError.code
+    assert response["topics"][0]["error_code"] == errors.InvalidTopicError.code
 
 
 def test_produce_to_missing_partition(broker, topic):

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kafkalite import zkdata
-from kafkalite.protocol.errors import InvalidTopicExceptionError
+from kafkalite.protocol.errors import InvalidTopicError
 
 # --------------------------------------------------------------------------- paths
 
@@ -367,8 +367,8 @@ def test_valid_topic_names(name):
     ("a/b", "ASCII alphanumerics"),
 ])
 def test_invalid_topic_names(name, problem):
-    """Names breaking a rule raise InvalidTopicExceptionError (code 17) naming the rule."""
-    with pytest.raises(InvalidTopicExceptionError, match=problem.replace(".", r"\.")) as info:
+    """Names breaking a rule raise InvalidTopicError (code 17) naming the rule."""
+    with pytest.raises(InvalidTopicError, match=problem.replace(".", r"\.")) as info:
         zkdata.validate_topic_name(name)
     assert info.value.code == 17
 
