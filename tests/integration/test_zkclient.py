@@ -240,6 +240,47 @@ async def test_transaction_commits_atomically(zk):
 
 
 @pytest_twisted.ensureDeferred
+async def test_get_many_reads_in_batches_and_reports_missing_nodes_in_place(zk):
+    """multiRead in batches of 7: every node's data and stat in order; a missing node is a NoNodeError in its slot."""
+    await zk.ensure_path("/many")
+    for i in range(20):
+        await zk.create("/many/%d" % i, b"v%d" % i)
+    await zk.set("/many/3", b"again")
+    paths = ["/many/%d" % i for i in range(20)]
+    paths.insert(5, "/many/missing")
+    results = await zk.get_many(paths, batch=7)
+    assert len(results) == 21
+    assert isinstance(results[5], NoNodeError)
+    found = [r for r in results if not isinstance(r, Exception)]
+    assert [data for data, _ in found] == [b"v0", b"v1", b"v2", b"again"] + [b"v%d" % i for i in range(4, 20)]
+    assert found[3][1].version == 1 and found[0][1].version == 0
+    assert await zk.get_many([]) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_transactions_apply_groups_atomically_and_isolate_a_failing_group(zk):
+    """Groups packed into few multis: a conflicting group fails alone, the others are applied; a failed guard fails all."""
+    await zk.create("/guard", b"g")
+    await zk.ensure_path("/tx")
+    for i in range(10):
+        await zk.create("/tx/%d" % i, b"0")
+    groups = [[SetData("/tx/%d" % i, b"1", 0), Create("/tx/%d-new" % i, b"n")] for i in range(10)]
+    groups[6] = [SetData("/tx/6", b"1", 5), Create("/tx/6-new", b"n")]  # wrong version: this group alone fails
+    results = await zk.transactions(groups, guard=Check("/guard", 0), batch=6)
+    assert isinstance(results[6], BadVersionError)
+    assert await zk.exists("/tx/6-new") is None and (await zk.get("/tx/6"))[0] == b"0"
+    for i in (0, 1, 2, 3, 4, 5, 7, 8, 9):
+        assert results[i][0].version == 1 and results[i][1] == "/tx/%d-new" % i
+        assert (await zk.get("/tx/%d" % i))[0] == b"1"
+
+    await zk.set("/guard", b"moved")
+    with pytest.raises(BadVersionError) as info:
+        await zk.transactions([[SetData("/tx/0", b"2", -1)]], guard=Check("/guard", 0))
+    assert info.value.op_index == 0
+    assert (await zk.get("/tx/0"))[0] == b"1"
+
+
+@pytest_twisted.ensureDeferred
 async def test_ephemeral_node_goes_when_its_session_closes(zookeeper):
     """An ephemeral node disappears when its owner stops; another session's watch sees DELETED."""
     owner = await started_client(zookeeper.connect_string)

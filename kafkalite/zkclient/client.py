@@ -1,6 +1,7 @@
 """The asynchronous ZooKeeper client for Twisted code: kazoo underneath, Deferreds on top.
 
-Owns the only import of kazoo in kafkalite (DESIGN.md §3, STYLE §8). Every
+With :mod:`kafkalite.zkclient.values` and :mod:`kafkalite.zkclient.multiread`, owns the
+only imports of kazoo in kafkalite (DESIGN.md §3, STYLE §8). Every
 operation is kazoo's ``*_async`` call whose completion (on a kazoo worker
 thread) is handed to the reactor with ``reactor.callFromThread``, so every
 Deferred fires, every watch runs and every session-state listener is called on
@@ -16,199 +17,43 @@ watch fires once with an event of type ``"NONE"``; re-read and re-watch after
 the next ``"CONNECTED"``.
 """
 
-import collections
 import logging
 import threading
 
 from kazoo.client import KazooClient
-from kazoo.exceptions import (
-    BadVersionError as _KazooBadVersion,
-)
-from kazoo.exceptions import (
-    ConnectionClosedError as _KazooConnectionClosed,
-)
-from kazoo.exceptions import (
-    ConnectionDropped as _KazooConnectionDropped,
-)
-from kazoo.exceptions import (
-    ConnectionLoss as _KazooConnectionLoss,
-)
-from kazoo.exceptions import (
-    KazooException as _KazooException,
-)
-from kazoo.exceptions import (
-    NodeExistsError as _KazooNodeExists,
-)
-from kazoo.exceptions import (
-    NoNodeError as _KazooNoNode,
-)
-from kazoo.exceptions import (
-    NotEmptyError as _KazooNotEmpty,
-)
-from kazoo.exceptions import (
-    OperationTimeoutError as _KazooOperationTimeout,
-)
-from kazoo.exceptions import (
-    RolledBackError as _KazooRolledBack,
-)
-from kazoo.exceptions import (
-    SessionExpiredError as _KazooSessionExpired,
-)
-from kazoo.exceptions import (
-    ZookeeperStoppedError as _KazooStopped,
-)
+from kazoo.exceptions import RolledBackError as _KazooRolledBack
 from kazoo.protocol.states import KazooState
 from twisted.internet import defer
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
-__all__ = [
-    "CONNECTED",
-    "LOST",
-    "SUSPENDED",
-    "BadVersionError",
-    "Check",
-    "ConnectionLoss",
-    "Create",
-    "Delete",
-    "NoNodeError",
-    "NodeExistsError",
-    "NotEmptyError",
-    "SessionExpired",
-    "SetData",
-    "WatchEvent",
-    "ZkClient",
-    "ZkError",
-    "ZkTimeoutError",
-    "ZnodeStat",
-    "split_chroot",
-]
+from kafkalite.zkclient.multiread import MultiRead
+from kafkalite.zkclient.values import (
+    Check,
+    ConnectionLoss,
+    Create,
+    NoNodeError,
+    SessionExpired,
+    SetData,
+    WatchEvent,
+    ZkError,
+    ZkTimeoutError,
+    as_op,
+    map_error,
+    split_chroot,
+    to_stat,
+)
+
+__all__ = ["CONNECTED", "LOST", "SUSPENDED", "ZkClient", "install_kazoo_logging"]
 
 CONNECTED = "CONNECTED"
 SUSPENDED = "SUSPENDED"
 LOST = "LOST"
 
-
-# --------------------------------------------------------------------------- errors
-
-
-class ZkError(Exception):
-    """Base class of every ZooKeeper failure reported by :class:`ZkClient`.
-
-    :ivar path: the path the operation was about, when known.
-    """
-
-    def __init__(self, message="", path=None):
-        super().__init__(message or self.__class__.__name__)
-        self.path = path
-
-
-class NoNodeError(ZkError):
-    """The node (or, for create, its parent) does not exist."""
-
-
-class NodeExistsError(ZkError):
-    """The node already exists."""
-
-
-class BadVersionError(ZkError):
-    """A conditional write's expected version did not match the node's."""
-
-
-class NotEmptyError(ZkError):
-    """The node has children and cannot be deleted."""
-
-
-class ConnectionLoss(ZkError):
-    """The connection dropped (or the client is not connected); the outcome of the operation is unknown."""
-
-
-class SessionExpired(ZkError):
-    """The session expired or the client was stopped; ephemeral nodes are gone."""
-
-
-class ZkTimeoutError(ZkError):
-    """The client did not connect within ``connection_timeout_ms``."""
-
-
-_ERROR_MAP = (
-    (_KazooNoNode, NoNodeError),
-    (_KazooNodeExists, NodeExistsError),
-    (_KazooBadVersion, BadVersionError),
-    (_KazooNotEmpty, NotEmptyError),
-    (_KazooConnectionClosed, SessionExpired),
-    (_KazooSessionExpired, SessionExpired),
-    (_KazooStopped, SessionExpired),
-    (_KazooConnectionLoss, ConnectionLoss),
-    (_KazooConnectionDropped, ConnectionLoss),
-    (_KazooOperationTimeout, ConnectionLoss),
-)
-
-
-def _map_error(exc, path=None):
-    """Our :class:`ZkError` for a kazoo exception (others are returned unchanged)."""
-    for kazoo_class, our_class in _ERROR_MAP:
-        if isinstance(exc, kazoo_class):
-            return our_class(f"{our_class.__name__}: {path}" if path else "", path=path)
-    if isinstance(exc, _KazooException):
-        return ZkError(f"{type(exc).__name__}: {exc} ({path})", path=path)
-    return exc
-
-
-# --------------------------------------------------------------------------- values
-
-
-class ZnodeStat(collections.namedtuple(
-    "ZnodeStat",
-    "czxid mzxid ctime mtime version cversion aversion ephemeralOwner dataLength numChildren pzxid",
-)):
-    """A znode's Stat. ``version`` is the dataVersion (Kafka's zkVersion); ``czxid`` of a broker's
-    registration is its broker epoch."""
-
-    __slots__ = ()
-
-    @property
-    def ephemeral_owner(self):
-        """Session id owning an ephemeral node (0 for persistent nodes)."""
-        return self.ephemeralOwner
-
-
-def _stat(kazoo_stat):
-    return None if kazoo_stat is None else ZnodeStat(*kazoo_stat)
-
-
-WatchEvent = collections.namedtuple("WatchEvent", "type path state")
-WatchEvent.__doc__ = """A fired watch: ``type`` is ``CREATED``, ``DELETED``, ``CHANGED``, ``CHILD`` or
-``NONE`` (connection dropped or session lost), ``path`` the watched path (``None`` for
-``NONE``), ``state`` the ZooKeeper connection state."""
-
-Create = collections.namedtuple("Create", "path value ephemeral sequence", defaults=(b"", False, False))
-Create.__doc__ = "A create in a :meth:`ZkClient.transaction`; its result is the created path."
-SetData = collections.namedtuple("SetData", "path value version", defaults=(-1,))
-SetData.__doc__ = "A set-data in a :meth:`ZkClient.transaction`; its result is the new :class:`ZnodeStat`."
-Check = collections.namedtuple("Check", "path version")
-Check.__doc__ = "A version check in a :meth:`ZkClient.transaction`; its result is ``True``."
-Delete = collections.namedtuple("Delete", "path version", defaults=(-1,))
-Delete.__doc__ = "A delete in a :meth:`ZkClient.transaction`; its result is ``True``."
-
-_TUPLE_OPS = {"create": Create, "set": SetData, "set_data": SetData, "check": Check, "delete": Delete}
-
-
-def _as_op(op):
-    if isinstance(op, (Create, SetData, Check, Delete)):
-        return op
-    if isinstance(op, tuple) and op and op[0] in _TUPLE_OPS:
-        return _TUPLE_OPS[op[0]](*op[1:])
-    raise ValueError(f"not a transaction operation: {op!r}")
-
-
-def split_chroot(hosts):
-    """Split ``"h1:2181,h2:2181/kafka"`` into ``("h1:2181,h2:2181", "/kafka")`` (chroot ``""`` if none)."""
-    index = hosts.find("/")
-    if index < 0:
-        return hosts, ""
-    chroot = "/" + hosts[index:].strip("/")
-    return hosts[:index], "" if chroot == "/" else chroot
+#: Nodes read by one multiRead request (responses stay well under ZooKeeper's 1 MB jute.maxbuffer).
+READ_BATCH = 500
+#: Operations combined into one multi by :meth:`ZkClient.transactions`.
+WRITE_BATCH = 1000
 
 
 # --------------------------------------------------------------------------- logging
@@ -345,7 +190,7 @@ class ZkClient:
             self._kazoo.start_async()
         except Exception as e:
             timeout.cancel()
-            raise _map_error(e) from e
+            raise map_error(e) from e
         try:
             await connected
         finally:
@@ -491,7 +336,7 @@ class ZkClient:
                     return
                 self._reactor.callFromThread(fire, d.callback, value)
             else:
-                self._reactor.callFromThread(fire, d.errback, Failure(_map_error(result.exception, path)))
+                self._reactor.callFromThread(fire, d.errback, Failure(map_error(result.exception, path)))
 
         timeout = self._reactor.callLater(self._operation_timeout_s, timed_out)
         async_result.rawlink(completed)
@@ -512,7 +357,7 @@ class ZkClient:
         try:
             async_result = fn(*args, **kwargs)
         except Exception as e:  # noqa: BLE001 -- thread or callback boundary: report, never lose
-            return defer.fail(_map_error(e, path))
+            return defer.fail(map_error(e, path))
         return self._deferred(async_result, path, convert)
 
     def _watcher(self, watch):
@@ -539,7 +384,7 @@ class ZkClient:
             :class:`NoNodeError`, :class:`ConnectionLoss`, :class:`SessionExpired`.
         """
         return self._call(self._kazoo.get_async, path, path, self._watcher(watch),
-                          convert=lambda value: (value[0] if value[0] is not None else b"", _stat(value[1])))
+                          convert=lambda value: (value[0] if value[0] is not None else b"", to_stat(value[1])))
 
     def get_children(self, path, watch=None):
         """List a node's children (names, not paths).
@@ -555,7 +400,7 @@ class ZkClient:
         :param watch: called once when the node is created, changed or deleted.
         :returns: Deferred firing with a :class:`ZnodeStat`, or ``None`` if absent.
         """
-        return self._call(self._kazoo.exists_async, path, path, self._watcher(watch), convert=_stat)
+        return self._call(self._kazoo.exists_async, path, path, self._watcher(watch), convert=to_stat)
 
     def create(self, path, value=b"", ephemeral=False, sequence=False, makepath=False):
         """Create a node.
@@ -574,7 +419,7 @@ class ZkClient:
         :returns: Deferred firing with the new :class:`ZnodeStat`; errbacks with
             :class:`BadVersionError`, :class:`NoNodeError`...
         """
-        return self._call(self._kazoo.set_async, path, path, bytes(value), version, convert=_stat)
+        return self._call(self._kazoo.set_async, path, path, bytes(value), version, convert=to_stat)
 
     def delete(self, path, version=-1, recursive=False):
         """Delete a node (and, if ``recursive``, its descendants first; version applies to ``path``).
@@ -624,11 +469,19 @@ class ZkClient:
             failing operation's error (:class:`BadVersionError`, :class:`NodeExistsError`,
             :class:`NoNodeError`...), whose ``op_index`` says which operation it was.
         """
+        try:
+            ops = [as_op(op) for op in ops]
+        except ValueError as error:
+            return defer.fail(error)
+        return self._multi(ops).addCallback(_raise_first_error)
+
+    def _multi(self, ops):
+        """One ZooKeeper multi of :func:`as_op` operations; fires with ``(ops, results)`` where a
+        failed multi's results hold the failing operation's :class:`ZkError` (``op_index`` set)."""
         error = self._not_ready(None)
         if error is not None:
             return defer.fail(error)
         try:
-            ops = [_as_op(op) for op in ops]
             tx = self._kazoo.transaction()
             for op in ops:
                 if isinstance(op, Create):
@@ -641,16 +494,139 @@ class ZkClient:
                     tx.delete(op.path, op.version)
             async_result = tx.commit_async()
         except Exception as e:  # noqa: BLE001 -- thread or callback boundary: report, never lose
-            return defer.fail(_map_error(e))
-        return self._deferred(async_result, None, convert=lambda results: self._transaction_results(ops, results))
+            return defer.fail(map_error(e))
+        return self._deferred(async_result, None, convert=lambda results: (ops, _multi_results(ops, results)))
 
-    @staticmethod
-    def _transaction_results(ops, results):
-        for index, (op, result) in enumerate(zip(ops, results, strict=False)):
-            if isinstance(result, Exception) and not isinstance(result, _KazooRolledBack):
-                error = _map_error(result, op.path)
-                error.op_index = index
-                raise error
-        if any(isinstance(result, Exception) for result in results):
-            raise ZkError("transaction rolled back")
-        return [_stat(result) if isinstance(op, SetData) else result for op, result in zip(ops, results, strict=False)]
+    # -- batches ---------------------------------------------------------------------------
+
+    def get_many(self, paths, batch=READ_BATCH):
+        """Read many nodes with few requests: ZooKeeper's multiRead, ``batch`` nodes a request, pipelined.
+
+        No watches are set. Each read stands alone: a missing node does not fail the others.
+
+        :returns: Deferred firing with one entry per path, in order: ``(data, ZnodeStat)`` or the
+            :class:`ZkError` for that node (:class:`NoNodeError` when it does not exist);
+            errbacks as a whole only when ZooKeeper cannot be asked (:class:`ConnectionLoss`...).
+        """
+        paths = list(paths)
+        if not paths:
+            return defer.succeed([])
+        error = self._not_ready(None)
+        if error is not None:
+            return defer.fail(error)
+        chroot = self._kazoo.chroot
+        requests = []
+        for start in range(0, len(paths), batch):
+            chunk = paths[start:start + batch]
+            async_result = self._kazoo.handler.async_result()
+            try:
+                # kazoo has no multiRead of its own; its request queue takes any request object.
+                self._kazoo._call(MultiRead([chroot + p if chroot else p for p in chunk]), async_result)
+            except Exception as e:  # noqa: BLE001 -- thread or callback boundary: report, never lose
+                return defer.fail(map_error(e))
+            requests.append(self._deferred(async_result, chunk[0],
+                                           convert=lambda results, chunk=chunk: _read_results(chunk, results)))
+        return defer.gatherResults(requests, consumeErrors=True).addCallback(
+            lambda parts: [entry for part in parts for entry in part]).addErrback(_first_failure)
+
+    def transactions(self, groups, guard=None, batch=WRITE_BATCH):
+        """Run many small atomic groups of operations in as few ZooKeeper multis as possible.
+
+        Each group (a list of operations, as for :meth:`transaction`) is applied wholly or not
+        at all, and only while ``guard`` (a :class:`Check`, e.g. of the controller epoch's
+        version) holds. Groups are packed into multis of about ``batch`` operations, each led
+        by the guard, and sent pipelined. A multi fails as a whole when one group in it
+        fails: that group (the one holding the first failing operation) gets its error, and
+        the others are sent again — once more together, then each alone.
+
+        :returns: Deferred firing with one entry per group: the list of its results (as
+            :meth:`transaction`'s) or the :class:`ZkError` it failed with; errbacks with the
+            guard's error (``op_index`` 0) if the guard fails, or when ZooKeeper cannot be asked.
+        """
+        return defer.Deferred.fromCoroutine(self._transactions([[as_op(op) for op in g] for g in groups],
+                                                               as_op(guard) if guard is not None else None, batch))
+
+    async def _transactions(self, groups, guard, batch):
+        results = [None] * len(groups)
+        pending = list(range(len(groups)))
+        for attempt in range(3):
+            if not pending:
+                break
+            size = batch if attempt < 2 else 1
+            chunks = _pack(pending, groups, size)
+            outcomes = await defer.gatherResults(
+                [self._multi(([guard] if guard is not None else []) + [op for i in chunk for op in groups[i]])
+                 for chunk in chunks], consumeErrors=True).addErrback(_first_failure)
+            pending = []
+            for chunk, (_ops, outcome) in zip(chunks, outcomes, strict=True):
+                offset = 1 if guard is not None else 0
+                failure = next((r for r in outcome if isinstance(r, ZkError)), None)
+                if failure is not None and guard is not None and failure.op_index == 0:
+                    raise failure
+                for index in chunk:
+                    size_of = len(groups[index])
+                    mine = outcome[offset:offset + size_of]
+                    if failure is None:
+                        results[index] = mine
+                    elif offset <= failure.op_index < offset + size_of:
+                        results[index] = failure
+                    elif attempt < 2:
+                        pending.append(index)
+                    else:
+                        results[index] = failure
+                    offset += size_of
+        return results
+
+
+def _pack(indexes, groups, batch):
+    """Split ``indexes`` into runs whose groups hold about ``batch`` operations together."""
+    chunks, current, count = [], [], 0
+    for index in indexes:
+        if current and count + len(groups[index]) > batch:
+            chunks.append(current)
+            current, count = [], 0
+        current.append(index)
+        count += len(groups[index])
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _read_results(paths, results):
+    """multiRead results as ours: ``(data, ZnodeStat)`` or the mapped error, per path."""
+    return [map_error(result, path) if isinstance(result, Exception) else (result[0], to_stat(result[1]))
+            for path, result in zip(paths, results, strict=True)]
+
+
+def _multi_results(ops, results):
+    """kazoo's multi results as ours: stats for set-data; for a failed multi, the failing
+    operation's error (``op_index`` set) and None for every operation that was not applied."""
+    converted = []
+    failed = False
+    for index, (op, result) in enumerate(zip(ops, results, strict=True)):
+        if not isinstance(result, Exception):
+            converted.append(to_stat(result) if isinstance(op, SetData) else result)
+        elif failed or isinstance(result, _KazooRolledBack):
+            converted.append(None)  # rolled back, or never tried after the failing one
+        else:
+            failed = True
+            error = map_error(result, op.path)
+            if not isinstance(error, ZkError):
+                error = ZkError(f"{type(result).__name__}: {result} ({op.path})", path=op.path)
+            error.op_index = index
+            converted.append(error)
+    return converted
+
+
+def _raise_first_error(ops_and_results):
+    _ops, results = ops_and_results
+    for result in results:
+        if isinstance(result, ZkError):
+            raise result
+    return results
+
+
+def _first_failure(failure):
+    """gatherResults wraps the first failure in a FirstError; hand on the original."""
+    failure.trap(defer.FirstError)
+    return failure.value.subFailure
