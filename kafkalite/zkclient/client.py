@@ -540,7 +540,8 @@ class ZkClient:
         the others are sent again — once more together, then each alone.
 
         :returns: Deferred firing with one entry per group: the list of its results (as
-            :meth:`transaction`'s) or the :class:`ZkError` it failed with; errbacks with the
+            :meth:`transaction`'s) or the :class:`ZkError` it failed with (``op_index``: the
+            failing operation's index within the group); errbacks with the
             guard's error (``op_index`` 0) if the guard fails, or when ZooKeeper cannot be asked.
         """
         return defer.Deferred.fromCoroutine(self._transactions([[as_op(op) for op in g] for g in groups],
@@ -549,31 +550,30 @@ class ZkClient:
     async def _transactions(self, groups, guard, batch):
         results = [None] * len(groups)
         pending = list(range(len(groups)))
-        for attempt in range(3):
-            if not pending:
-                break
-            size = batch if attempt < 2 else 1
+        attempt = 0
+        while pending:
+            size = batch if attempt < 2 else 1  # third time and after: each group alone
+            attempt += 1
             chunks = _pack(pending, groups, size)
             outcomes = await defer.gatherResults(
                 [self._multi(([guard] if guard is not None else []) + [op for i in chunk for op in groups[i]])
                  for chunk in chunks], consumeErrors=True).addErrback(_first_failure)
             pending = []
             for chunk, (_ops, outcome) in zip(chunks, outcomes, strict=True):
-                offset = 1 if guard is not None else 0
                 failure = next((r for r in outcome if isinstance(r, ZkError)), None)
-                if failure is not None and guard is not None and failure.op_index == 0:
+                failed_at = failure.op_index if failure is not None else -1
+                if guard is not None and failed_at == 0:
                     raise failure
+                offset = 1 if guard is not None else 0
                 for index in chunk:
                     size_of = len(groups[index])
-                    mine = outcome[offset:offset + size_of]
                     if failure is None:
-                        results[index] = mine
-                    elif offset <= failure.op_index < offset + size_of:
+                        results[index] = outcome[offset:offset + size_of]
+                    elif offset <= failed_at < offset + size_of:
+                        failure.op_index = failed_at - offset  # from now on: the index within its group
                         results[index] = failure
-                    elif attempt < 2:
-                        pending.append(index)
                     else:
-                        results[index] = failure
+                        pending.append(index)  # rolled back with the failing group: send again
                     offset += size_of
         return results
 

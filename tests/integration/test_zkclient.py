@@ -259,7 +259,7 @@ async def test_get_many_reads_in_batches_and_reports_missing_nodes_in_place(zk):
 
 @pytest_twisted.ensureDeferred
 async def test_transactions_apply_groups_atomically_and_isolate_a_failing_group(zk):
-    """Groups packed into few multis: a conflicting group fails alone, the others are applied; a failed guard fails all."""
+    """Groups packed into few multis: a conflicting group fails alone, the rest apply; a failed guard fails all."""
     await zk.create("/guard", b"g")
     await zk.ensure_path("/tx")
     for i in range(10):

@@ -1,14 +1,16 @@
 """Kafka's leader election rules as pure functions, and the controller's leader-imbalance rule."""
 
-from kafkalite.controller.controller import ControllerContext, imbalanced_partitions
+from kafkalite.controller.context import ControllerContext
 from kafkalite.controller.election import (
     NO_LEADER,
     LeaderAndIsr,
     controlled_shutdown_election,
+    imbalanced_partitions,
     new_partition_state,
     offline_partition_election,
     preferred_replica_election,
     remove_replica_from_isr,
+    remove_replicas_from_isr,
 )
 
 LIVE = {1: "b1", 2: "b2", 3: "b3"}
@@ -64,13 +66,22 @@ def test_remove_replica_from_isr_keeps_the_last_member():
     assert remove_replica_from_isr(state(1, [1]), 3, 3) is None
 
 
+def test_remove_replicas_from_isr_removes_all_at_once_in_one_epoch():
+    """Two replicas leave in one write: the leader among them leaves it leaderless; the last member stays."""
+    both = remove_replicas_from_isr(state(1, [1, 2, 3]), {2, 3}, 3)
+    assert (both.leader, both.isr, both.leader_epoch) == (1, (1,), 6)
+    with_leader = remove_replicas_from_isr(state(1, [1, 2]), {1, 2}, 3)
+    assert (with_leader.leader, with_leader.isr) == (NO_LEADER, (2,))
+    assert remove_replicas_from_isr(state(1, [1, 2]), {3}, 3) is None
+
+
 def context_with(assignments, leaders, live=(1, 2, 3), isr=None):
     context = ControllerContext(epoch=1)
     context.live_brokers = dict.fromkeys(live)
     context.assignments = {"t": dict(enumerate(assignments))}
     for partition, replicas in enumerate(assignments):
         members = isr[partition] if isr else replicas
-        context.states[("t", partition)] = state(leaders[partition], members)
+        context.leaderships[("t", partition)] = state(leaders[partition], members)
     return context
 
 

@@ -9,135 +9,16 @@ import json
 from types import SimpleNamespace
 
 import pytest
-from twisted.internet import defer
 from twisted.internet.task import Clock
 
 from kafkalite import zkdata
 from kafkalite.controller.controller import KafkaController
+from kafkalite.controller.election import LeaderAndIsr
+from kafkalite.controller.events import BrokerChange, IsrChangeNotification, PreferredReplicaElection, TopicChange
+from kafkalite.controller.states import PartitionState
 from kafkalite.protocol import errors
-from kafkalite.zkclient import BadVersionError, NodeExistsError, NoNodeError, ZnodeStat
-
-
-class FakeZk:
-    """A dict of znodes with versions and czxids; watches are recorded, fired only on demand."""
-
-    def __init__(self):
-        self.nodes = {}
-        self._zxid = 100
-        self._sequence = 0
-        #: conflicting writes to inject: path -> number of set() calls that fail with BadVersion first.
-        self.conflicts = {}
-
-    def put(self, path, data, version=0):
-        self._zxid += 1
-        self.nodes[path] = [bytes(data), version, self._zxid]
-
-    def json(self, path):
-        return json.loads(self.nodes[path][0])
-
-    def _stat(self, path):
-        _, version, czxid = self.nodes[path]
-        return ZnodeStat(czxid, czxid, 0, 0, version, 0, 0, 0, 0, 0, 0)
-
-    def get(self, path, watch=None):
-        if path not in self.nodes:
-            return defer.fail(NoNodeError(path=path))
-        return defer.succeed((self.nodes[path][0], self._stat(path)))
-
-    def exists(self, path, watch=None):
-        return defer.succeed(self._stat(path) if path in self.nodes else None)
-
-    def get_children(self, path, watch=None):
-        prefix = path.rstrip("/") + "/"
-        if path not in self.nodes and not any(p.startswith(prefix) for p in self.nodes):
-            return defer.fail(NoNodeError(path=path))
-        return defer.succeed(sorted({p[len(prefix):].split("/")[0] for p in self.nodes if p.startswith(prefix)}))
-
-    def create(self, path, value=b"", ephemeral=False, sequence=False, makepath=False):
-        if sequence:
-            self._sequence += 1
-            path = "%s%010d" % (path, self._sequence)
-        if path in self.nodes:
-            return defer.fail(NodeExistsError(path=path))
-        self.put(path, value)
-        return defer.succeed(path)
-
-    def _set(self, path, value, version):
-        if path not in self.nodes:
-            raise NoNodeError(path=path)
-        if self.conflicts.get(path):
-            self.conflicts[path] -= 1
-            self.nodes[path][1] += 1  # someone else wrote meanwhile
-        if version not in (-1, self.nodes[path][1]):
-            raise BadVersionError(path=path)
-        self.nodes[path][0] = bytes(value)
-        self.nodes[path][1] += 1
-        return self._stat(path)
-
-    def set(self, path, value, version=-1):
-        try:
-            return defer.succeed(self._set(path, value, version))
-        except Exception as error:  # noqa: BLE001 -- becomes the Deferred's failure
-            return defer.fail(error)
-
-    def delete(self, path, version=-1, recursive=False):
-        doomed = [p for p in self.nodes if p == path or (recursive and p.startswith(path + "/"))]
-        if not doomed:
-            return defer.fail(NoNodeError(path=path))
-        for p in doomed:
-            del self.nodes[p]
-        return defer.succeed(True)
-
-    def transaction(self, ops):
-        results = []
-        for op in ops:
-            kind, path = op[0], op[1]
-            if kind == "check":
-                if path not in self.nodes or self.nodes[path][1] != op[2]:
-                    return defer.fail(BadVersionError(path=path))
-                results.append(True)
-            elif kind == "set":
-                try:
-                    results.append(self._set(path, op[2], op[3]))
-                except Exception as error:  # noqa: BLE001 -- becomes the Deferred's failure
-                    return defer.fail(error)
-            elif kind == "create":
-                if path in self.nodes:
-                    return defer.fail(NodeExistsError(path=path))
-                self.put(path, op[2])
-                results.append(path)
-        return defer.succeed(results)
-
-
-class RecordingChannel:
-    """Stands in for ControllerChannelManager: records what would be sent to whom."""
-
-    def __init__(self):
-        self.sent = []
-
-    def add_broker(self, info):
-        pass
-
-    def remove_broker(self, broker_id):
-        pass
-
-    def close_all(self):
-        pass
-
-    def send_leader_and_isr(self, broker_id, request):
-        self.sent.append(("LeaderAndIsr", broker_id, request))
-        return defer.succeed({"error_code": 0})
-
-    def send_update_metadata(self, broker_id, request):
-        self.sent.append(("UpdateMetadata", broker_id, request))
-        return defer.succeed({"error_code": 0})
-
-    def send_stop_replica(self, broker_id, request):
-        self.sent.append(("StopReplica", broker_id, request))
-        return defer.succeed({"error_code": 0})
-
-    def of(self, kind):
-        return [(broker, request) for name, broker, request in self.sent if name == kind]
+from tests.support.controller import RecordingChannel
+from tests.support.fake_zk import FakeZk
 
 
 def config(**overrides):
@@ -172,9 +53,8 @@ def zk():
 
 @pytest.fixture
 def controller(zk):
-    controller = KafkaController(zk, config(), Clock())
     channel = RecordingChannel()
-    controller.channel = channel
+    controller = KafkaController(zk, config(), Clock(), channel=channel)
     controller.start()
     assert controller.is_active and controller.context.epoch == 4
     channel.sent.clear()
@@ -185,16 +65,16 @@ def test_failover_rebuilds_context_from_zookeeper(controller, zk):
     """The new controller bumped /controller_epoch and loaded every broker, assignment and state."""
     assert zk.json(zkdata.CONTROLLER_EPOCH) == 4
     assert sorted(controller.context.live_brokers) == [1, 2, 3]
-    assert controller.context.states[("t", 1)].leader == 2
+    assert controller.context.leaderships[("t", 1)].leader == 2
 
 
 def test_isr_change_notification_rereads_state_and_sends_update_metadata(controller, zk):
     """A leader shrank the ISR: the controller adopts the znode's state, tells every broker, deletes the node."""
     zk._set(state_path(0), zkdata.encode_partition_state(zkdata.PartitionState(1, 0, [1, 2], 3)), 0)
     zk.create(zkdata.isr_change_path(), zkdata.encode_isr_change([("t", 0)]), sequence=True)
-    controller.enqueue("IsrChange", controller._on_isr_change)
-    assert controller.context.states[("t", 0)].isr == (1, 2)
-    assert controller.context.states[("t", 0)].zk_version == 1
+    controller.events.put(IsrChangeNotification())
+    assert controller.context.leaderships[("t", 0)].isr == (1, 2)
+    assert controller.context.leaderships[("t", 0)].zk_version == 1
     updates = controller.channel.of("UpdateMetadata")
     assert sorted(b for b, _ in updates) == [1, 2, 3]
     isr = updates[0][1]["topic_states"][0]["partition_states"][0]["isr"]
@@ -220,13 +100,13 @@ def test_controlled_shutdown_with_stale_broker_epoch_is_refused(controller):
     """A request from a previous incarnation of the broker changes nothing."""
     result = controller.controlled_shutdown(1, controller.context.live_brokers[1].epoch - 1)
     assert result.result == (errors.StaleBrokerEpochError.code, [])
-    assert controller.context.states[("t", 0)].leader == 1
+    assert controller.context.leaderships[("t", 0)].leader == 1
 
 
 def test_controlled_shutdown_of_the_only_isr_member_leaves_the_partition_remaining(controller, zk):
     """No other ISR member to take over: the partition stays led by the stopping broker and is reported."""
     zk._set(state_path(0), zkdata.encode_partition_state(zkdata.PartitionState(1, 0, [1], 3)), 0)
-    controller.context.states[("t", 0)] = controller.context.states[("t", 0)].__class__(1, 0, (1,), 3, 1)
+    controller.context.leaderships[("t", 0)] = LeaderAndIsr(1, 0, (1,), 3, 1)
     result = controller.controlled_shutdown(1, -1)
     assert result.result == (0, [("t", 0)])
     assert zk.json(state_path(0))["leader"] == 1
@@ -243,9 +123,9 @@ def test_state_write_retries_after_a_leader_isr_change(controller, zk):
 def test_preferred_replica_election_request_moves_leader_and_deletes_the_node(controller, zk):
     """/admin/preferred_replica_election for t-0 (led by 2): leader back to 1, node deleted."""
     zk._set(state_path(0), zkdata.encode_partition_state(zkdata.PartitionState(2, 1, [2, 3, 1], 4)), 0)
-    controller.context.states[("t", 0)] = controller.context.states[("t", 0)].__class__(2, 1, (2, 3, 1), 4, 1)
+    controller.context.leaderships[("t", 0)] = LeaderAndIsr(2, 1, (2, 3, 1), 4, 1)
     zk.put(zkdata.PREFERRED_REPLICA_ELECTION, zkdata.encode_preferred_replica_election([("t", 0), ("gone", 0)]))
-    controller.enqueue("Preferred", controller._on_preferred_replica_election)
+    controller.events.put(PreferredReplicaElection())
     state = zk.json(state_path(0))
     assert (state["leader"], state["leader_epoch"]) == (1, 2)
     assert zkdata.PREFERRED_REPLICA_ELECTION not in zk.nodes
@@ -255,7 +135,7 @@ def test_preferred_replica_election_request_moves_leader_and_deletes_the_node(co
 def test_broker_failure_moves_leadership_and_drops_it_from_other_isrs(controller, zk):
     """Broker 2 dies: t-1 (led by 2) gets leader 3; t-0 keeps leader 1 with 2 out of its ISR, epoch + 1."""
     del zk.nodes[zkdata.broker_path(2)]
-    controller.enqueue("BrokerChange", controller._on_broker_change)
+    controller.events.put(BrokerChange())
     t0, t1 = zk.json(state_path(0)), zk.json(state_path(1))
     assert (t0["leader"], t0["isr"], t0["leader_epoch"]) == (1, [1, 3], 1)
     assert (t1["leader"], t1["isr"], t1["leader_epoch"]) == (3, [3, 1], 1)
@@ -274,9 +154,9 @@ def test_deposed_controller_writes_nothing(controller, zk):
 
 def test_broker_failure_reads_state_afresh_before_removing_from_isr(controller, zk):
     """The leader re-added broker 3 after our last read: its death still takes it out of the znode's ISR."""
-    controller.context.states[("t", 0)] = controller.context.states[("t", 0)].__class__(1, 0, (1, 2), 3, 0)
+    controller.context.leaderships[("t", 0)] = LeaderAndIsr(1, 0, (1, 2), 3, 0)
     del zk.nodes[zkdata.broker_path(3)]
-    controller.enqueue("BrokerChange", controller._on_broker_change)
+    controller.events.put(BrokerChange())
     state = zk.json(state_path(0))
     assert (state["leader"], state["isr"], state["leader_epoch"]) == (1, [1, 2], 1)
 
@@ -286,7 +166,7 @@ def test_isr_change_naming_a_dead_broker_is_corrected(controller, zk):
     controller.context.live_brokers.pop(3)
     zk._set(state_path(0), zkdata.encode_partition_state(zkdata.PartitionState(1, 0, [1, 2, 3], 3)), 0)
     zk.create(zkdata.isr_change_path(), zkdata.encode_isr_change([("t", 0)]), sequence=True)
-    controller.enqueue("IsrChange", controller._on_isr_change)
+    controller.events.put(IsrChangeNotification())
     state = zk.json(state_path(0))
     assert (state["leader"], state["isr"], state["leader_epoch"]) == (1, [1, 2], 1)
     assert [b for b, _ in controller.channel.of("LeaderAndIsr")] == [1, 2]
@@ -295,10 +175,33 @@ def test_isr_change_naming_a_dead_broker_is_corrected(controller, zk):
 def test_failover_drops_replicas_of_dead_brokers_from_isrs(zk):
     """Broker 3 died while there was no controller: the new controller takes it out of every ISR."""
     del zk.nodes[zkdata.broker_path(3)]
-    controller = KafkaController(zk, config(), Clock())
-    controller.channel = RecordingChannel()
+    controller = KafkaController(zk, config(), Clock(), channel=RecordingChannel())
     controller.start()
     t0, t1 = zk.json(state_path(0)), zk.json(state_path(1))
     assert (t0["leader"], t0["isr"], t0["leader_epoch"]) == (1, [1, 2], 1)
     assert (t1["leader"], t1["isr"], t1["leader_epoch"]) == (2, [2, 1], 1)
     assert sorted(b for b, _ in controller.channel.of("LeaderAndIsr")) == [1, 2]
+
+
+def test_unclean_election_applies_per_topic_after_a_conflicting_isr_shrink(zk):
+    """The cached ISR [1, 2] is stale (the leader shrank it to [1]): after the conflict the election
+    re-plans on the fresh state, and only the topic allowing it elects the out-of-sync replica."""
+    async def unclean(topic):
+        return topic == "unclean"
+
+    controller = KafkaController(zk, config(broker_id=3), Clock(), channel=RecordingChannel(),
+                                 topic_unclean_election=unclean)
+    controller.start()
+    for topic in ("clean", "unclean"):
+        zk.put(zkdata.topic_path(topic), json.dumps({"version": 2, "partitions": {"0": [1, 2]}}).encode())
+    controller.events.put(TopicChange())
+    for topic in ("clean", "unclean"):
+        assert controller.context.leaderships[(topic, 0)].isr == (1, 2)
+        zk._set(state_path(0, topic), zkdata.encode_partition_state(zkdata.PartitionState(1, 0, [1], 4)), 0)
+    del zk.nodes[zkdata.broker_path(1)]
+    controller.events.put(BrokerChange())
+    clean, dirty = zk.json(state_path(0, "clean")), zk.json(state_path(0, "unclean"))
+    assert (clean["leader"], clean["isr"]) == (-1, [1])
+    assert (dirty["leader"], dirty["isr"], dirty["leader_epoch"]) == (2, [2], 1)
+    assert controller.context.partition_state(("clean", 0)) is PartitionState.OFFLINE
+    assert controller.context.partition_state(("unclean", 0)) is PartitionState.ONLINE

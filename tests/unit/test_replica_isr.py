@@ -12,10 +12,17 @@ from kafkalite import zkdata
 from kafkalite.replica.isr import NOTIFICATION_DELAY_S, IsrWriter
 from kafkalite.replica.manager import ReplicaManager
 from kafkalite.replica.partition import Partition
-from tests.unit.test_controller_events import FakeZk
+from tests.support.fake_zk import FakeZk
 from tests.unit.test_replica_partition import FakeLog
 
 LAG_MS = 10_000
+
+
+def fake_zk():
+    """A FakeZk holding the persistent paths a broker creates at start-up."""
+    zk = FakeZk()
+    zk.put(zkdata.ISR_CHANGE_NOTIFICATION, b"")
+    return zk
 
 
 def run(coroutine):
@@ -41,7 +48,7 @@ def notifications(zk):
 
 def test_write_isr_is_version_checked_keeps_the_epoch_and_is_announced_once_per_batch():
     """Two shrinks: state znodes rewritten at the same leader epoch, one notification naming both."""
-    zk, clock = FakeZk(), Clock()
+    zk, clock = fake_zk(), Clock()
     writer = IsrWriter(zk, clock)
     first, second = led_partition(zk, 0), led_partition(zk, 1)
     assert run(writer.write_isr(first, [1, 2])) is True
@@ -57,7 +64,7 @@ def test_write_isr_is_version_checked_keeps_the_epoch_and_is_announced_once_per_
 
 def test_lost_write_adopts_the_znode_when_it_still_names_us_leader():
     """BadVersion (the controller dropped a dead replica): re-read, adopt its ISR and version, no notification."""
-    zk, clock = FakeZk(), Clock()
+    zk, clock = fake_zk(), Clock()
     partition = led_partition(zk)
     zk._set(zkdata.partition_state_path("t", 0),
             zkdata.encode_partition_state(zkdata.PartitionState(1, 4, [1, 2], 2)), 6)
@@ -69,7 +76,7 @@ def test_lost_write_adopts_the_znode_when_it_still_names_us_leader():
 
 def test_lost_write_to_a_new_leader_changes_nothing_locally():
     """BadVersion because another broker leads now: wait for its LeaderAndIsr, keep our state."""
-    zk, clock = FakeZk(), Clock()
+    zk, clock = fake_zk(), Clock()
     partition = led_partition(zk)
     zk._set(zkdata.partition_state_path("t", 0),
             zkdata.encode_partition_state(zkdata.PartitionState(2, 5, [2, 3], 3)), 6)
@@ -79,7 +86,7 @@ def test_lost_write_to_a_new_leader_changes_nothing_locally():
 
 def test_periodic_check_shrinks_lagging_followers_and_moves_the_high_watermark():
     """Every half lag time: a follower silent past the lag leaves the ISR and the HW advances without it."""
-    zk, clock = FakeZk(), Clock()
+    zk, clock = fake_zk(), Clock()
     manager = ReplicaManager(1, None, None, clock, None)
     partition = led_partition(zk, leo=10, now=0)
     manager.partitions[partition.key] = partition

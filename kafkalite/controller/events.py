@@ -1,0 +1,165 @@
+"""The controller's events and the event manager that processes them one at a time.
+
+ZooKeeper watches, session changes, timers and requests from brokers only *put* an
+event (Kafka's ``ControllerEvent`` classes, frozen dataclasses here); the
+:class:`ControllerEventManager` hands them, one after another, to the processor's
+``process(event)`` coroutine. Nothing else changes the controller's context, so it is
+never changed concurrently. An event that fails is logged and the next one runs.
+"""
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from twisted.internet import defer
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+__all__ = [
+    "AutoPreferredReplicaLeaderElection", "BrokerChange", "ControlledShutdown", "ControllerChange",
+    "ControllerEvent", "ControllerEventManager", "Expire", "IsrChangeNotification", "PartitionModifications",
+    "PreferredReplicaElection", "Reelect", "Resync", "Startup", "TopicChange", "TopicDeletion",
+    "TopicDeletionStopReplicaResponseReceived",
+]
+
+
+class ControllerEvent:
+    """Base of the controller's events."""
+
+
+@dataclass(frozen=True)
+class Startup(ControllerEvent):
+    """This broker starts: watch ``/controller`` and try to become controller."""
+
+
+@dataclass(frozen=True)
+class ControllerChange(ControllerEvent):
+    """``/controller`` was created, changed or deleted."""
+
+
+@dataclass(frozen=True)
+class Reelect(ControllerEvent):
+    """Try to become controller again (``/controller`` vanished, or a new session)."""
+
+
+@dataclass(frozen=True)
+class Expire(ControllerEvent):
+    """The ZooKeeper session expired: our ephemeral ``/controller`` is gone; resign."""
+
+
+@dataclass(frozen=True)
+class Resync(ControllerEvent):
+    """The same session is back after a connection drop: watches were lost; re-read everything."""
+
+
+@dataclass(frozen=True)
+class BrokerChange(ControllerEvent):
+    """``/brokers/ids`` children changed."""
+
+
+@dataclass(frozen=True)
+class TopicChange(ControllerEvent):
+    """``/brokers/topics`` children changed."""
+
+
+@dataclass(frozen=True)
+class PartitionModifications(ControllerEvent):
+    """A topic's assignment znode changed (partitions added)."""
+
+    topic: str
+
+
+@dataclass(frozen=True)
+class TopicDeletion(ControllerEvent):
+    """``/admin/delete_topics`` children changed."""
+
+
+@dataclass(frozen=True)
+class TopicDeletionStopReplicaResponseReceived(ControllerEvent):
+    """A broker answered (or failed to answer: ``response`` None) a StopReplica with delete."""
+
+    broker_id: int
+    response: object = field(compare=False, default=None)
+
+
+@dataclass(frozen=True)
+class IsrChangeNotification(ControllerEvent):
+    """``/isr_change_notification`` children changed."""
+
+
+@dataclass(frozen=True)
+class PreferredReplicaElection(ControllerEvent):
+    """``/admin/preferred_replica_election`` was written."""
+
+
+@dataclass(frozen=True)
+class AutoPreferredReplicaLeaderElection(ControllerEvent):
+    """The periodic leader-imbalance check (``auto.leader.rebalance.enable``)."""
+
+
+@dataclass(frozen=True, eq=False)
+class ControlledShutdown(ControllerEvent):
+    """A broker asks to move its leaderships away; ``done`` fires with ``(error_code, [keys])``."""
+
+    broker_id: int
+    broker_epoch: int
+    done: defer.Deferred = field(default_factory=defer.Deferred)
+
+
+class ControllerEventManager:
+    """A queue of controller events processed one at a time, in order.
+
+    :param process: ``async process(event)``, called for each event after the ones before it.
+    :param on_error: ``async on_error(event, failure)`` for an event whose processing raised
+        (``failure`` a :class:`Failure` with the traceback); its own failure is logged.
+    """
+
+    log = Logger(namespace="kafkalite.controller")
+
+    def __init__(self, process, on_error):
+        self._process = process
+        self._on_error = on_error
+        self._queue = deque()
+        self._running = False
+        self._stopped = False
+        #: the event being processed (None when idle), for logs and tests.
+        self.current = None
+
+    def __len__(self):
+        return len(self._queue)
+
+    def put(self, event):
+        """Queue ``event``; it runs after every event queued before it."""
+        if self._stopped:
+            return
+        self._queue.append(event)
+        if not self._running:
+            self._running = True
+            d = defer.Deferred.fromCoroutine(self._drain())
+            d.addErrback(lambda f: self.log.failure("controller event loop died", f))
+
+    def clear(self):
+        """Drop the events not yet processed."""
+        self._queue.clear()
+
+    def stop(self):
+        """Process nothing more (the event in progress finishes)."""
+        self._stopped = True
+        self._queue.clear()
+
+    async def _drain(self):
+        try:
+            while self._queue and not self._stopped:
+                event = self._queue.popleft()
+                self.current = event
+                try:
+                    await self._process(event)
+                except Exception:  # noqa: BLE001 -- one failed event must not stop the queue
+                    failure = Failure()
+                    try:
+                        await self._on_error(event, failure)
+                    except Exception:  # noqa: BLE001 -- the error handler itself must not stop the queue
+                        self.log.failure("handling the failure of controller event {event} failed", event=event)
+                finally:
+                    self.current = None
+        finally:
+            self._running = False

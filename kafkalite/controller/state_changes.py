@@ -1,0 +1,192 @@
+"""StateChanges: carries out the state machines' plans — ZooKeeper, then the context, then the request batch.
+
+The pure :class:`PartitionStateMachine` and :class:`ReplicaStateMachine` say what should
+change; this writes it (batched, fenced by the controller epoch, through
+:class:`~kafkalite.controller.zkstore.ControllerZkStore`), records in the
+:class:`ControllerContext` only what was written, and adds to the event's
+:class:`ControllerRequestBatch` what the brokers must be told. A write that loses to a
+leader's own ISR change (BadVersion) re-reads those partitions and plans them again, up
+to :data:`WRITE_ATTEMPTS` times, as Kafka's controller retries ``updateLeaderAndIsr``.
+
+Per-partition transitions are logged at debug level in the ``kafkalite.state_change``
+namespace and summarised at info level, one line per call: at 10,000 partitions a line
+each would cost the controller more than the ZooKeeper writes.
+"""
+
+from twisted.logger import Logger
+
+from kafkalite.controller.election import remove_replicas_from_isr
+from kafkalite.controller.partition_state_machine import OfflineElection
+from kafkalite.controller.states import PartitionState, ReplicaState
+from kafkalite.zkclient import BadVersionError, ZkError
+
+__all__ = ["StateChanges", "WRITE_ATTEMPTS"]
+
+#: Attempts at writing a partition's state that keeps losing to a leader's ISR change.
+WRITE_ATTEMPTS = 3
+
+
+class StateChanges:
+    """Applies partition and replica transitions for the controller.
+
+    :param context: the :class:`ControllerContext` (changed here, on the event loop only).
+    :param store: the :class:`ControllerZkStore`.
+    :param batch: the :class:`ControllerRequestBatch` of the event being processed.
+    :param partition_machine: a :class:`PartitionStateMachine` over ``context``.
+    :param replica_machine: a :class:`ReplicaStateMachine` over ``context``.
+    :param unclean_topics: ``async (topics) -> set`` of those topics that allow unclean election.
+    """
+
+    log = Logger(namespace="kafkalite.state_change")
+
+    def __init__(self, context, store, batch, partition_machine, replica_machine, unclean_topics):
+        self.context = context
+        self.store = store
+        self.batch = batch
+        self.partition_machine = partition_machine
+        self.replica_machine = replica_machine
+        self._unclean_topics = unclean_topics
+
+    # -- partitions ----------------------------------------------------------------------
+
+    async def partitions(self, keys, target, election=None):
+        """Move ``keys`` to ``target`` (electing leaders as ``election`` says); returns the keys
+        that reached it (for Online: whose leadership was written)."""
+        keys = list(keys)
+        if not keys:
+            return []
+        plan = await self._plan(keys, target, election)
+        self._log_invalid("partition", plan.invalid, target)
+        for key, state in plan.states.items():
+            self.context.partition_states[key] = state
+        done = [key for key, state in plan.states.items() if state is target]
+        if plan.create:
+            done += await self._create(plan.create)
+        if plan.update:
+            async def replan(fresh_keys):
+                return (await self._plan(fresh_keys, target, election)).update
+            done += await self._write(plan.update, replan, recipients=self.context.replicas)
+        if plan.failed:
+            self.log.warn("{count} partitions could not move to {target}: {sample}", count=len(plan.failed),
+                          target=target, sample=_sample(plan.failed))
+        self.log.info("{count} partitions moved to {target}", count=len(done), target=target)
+        return done
+
+    async def _plan(self, keys, target, election):
+        """The partition machine's plan, with unclean election where no ISR member is live and the topic allows it."""
+        plan = self.partition_machine.plan(keys, target, election)
+        if not (isinstance(election, OfflineElection) and plan.no_live_isr and not election.unclean_topics):
+            return plan
+        # Kafka reads unclean.leader.election.enable only for partitions with no live ISR member.
+        unclean = await self._unclean_topics({key[0] for key in plan.no_live_isr})
+        retry = [key for key in plan.no_live_isr if key[0] in unclean]
+        if retry:
+            for key in retry:
+                plan.update.pop(key, None)
+                plan.failed.pop(key, None)
+                plan.states.pop(key, None)
+            again = self.partition_machine.plan(retry, target, OfflineElection(frozenset(unclean)))
+            plan.update.update(again.update)
+            plan.failed.update(again.failed)
+            plan.states.update(again.states)
+        return plan
+
+    async def _create(self, states):
+        results = await self.store.create_partition_states(states, self.context.epoch_zk_version)
+        created = []
+        for key, result in sorted(results.items()):
+            if isinstance(result, ZkError):
+                self.log.warn("{topic}-{partition}: creating its state failed: {error}", topic=key[0],
+                              partition=key[1], error=result)
+                continue
+            self._record(key, result)
+            self.batch.add_leader_and_isr(self.context, self.context.replicas(key), key, result, is_new=True)
+            created.append(key)
+        return created
+
+    async def _write(self, updates, replan, recipients):
+        """Write ``{key: LeaderAndIsr}``; on conflicts re-read and ``replan(keys)`` them; returns the keys written."""
+        written = []
+        for _attempt in range(WRITE_ATTEMPTS):
+            expected = {key: (state, self.context.leaderships[key].zk_version) for key, state in updates.items()}
+            results = await self.store.update_partition_states(expected, self.context.epoch_zk_version)
+            conflicts = []
+            for key, result in sorted(results.items()):
+                if isinstance(result, BadVersionError):
+                    conflicts.append(key)
+                elif isinstance(result, ZkError):
+                    self.log.warn("{topic}-{partition}: writing its state failed: {error}", topic=key[0],
+                                  partition=key[1], error=result)
+                else:
+                    self._record(key, result)
+                    self.batch.add_leader_and_isr(self.context, recipients(key), key, result)
+                    written.append(key)
+            if not conflicts:
+                return written
+            fresh = await self.store.read_partition_states(conflicts)
+            self.context.leaderships.update(fresh)
+            updates = await replan([k for k in conflicts if k in fresh])
+            if not updates:
+                return written
+        self.log.warn("gave up writing the state of {keys} after {n} version conflicts",
+                      keys=_sample(updates), n=WRITE_ATTEMPTS)
+        return written
+
+    def _record(self, key, leadership):
+        self.context.leaderships[key] = leadership
+        state = PartitionState.ONLINE if leadership.leader >= 0 else PartitionState.OFFLINE
+        self.context.partition_states[key] = state
+        self.log.debug("{topic}-{partition}: {state}, leader {leader} epoch {epoch} isr {isr}", topic=key[0],
+                       partition=key[1], state=state, leader=leadership.leader, epoch=leadership.leader_epoch,
+                       isr=list(leadership.isr))
+
+    # -- replicas ------------------------------------------------------------------------
+
+    async def replicas(self, replicas, target, on_stop_replica=None):
+        """Move ``replicas`` (``(key, broker)``) to ``target``; ``on_stop_replica(broker_id, response)``
+        hears the answers to the StopReplica requests the move sends."""
+        replicas = list(replicas)
+        if not replicas:
+            return
+        if target is ReplicaState.OFFLINE:
+            # As Kafka does, re-read the states first: a leader may have just added the replica back
+            # to the ISR, and a removal computed from our copy would lose to its write or miss it.
+            keys = {key for key, _ in replicas if key in self.context.leaderships
+                    and not self.context.is_being_deleted(key)}
+            self.context.leaderships.update(await self.store.read_partition_states(keys))
+        plan = self.replica_machine.plan(replicas, target)
+        self._log_invalid("replica", plan.invalid, target)
+        for (key, broker), state in plan.states.items():
+            if state is ReplicaState.NON_EXISTENT:
+                self.context.replica_states.pop((key, broker), None)
+            else:
+                self.context.replica_states[(key, broker)] = state
+        for broker, key, delete in plan.stop_replica:
+            self.batch.add_stop_replica(self.context, [broker], key, delete, on_stop_replica)
+        for broker, key in plan.leader_and_isr:
+            self.batch.add_leader_and_isr(self.context, [broker], key, self.context.leaderships[key])
+        if plan.isr_updates:
+            leaving = plan.isr_leavers
+
+            async def replan(keys):
+                return {key: state for key in keys
+                        if (state := remove_replicas_from_isr(self.context.leaderships[key], leaving[key],
+                                                              self.context.epoch)) is not None}
+
+            def remaining(key):
+                return [r for r in self.context.replicas(key) if r not in leaving[key]]
+
+            written = await self._write(plan.isr_updates, replan, recipients=remaining)
+            self.log.info("{count} partitions' ISRs shrank ({target} replicas)", count=len(written), target=target)
+
+    def _log_invalid(self, kind, invalid, target):
+        if invalid:
+            self.log.warn("{count} {kind}s cannot move to {target} from their state: {sample}", count=len(invalid),
+                          kind=kind, target=target, sample=_sample(invalid))
+
+
+def _sample(keys, limit=10):
+    """A short rendering of many keys for a log line."""
+    keys = sorted(keys, key=str)
+    text = ", ".join(str(k) for k in keys[:limit])
+    return text + (" and %d more" % (len(keys) - limit) if len(keys) > limit else "")
