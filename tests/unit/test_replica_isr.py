@@ -12,8 +12,8 @@ from kafkalite import zkdata
 from kafkalite.replica.isr import NOTIFICATION_DELAY_S, IsrWriter
 from kafkalite.replica.manager import ReplicaManager
 from kafkalite.replica.partition import Partition
+from tests.support.replica import FakeLog
 from tests.unit.test_controller_events import FakeZk
-from tests.unit.test_replica_partition import FakeLog
 
 LAG_MS = 10_000
 
