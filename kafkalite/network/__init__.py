@@ -3,7 +3,8 @@
 Modules: ``framing`` (length-prefixed frames, sans I/O), ``connection`` (one server
 connection's request/response order, sans I/O), ``writer`` (response pieces onto the
 wire, ``os.sendfile`` for file regions), ``server`` (Twisted protocol, factory,
-``listen``), ``client`` (requests to other brokers), ``codec`` (the codec interface).
+``listen``), ``client`` (requests to other brokers). Headers, the API table and error
+responses come from ``kafkalite.protocol``.
 """
 
-__all__ = ["client", "codec", "connection", "framing", "server", "writer"]
+__all__ = ["client", "connection", "framing", "server", "writer"]

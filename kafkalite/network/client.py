@@ -7,8 +7,9 @@ adapter: one Deferred per request, all failed when the connection is lost),
 :func:`connect`, and :class:`BrokerChannel` (one connection to one broker, reconnected
 with exponential backoff, requests queued while connecting).
 
-Response headers: v1 (correlation id + tagged fields) for flexible versions, v0 for
-ApiVersions whatever its version (reference §0).
+Request and response headers are ``kafkalite.protocol.headers``' (v1 response headers
+with tagged fields for flexible versions, v0 for ApiVersions whatever its version,
+reference §0); bodies are encoded and decoded by ``kafkalite.protocol.apis``.
 """
 
 import struct
@@ -18,10 +19,11 @@ from twisted.internet.endpoints import HostnameEndpoint, connectProtocol
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 
-from kafkalite.network.codec import default_codec
 from kafkalite.network.connection import pieces_size
 from kafkalite.network.framing import FrameDecoder, FrameTooLarge, InvalidFrameSize, size_prefix
 from kafkalite.network.writer import TransportWriter, set_no_delay
+from kafkalite.protocol.apis import API_BY_KEY
+from kafkalite.protocol.headers import decode_response_header, encode_request_header
 
 __all__ = [
     "BrokerChannel",
@@ -44,41 +46,14 @@ class ChannelClosedError(Exception):
     """The :class:`BrokerChannel` was closed before the request completed."""
 
 
-def _skip_tagged_fields(buf, pos):
-    """Skip a tagged-field section (uvarint count, then tag, size, data per field)."""
-
-    def uvarint(pos):
-        value = shift = 0
-        while True:
-            byte = buf[pos]
-            pos += 1
-            value |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                return value, pos
-            shift += 7
-            if shift > 28:
-                raise ResponseError("varint too long in response header")
-
-    count, pos = uvarint(pos)
-    for _ in range(count):
-        _, pos = uvarint(pos)
-        size, pos = uvarint(pos)
-        pos += size
-    if pos > len(buf):
-        raise ResponseError("truncated response header")
-    return pos
-
-
 class ClientConnection:
     """Client-side protocol state of one connection, sans I/O.
 
-    :param codec: a :class:`~kafkalite.network.codec.WireCodec`.
     :param client_id: the client id put in every request header.
     :param max_response_size: the largest response frame accepted.
     """
 
-    def __init__(self, codec, client_id, max_response_size=DEFAULT_MAX_RESPONSE_SIZE):
-        self._codec = codec
+    def __init__(self, client_id, max_response_size=DEFAULT_MAX_RESPONSE_SIZE):
         self.client_id = client_id
         self._frames = FrameDecoder(max_response_size)
         self._next_correlation_id = 0
@@ -97,9 +72,8 @@ class ClientConnection:
         """
         correlation_id = self._next_correlation_id
         self._next_correlation_id = (correlation_id + 1) & 0x7FFFFFFF
-        api = self._codec.apis[api_key]
-        header = self._codec.encode_request_header(api_key, api_version, correlation_id, self.client_id)
-        pieces = api.encode_request(body, api_version)
+        header = encode_request_header(api_key, api_version, correlation_id, self.client_id)
+        pieces = API_BY_KEY[api_key].encode_request(body, api_version)
         size = len(header) + pieces_size(pieces)
         if expect_response:
             self._expected[correlation_id] = (api_key, api_version)
@@ -126,6 +100,8 @@ class ClientConnection:
         for frame in frames:
             if len(frame) < 4:
                 raise ResponseError("response shorter than its header")
+            # Every response header starts with the correlation id; which header version
+            # the rest follows depends on the request it answers.
             (correlation_id,) = _INT32.unpack_from(frame, 0)
             expected = self._expected.pop(correlation_id, None)
             if expected is None:
@@ -135,10 +111,8 @@ class ClientConnection:
                 raise ResponseError(f"response with unknown correlation id {correlation_id}")
             api_key, api_version = expected
             try:
-                offset = 4
-                if self._codec.response_header_version(api_key, api_version) == 1:
-                    offset = _skip_tagged_fields(frame, 4)
-                response = self._codec.apis[api_key].decode_response(frame, api_version, offset)
+                _, offset = decode_response_header(frame, api_key, api_version)
+                response = API_BY_KEY[api_key].decode_response(frame, api_version, offset)
             except Exception as e:  # noqa: BLE001 -- a bad response fails only its own request
                 results.append((correlation_id, e))
             else:
@@ -151,15 +125,14 @@ class KafkaClientProtocol(Protocol):
 
     :param reactor: provides ``IReactorTime`` (request timeouts).
     :param client_id: the client id put in every request header.
-    :param codec: a :class:`~kafkalite.network.codec.WireCodec`; default: the real one.
+    :param max_response_size: the largest response frame accepted.
     """
 
     log = Logger()
 
-    def __init__(self, reactor, client_id, codec=None, max_response_size=DEFAULT_MAX_RESPONSE_SIZE):
+    def __init__(self, reactor, client_id, max_response_size=DEFAULT_MAX_RESPONSE_SIZE):
         self._reactor = reactor
-        self._connection = ClientConnection(codec if codec is not None else default_codec(), client_id,
-                                            max_response_size)
+        self._connection = ClientConnection(client_id, max_response_size)
         self._pending = {}  # correlation id -> Deferred
         self._writer = None
         self._lost_reason = None
@@ -256,7 +229,7 @@ def _default_endpoint(reactor, host, port, timeout):
     return HostnameEndpoint(reactor, host, port, timeout=timeout)
 
 
-def connect(reactor, host, port, client_id, timeout=10.0, codec=None, endpoint_factory=None):
+def connect(reactor, host, port, client_id, timeout=10.0, endpoint_factory=None):
     """Connect to a broker.
 
     :param endpoint_factory: ``(reactor, host, port, timeout) -> IStreamClientEndpoint``;
@@ -265,7 +238,7 @@ def connect(reactor, host, port, client_id, timeout=10.0, codec=None, endpoint_f
         errbacking with the connection error (``TimeoutError`` after ``timeout`` seconds).
     """
     endpoint = (endpoint_factory or _default_endpoint)(reactor, host, port, timeout)
-    d = connectProtocol(endpoint, KafkaClientProtocol(reactor, client_id, codec))
+    d = connectProtocol(endpoint, KafkaClientProtocol(reactor, client_id))
     d.addTimeout(timeout, reactor)
     return d
 
@@ -304,13 +277,12 @@ class BrokerChannel:
 
     log = Logger()
 
-    def __init__(self, reactor, host, port, client_id, *, codec=None, request_timeout=30.0, connect_timeout=10.0,
+    def __init__(self, reactor, host, port, client_id, *, request_timeout=30.0, connect_timeout=10.0,
                  reconnect_backoff=0.05, reconnect_backoff_max=1.0, endpoint_factory=None):
         self._reactor = reactor
         self.host = host
         self.port = port
         self.client_id = client_id
-        self._codec = codec
         self.request_timeout = request_timeout
         self.connect_timeout = connect_timeout
         self.reconnect_backoff = reconnect_backoff
@@ -375,7 +347,7 @@ class BrokerChannel:
             self._retry_call = self._reactor.callLater(delay, self._retry)
             return
         self._connecting = connect(self._reactor, self.host, self.port, self.client_id, self.connect_timeout,
-                                   self._codec, self._endpoint_factory)
+                                   self._endpoint_factory)
         self._connecting.addCallbacks(self._connected, self._connect_failed)
 
     def _retry(self):

@@ -3,39 +3,42 @@
 Owns the request/response life cycle of a connection: bytes in → decoded requests
 out (with their :class:`RequestContext`), responses in → byte pieces out, strictly in
 request order. The Twisted protocol in ``server.py`` is a thin adapter around
-:class:`ServerConnection`; nothing here does I/O or reads the clock.
+:class:`ServerConnection`; nothing here does I/O or reads the clock. Headers, the API
+table and error responses are ``kafkalite.protocol``'s: this module only applies them.
 
 Rules (Kafka 2.8 ``SocketServer``/``KafkaApis``, reference §0):
 
 - a frame larger than ``socket.request.max.bytes``, an unknown api key, a version
-  outside the codec's range, or a header/body that does not decode is a protocol
+  outside the declared range, or a header/body that does not decode is a protocol
   violation: the connection is closed;
 - except ApiVersions with a version above ours: it gets error 35 in a v0 body
   listing only our ApiVersions range, with response header v0 (KIP-511);
+- a request whose handling failed is answered with the API's error response
+  (:meth:`ServerConnection.fail`), unless the API has none for it (acks=0 produce);
 - responses leave in the order their requests arrived, whatever order the handlers
   finish in; a request answered with :data:`NO_RESPONSE` (acks=0 produce) takes no
   place in the output.
 """
 
-import struct
 from collections import deque
 from dataclasses import dataclass
 
-from kafkalite.network.codec import API_VERSIONS_KEY, api_name, unsupported_api_versions_response
 from kafkalite.network.framing import FrameDecoder, FrameTooLarge, InvalidFrameSize, size_prefix
+from kafkalite.protocol.apis import API_BY_KEY, ApiKey
+from kafkalite.protocol.error_responses import error_response
+from kafkalite.protocol.errors import UnsupportedVersionError
+from kafkalite.protocol.headers import UnsupportedRequestError, decode_request_header, encode_response_header
 from kafkalite.protocol.regions import FileRegion
 
 __all__ = [
     "NO_RESPONSE",
+    "CloseConnection",
     "ProtocolViolation",
     "Request",
     "RequestContext",
     "ServerConnection",
     "pieces_size",
 ]
-
-_HEADER_PREFIX = struct.Struct(">hhi")
-
 
 class _NoResponse:
     """The type of :data:`NO_RESPONSE`."""
@@ -86,6 +89,7 @@ class Request:
 
     :ivar context: the :class:`RequestContext`.
     :ivar body: the decoded request dict (``None`` for the unsupported-ApiVersions reply).
+    :ivar api: the request's :class:`~kafkalite.protocol.apis.Api`.
     """
 
     __slots__ = ("api", "body", "context", "done", "pieces", "response_size")
@@ -101,11 +105,19 @@ class Request:
     @property
     def api_name(self):
         """Kafka's name for the request's API (metric label)."""
-        return api_name(self.context.api_key, self.api)
+        return self.api.name
 
 
 class ProtocolViolation(Exception):
     """The peer broke the protocol; the connection must be closed."""
+
+
+class CloseConnection(Exception):
+    """Raised by a dispatch function when Kafka closes the connection instead of answering.
+
+    For an API or version the broker does not serve, and for a failed acks=0 produce
+    (the producer gets no response, so a closed connection is how it notices).
+    """
 
 
 def pieces_size(pieces):
@@ -122,7 +134,6 @@ def pieces_size(pieces):
 class ServerConnection:
     """One client connection's protocol state.
 
-    :param codec: a :class:`kafkalite.network.codec.WireCodec`.
     :param max_request_size: ``socket.request.max.bytes``.
     :param client_host: peer address, copied into every context.
     :param client_port: peer port.
@@ -130,9 +141,7 @@ class ServerConnection:
     :param connection_id: connection id, copied into every context.
     """
 
-    def __init__(self, codec, max_request_size, client_host="", client_port=0, listener_name="",
-                 connection_id=""):
-        self._codec = codec
+    def __init__(self, max_request_size, client_host="", client_port=0, listener_name="", connection_id=""):
         self._frames = FrameDecoder(max_request_size)
         self._client_host = client_host
         self._client_port = client_port
@@ -171,34 +180,36 @@ class ServerConnection:
         return requests
 
     def _decode(self, frame, now):
-        codec = self._codec
-        if len(frame) < 8:
-            self.closed = True
-            raise ProtocolViolation(f"request of {len(frame)} bytes is shorter than a request header")
-        api_key, api_version, correlation_id = _HEADER_PREFIX.unpack_from(frame, 0)
-        api = codec.apis.get(api_key)
-        if api is None:
-            self.closed = True
-            raise ProtocolViolation(f"unknown api key {api_key}")
-        if not api.min_version <= api_version <= api.max_version:
-            if api_key == API_VERSIONS_KEY and api_version > api.max_version:
-                context = self._context(api_key, api_version, correlation_id, None, now, len(frame))
-                request = Request(context, None, api)
-                body = unsupported_api_versions_response(correlation_id, api.min_version, api.max_version)
-                request.pieces = [size_prefix(len(body)), body]
-                request.response_size = len(body)
-                request.done = True
-                return request
-            self.closed = True
-            raise ProtocolViolation(f"unsupported version {api_version} of api key {api_key}")
         try:
-            header = codec.decode_request_header(frame)
-            body = api.decode_request(frame, api_version, header.body_offset)
+            header = decode_request_header(frame)
+        except UnsupportedRequestError as e:
+            if e.api_key == ApiKey.API_VERSIONS and e.api_version > API_BY_KEY[ApiKey.API_VERSIONS].max_version:
+                return self._unsupported_api_versions(e, now, len(frame))
+            self.closed = True
+            raise ProtocolViolation(str(e)) from e
         except Exception as e:
             self.closed = True
-            raise ProtocolViolation(f"malformed request (api key {api_key} v{api_version}): {e!r}") from e
-        context = self._context(api_key, api_version, correlation_id, header.client_id, now, len(frame))
+            raise ProtocolViolation(f"malformed request header: {e!r}") from e
+        api = API_BY_KEY[header.api_key]
+        try:
+            body = api.decode_request(frame, header.api_version, header.body_offset)
+        except Exception as e:
+            self.closed = True
+            raise ProtocolViolation(f"malformed request ({api.name} v{header.api_version}): {e!r}") from e
+        context = self._context(header.api_key, header.api_version, header.correlation_id, header.client_id, now,
+                                len(frame))
         return Request(context, body, api)
+
+    def _unsupported_api_versions(self, error, now, frame_size):
+        """Answer an ApiVersions version above ours at once: error 35 in a v0 body, header v0 (KIP-511)."""
+        api = API_BY_KEY[ApiKey.API_VERSIONS]
+        context = self._context(error.api_key, error.api_version, error.correlation_id, error.client_id, now,
+                                frame_size)
+        request = Request(context, None, api)
+        body = error_response(ApiKey.API_VERSIONS, 0, None, UnsupportedVersionError.code)
+        self._encode(request, body, 0)
+        request.done = True
+        return request
 
     def _context(self, api_key, api_version, correlation_id, client_id, now, frame_size):
         return RequestContext(
@@ -209,23 +220,38 @@ class ServerConnection:
     def complete(self, request, response):
         """Record ``request``'s response: a response dict or :data:`NO_RESPONSE`.
 
-        The response is encoded at once (the response header, the api's body pieces,
-        and the int32 size prefix in front). Exceptions from the encoder propagate.
+        The response is encoded at once (the int32 size prefix, the response header
+        and the api's body pieces). Exceptions from the encoder propagate.
         """
         if request.done:
             raise RuntimeError("request completed twice")
         if response is NO_RESPONSE:
             request.pieces = None
         else:
-            context = request.context
-            header = self._codec.encode_response_header(context.correlation_id, context.api_key, context.api_version)
-            body = request.api.encode_response(response, context.api_version)
-            size = len(header) + pieces_size(body)
-            pieces = [size_prefix(size), header]
-            pieces.extend(body)
-            request.pieces = pieces
-            request.response_size = size
+            self._encode(request, response, request.context.api_version)
         request.done = True
+
+    def fail(self, request, error_code):
+        """Answer ``request`` with its API's error response carrying ``error_code``.
+
+        :return: False when the API has no error response for it (acks=0 produce):
+            the caller must close the connection, as Kafka does.
+        :raises: whatever the error-response builder or the encoder raises.
+        """
+        context = request.context
+        response = error_response(context.api_key, context.api_version, request.body, error_code)
+        if response is None:
+            return False
+        self.complete(request, response)
+        return True
+
+    def _encode(self, request, response, version):
+        context = request.context
+        header = encode_response_header(context.correlation_id, context.api_key, version)
+        pieces = request.api.encode_response(response, version, prefix=header)
+        size = pieces_size(pieces)
+        request.pieces = [size_prefix(size), *pieces]
+        request.response_size = size
 
     def take_output(self):
         """Return the pieces of every response that may be written now, in order.

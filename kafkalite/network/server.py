@@ -6,6 +6,14 @@ bytes from the transport go in, each decoded request is handed to the broker's
 through a writer from :mod:`kafkalite.network.writer` (``sendfile`` on plain TCP).
 All Kafka protocol rules live in the sans-I/O connection; this module only does I/O,
 time stamps, flow control and metrics hooks.
+
+It is also the boundary for handler failures, as Kafka's ``KafkaApis.handle`` /
+``handleError`` are: an exception raised by ``dispatch`` (or its Deferred failing) is
+logged once with its traceback and the request is answered with its API's error
+response (UNKNOWN_SERVER_ERROR, or a ``KafkaError``'s own code); the connection stays
+open. Only :class:`~kafkalite.network.connection.CloseConnection`, an API with no
+error response (acks=0 produce) or a response that cannot be encoded or written
+closes it.
 """
 
 import itertools
@@ -13,12 +21,19 @@ import itertools
 from twisted.internet import defer
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
-from kafkalite.network.codec import default_codec
-from kafkalite.network.connection import NO_RESPONSE, ProtocolViolation, RequestContext, ServerConnection
+from kafkalite.network.connection import (
+    NO_RESPONSE,
+    CloseConnection,
+    ProtocolViolation,
+    RequestContext,
+    ServerConnection,
+)
 from kafkalite.network.writer import make_writer, set_no_delay
+from kafkalite.protocol.error_responses import error_code_for
 
-__all__ = ["NO_RESPONSE", "KafkaServerFactory", "KafkaServerProtocol", "RequestContext", "listen"]
+__all__ = ["NO_RESPONSE", "CloseConnection", "KafkaServerFactory", "KafkaServerProtocol", "RequestContext", "listen"]
 
 DEFAULT_SOCKET_REQUEST_MAX_BYTES = 104857600
 
@@ -54,7 +69,7 @@ class KafkaServerProtocol(Protocol):
             f"{getattr(peer, 'host', '')}:{getattr(peer, 'port', 0)}-{self.connection_index}"
         )
         self._connection = ServerConnection(
-            factory.codec, factory.socket_request_max_bytes,
+            factory.socket_request_max_bytes,
             client_host=getattr(peer, "host", ""), client_port=getattr(peer, "port", 0),
             listener_name=factory.listener_name, connection_id=self.connection_id,
         )
@@ -79,13 +94,14 @@ class KafkaServerProtocol(Protocol):
         for request in requests:
             try:
                 result = dispatch(request.context, request.body)
-            except Exception:  # noqa: BLE001 -- any handler error closes the connection
-                self._close_on_failure("dispatch of {api} failed", api=request.api_name)
-                return
-            if isinstance(result, defer.Deferred):
-                result.addCallbacks(self._completed, self._failed, callbackArgs=(request,), errbackArgs=(request,))
+            except Exception:  # noqa: BLE001 -- the handler-failure boundary (see the module docstring)
+                self._failed(Failure(), request)
             else:
-                self._completed(result, request)
+                if isinstance(result, defer.Deferred):
+                    result.addCallbacks(self._completed, self._failed, callbackArgs=(request,),
+                                        errbackArgs=(request,))
+                else:
+                    self._completed(result, request)
             if self._closing:
                 return
         # Requests answered by the connection itself (unsupported ApiVersions) are out already.
@@ -102,19 +118,42 @@ class KafkaServerProtocol(Protocol):
         except Exception:  # noqa: BLE001 -- any encoder error closes the connection
             self._close_on_failure("encoding the {api} response failed", api=request.api_name)
             return
+        self._answered(request, response is not NO_RESPONSE)
+
+    def _failed(self, failure, request):
+        """The handler failed: answer with the API's error response, or close (Kafka's handleError)."""
+        if self._closing:
+            return
+        if failure.check(CloseConnection):
+            self.log.info("closing connection {connection_id} from {peer} after {api}: {reason}",
+                          connection_id=self.connection_id, peer=self._peer, api=request.api_name,
+                          reason=str(failure.value))
+            self._close()
+            return
+        code = error_code_for(failure.value)
+        self.log.failure("handling {api} (correlation id {correlation_id}) failed; answering error {code}", failure,
+                         api=request.api_name, correlation_id=request.context.correlation_id, code=code)
+        try:
+            answered = self._connection.fail(request, code)
+        except Exception:  # noqa: BLE001 -- an unencodable error response closes the connection
+            self._close_on_failure("encoding the {api} error response failed", api=request.api_name)
+            return
+        if not answered:
+            self.log.info("closing connection {connection_id}: {api} has no error response (acks=0)",
+                          connection_id=self.connection_id, api=request.api_name)
+            self._close()
+            return
+        self._answered(request, True)
+
+    def _answered(self, request, responded):
         metrics = self.factory.metrics
         if metrics is not None:
             context = request.context
             metrics.observe_request(
                 request.api_name, self.factory.reactor.seconds() - context.received_at,
-                context.frame_size + 4, request.response_size + 4 if response is not NO_RESPONSE else 0,
+                context.frame_size + 4, request.response_size + 4 if responded else 0,
             )
         self._flush_output()
-
-    def _failed(self, failure, request):
-        if self._closing:
-            return
-        self._close_on_failure("handling {api} failed", failure, api=request.api_name)
 
     def _close_on_failure(self, what, failure=None, **fields):
         """Log ``what`` with ``failure`` (default: the exception being handled) and close the connection."""
@@ -162,27 +201,26 @@ class KafkaServerFactory(Factory):
 
     :param reactor: provides ``IReactorTime`` (request time stamps).
     :param dispatch: ``dispatch(context, request_dict)`` returning a response dict,
-        a Deferred firing with one, or :data:`NO_RESPONSE`.
+        a Deferred firing with one, or :data:`NO_RESPONSE`. Raising (or failing the
+        Deferred with) :class:`CloseConnection` closes the connection; any other
+        exception is answered with the API's error response.
     :param listener_name: the listener name put in every :class:`RequestContext`.
     :param socket_request_max_bytes: the largest request accepted; larger closes.
     :param metrics: optional object with ``observe_request(api_name, seconds,
         request_bytes, response_bytes)``, ``connection_opened(listener)`` and
         ``connection_closed(listener)`` (:class:`kafkalite.metrics.BrokerMetrics`).
-    :param codec: a :class:`~kafkalite.network.codec.WireCodec`; default: the real one.
     :param max_in_flight: unanswered requests per connection before reading pauses.
     """
 
     protocol = KafkaServerProtocol
 
     def __init__(self, reactor, dispatch, listener_name="PLAINTEXT",
-                 socket_request_max_bytes=DEFAULT_SOCKET_REQUEST_MAX_BYTES, metrics=None, codec=None,
-                 max_in_flight=100):
+                 socket_request_max_bytes=DEFAULT_SOCKET_REQUEST_MAX_BYTES, metrics=None, max_in_flight=100):
         self.reactor = reactor
         self.dispatch = dispatch
         self.listener_name = listener_name
         self.socket_request_max_bytes = socket_request_max_bytes
         self.metrics = metrics
-        self.codec = codec if codec is not None else default_codec()
         self.max_in_flight = max_in_flight
         self.connections = set()
         self._connection_index = itertools.count()
@@ -191,7 +229,7 @@ class KafkaServerFactory(Factory):
         """Return a new factory sharing everything but the listener name."""
         return KafkaServerFactory(
             self.reactor, self.dispatch, listener_name, self.socket_request_max_bytes, self.metrics,
-            self.codec, self.max_in_flight,
+            self.max_in_flight,
         )
 
     def buildProtocol(self, addr):

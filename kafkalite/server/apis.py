@@ -2,8 +2,10 @@
 
 A handler takes the request's :class:`RequestContext` and decoded body and returns
 the response body, a Deferred firing with it, or ``NO_RESPONSE``. Protocol
-errors raised inside become error codes here, at one boundary; anything else is
-a bug, logged by the network layer, which closes the connection.
+errors a handler expects become error codes in its response. Anything it raises
+instead reaches the network layer, which logs it and answers the request with the
+API's error response (UNKNOWN_SERVER_ERROR, as Kafka's ``handleError``); a handler
+raises ``CloseConnection`` where Kafka closes the connection instead.
 """
 
 import inspect
@@ -12,14 +14,14 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from kafkalite.network.connection import NO_RESPONSE
+from kafkalite.network.connection import NO_RESPONSE, CloseConnection
 from kafkalite.protocol import errors
 from kafkalite.protocol.apis import API_BY_KEY, ApiKey
 from kafkalite.replica.manager import FetchRequestPartition, ProduceResult
 from kafkalite.server.group_apis import GROUP_API_VERSIONS, GroupApis
 from kafkalite.server.topic_admin import INTERNAL_TOPICS
 
-__all__ = ["KafkaApis", "ADVERTISED_VERSIONS", "advertised_api_versions"]
+__all__ = ["KafkaApis", "ADVERTISED_VERSIONS", "CloseConnection", "advertised_api_versions"]
 
 #: API key → (min, max) version we serve (issue 2's ranges; DESIGN.md §7).
 ADVERTISED_VERSIONS = {
@@ -69,10 +71,6 @@ def _as_deferred_if_coroutine(result):
     if inspect.iscoroutine(result):
         return defer.Deferred.fromCoroutine(result)
     return result
-
-
-class CloseConnection(Exception):
-    """Raised by a handler when Kafka would close the connection instead of answering."""
 
 
 class KafkaApis:

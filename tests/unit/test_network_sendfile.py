@@ -1,6 +1,6 @@
 """Loopback test of the zero-copy write path: file regions leave with os.sendfile.
 
-The one network-layer test with a real socket (the only way to check sendfile): a
+A network-layer test with a real socket (the only way to check sendfile): a
 KafkaServerFactory listens on 127.0.0.1, a Twisted client pipelines requests whose
 responses carry multi-megabyte FileRegions, and the bytes received must equal the
 expected stream exactly, including while the client stops reading (the server's socket
@@ -18,8 +18,30 @@ from twisted.internet.protocol import ClientFactory, Protocol
 
 from kafkalite.network.server import KafkaServerFactory
 from kafkalite.network.writer import SocketWriter
+from kafkalite.protocol.apis import API_BY_KEY, ApiKey, pieces_to_bytes
+from kafkalite.protocol.headers import encode_response_header
 from kafkalite.protocol.regions import FileRegion
-from tests.unit.test_network_fakes import fake_codec, request_frame
+from tests.support.network import request_frame
+
+FETCH_VERSION = 11
+
+
+def fetch_frame(correlation_id):
+    """A Fetch v11 request frame (its body does not matter to these dispatchers)."""
+    return request_frame(ApiKey.FETCH, FETCH_VERSION, correlation_id)
+
+
+def fetch_response(*regions):
+    """A Fetch response with one partition per region (or bytes) of records."""
+    return {"responses": [{"topic": "t", "partitions": [
+        {"partition_index": i, "high_watermark": 1, "records": region} for i, region in enumerate(regions)]}]}
+
+
+def expected_frame(correlation_id, response):
+    """The bytes a client must receive for ``response`` (regions read from their file)."""
+    body = encode_response_header(correlation_id, ApiKey.FETCH, FETCH_VERSION) + pieces_to_bytes(
+        API_BY_KEY[ApiKey.FETCH].encode_response(response, FETCH_VERSION))
+    return struct.pack(">i", len(body)) + body
 
 
 class Collector(Protocol):
@@ -74,21 +96,17 @@ async def test_sendfile_moves_regions_exactly_over_loopback(data_file, monkeypat
 
     monkeypatch.setattr(os, "sendfile", counting_sendfile)
 
-    def body_for(correlation_id):
+    def response_for(correlation_id):
         if correlation_id == 0:
-            return [b"head0", FileRegion(f, 0, len(data)), b"tail0"]
-        return [b"head%d" % correlation_id, FileRegion(f, 1000 * correlation_id, 300_000), b"", b"t"]
+            return fetch_response(FileRegion(f, 0, len(data)))
+        return fetch_response(FileRegion(f, 1000 * correlation_id, 300_000), b"", b"t")
 
     def dispatch(context, request):
-        return {"pieces": body_for(context.correlation_id)}
+        return response_for(context.correlation_id)
 
-    expected = b""
-    for cid in range(4):
-        body = struct.pack(">i", cid) + b"".join(
-            p if isinstance(p, bytes) else data[p.position : p.position + p.length] for p in body_for(cid))
-        expected += struct.pack(">i", len(body)) + body
+    expected = b"".join(expected_frame(cid, response_for(cid)) for cid in range(4))
 
-    factory = KafkaServerFactory(reactor, dispatch, "PLAINTEXT", 1000, codec=fake_codec())
+    factory = KafkaServerFactory(reactor, dispatch, "PLAINTEXT", 1000)
     port = reactor.listenTCP(0, factory, interface="127.0.0.1")
     client_transport = None
     try:
@@ -101,7 +119,7 @@ async def test_sendfile_moves_regions_exactly_over_loopback(data_file, monkeypat
         client_transport = collector.transport
         # Stop reading so the server's socket fills and its writer has to wait.
         client_transport.pauseProducing()
-        client_transport.write(b"".join(request_frame(1, 11, cid) for cid in range(4)))
+        client_transport.write(b"".join(fetch_frame(cid) for cid in range(4)))
         await wait_for(reactor, lambda: any(p._writer.pending > 0 for p in factory.connections))
         (server_protocol,) = factory.connections
         assert isinstance(server_protocol._writer, SocketWriter)
@@ -133,7 +151,7 @@ async def _blocked_connection(reactor, factory, request_count):
     reactor.connectTCP("127.0.0.1", port.getHost().port, ClientFactory.forProtocol(lambda: collector))
     await connected
     collector.transport.pauseProducing()
-    collector.transport.write(b"".join(request_frame(1, 11, cid) for cid in range(request_count)))
+    collector.transport.write(b"".join(fetch_frame(cid) for cid in range(request_count)))
     await wait_for(reactor, lambda: any(p._writer.pending > 0 for p in factory.connections))
     return port, collector, closed
 
@@ -144,8 +162,8 @@ async def test_server_close_while_writer_blocked_really_closes(data_file):
     from twisted.internet import reactor
 
     f, data = data_file
-    factory = KafkaServerFactory(reactor, lambda c, r: {"pieces": [FileRegion(f, 0, len(data))]}, "PLAINTEXT",
-                                 1000, codec=fake_codec())
+    factory = KafkaServerFactory(reactor, lambda c, r: fetch_response(FileRegion(f, 0, len(data))), "PLAINTEXT",
+                                 1000)
     port, collector, closed = await _blocked_connection(reactor, factory, 2)
     try:
         factory.close_connections()
@@ -168,8 +186,8 @@ async def test_client_abort_while_writer_blocked_is_clean(data_file):
 
     f, data = data_file
     events = []
-    factory = KafkaServerFactory(reactor, lambda c, r: {"pieces": [FileRegion(f, 0, len(data))]}, "PLAINTEXT",
-                                 1000, codec=fake_codec())
+    factory = KafkaServerFactory(reactor, lambda c, r: fetch_response(FileRegion(f, 0, len(data))), "PLAINTEXT",
+                                 1000)
     factory.protocol = type("Logged", (KafkaServerProtocol,), {"log": Logger(observer=events.append)})
     port, collector, closed = await _blocked_connection(reactor, factory, 3)
     try:

@@ -13,7 +13,7 @@ from kafkalite.replica.isr import NOTIFICATION_DELAY_S, IsrWriter
 from kafkalite.replica.manager import ReplicaManager
 from kafkalite.replica.partition import Partition
 from tests.support.fake_zk import FakeZk
-from tests.unit.test_replica_partition import FakeLog
+from tests.support.replica import FakeLog
 
 LAG_MS = 10_000
 

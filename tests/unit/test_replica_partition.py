@@ -1,19 +1,9 @@
 """A leader partition's decisions with a fake clock: follower catch-up, ISR shrink and expand, HW."""
 
 from kafkalite.replica.partition import Partition
+from tests.support.replica import FakeLog
 
 LAG_MS = 10_000
-
-
-class FakeLog:
-    """Just the offsets a Partition reads: log end offset and high watermark."""
-
-    def __init__(self, log_end_offset=0):
-        self.log_end_offset = log_end_offset
-        self.high_watermark = 0
-
-    def update_high_watermark(self, offset):
-        self.high_watermark = offset
 
 
 def leader(isr=(1, 2, 3), replicas=(1, 2, 3), leo=0, now=1_000):

@@ -1,18 +1,21 @@
-"""The network layer with the real codec (kafkalite.protocol): a KafkaClientProtocol
-talking to a KafkaServerProtocol over an in-memory pump (twisted.test.iosim), and the
-KIP-511 reply to an ApiVersions version we do not know, decoded as a client would."""
+"""Our client against our server: a KafkaClientProtocol talking to a KafkaServerProtocol
+over an in-memory pump (twisted.test.iosim) and, for handler failures, over a loopback
+socket; and the KIP-511 reply to an ApiVersions version we do not know, decoded as a
+client would."""
 
 import struct
 
+import pytest_twisted
+from twisted.internet import defer, task
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.logger import Logger
 from twisted.test.iosim import connectedServerAndClient
 
-from kafkalite.network.client import KafkaClientProtocol
-from kafkalite.network.codec import default_codec
-from kafkalite.network.server import KafkaServerFactory
-from kafkalite.protocol.apis import API_BY_KEY
-from kafkalite.protocol.headers import encode_request_header
+from kafkalite.network.client import KafkaClientProtocol, connect
+from kafkalite.network.server import KafkaServerFactory, KafkaServerProtocol
+from kafkalite.protocol.apis import API_BY_KEY, ApiKey
+from tests.support.network import metadata_request, metadata_response
 
 API_VERSIONS_RESPONSE = {
     "error_code": 0,
@@ -88,12 +91,65 @@ def test_api_versions_v4_gets_kip511_reply_decodable_as_v0():
     assert not transport.disconnecting
 
 
-def test_default_codec_matches_protocol_headers():
-    """The network codec adapter agrees with kafkalite.protocol.headers on header versions."""
-    from kafkalite.protocol.headers import response_header_version
+@pytest_twisted.ensureDeferred
+async def test_handler_failure_is_answered_over_a_socket_and_the_connection_serves_on():
+    """A handler raising (at once, or later through its Deferred) gets UNKNOWN_SERVER_ERROR (-1)
+    on the wire; the next request on the same TCP connection is answered normally."""
+    from twisted.internet import reactor
 
-    codec = default_codec()
-    for key, api in API_BY_KEY.items():
-        for version in range(api.min_version, api.max_version + 1):
-            assert codec.response_header_version(key, version) == response_header_version(key, version)
-    assert codec.encode_request_header is encode_request_header
+    def fail_later():
+        raise RuntimeError("handler bug, later")
+
+    def dispatch(context, request):
+        name = request["topics"][0]["name"]
+        if name == "boom":
+            raise RuntimeError("handler bug")
+        if name == "late-boom":
+            return task.deferLater(reactor, 0, fail_later)
+        return metadata_response(name)
+
+    events = []
+    factory = KafkaServerFactory(reactor, dispatch)
+    factory.protocol = type("Logged", (KafkaServerProtocol,), {"log": Logger(observer=events.append)})
+    port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+    client = None
+    try:
+        client = await connect(reactor, "127.0.0.1", port.getHost().port, "e2e-test")
+        answers = []
+        for name in ("boom", "fine", "late-boom", "still-fine"):
+            response = await client.request(ApiKey.METADATA, 9, metadata_request(name), timeout=10)
+            topic = response["topics"][0]
+            answers.append((topic["name"], topic["error_code"]))
+        assert answers == [("boom", -1), ("fine", 0), ("late-boom", -1), ("still-fine", 0)]
+        assert client.connected_and_open
+        assert len(factory.connections) == 1
+        assert [e["log_failure"].value.args[0] for e in events if "log_failure" in e] == [
+            "handler bug", "handler bug, later"]
+    finally:
+        if client is not None:
+            await client.close()
+        factory.close_connections()
+        await port.stopListening()
+
+
+def test_pipelined_failure_and_success_keep_their_order():
+    """A failed request answered later still leaves before the request behind it."""
+    late = defer.Deferred()
+
+    def dispatch_with_late_failure(context, request):
+        name = request["topics"][0]["name"]
+        return late if name == "late" else metadata_response(name)
+
+    factory = KafkaServerFactory(Clock(), dispatch_with_late_failure)
+    factory.protocol = type("Quiet", (KafkaServerProtocol,), {"log": Logger(observer=lambda event: None)})
+    client, _, pump = connectedServerAndClient(
+        lambda: factory.buildProtocol(None), lambda: KafkaClientProtocol(Clock(), "pipeline"))
+    got = []
+    for name in ("late", "next"):
+        client.request(ApiKey.METADATA, 1, metadata_request(name)).addCallback(
+            lambda r: got.append((r["topics"][0]["name"], r["topics"][0]["error_code"])))
+    pump.flush()
+    assert got == []
+    late.errback(RuntimeError("slow failure"))
+    pump.flush()
+    assert got == [("late", -1), ("next", 0)]
