@@ -364,13 +364,15 @@ class GroupMetadataManager:
     def _write(self, group_id, records):
         """Append ``[(key, value)]`` to the group's partition; fires with a coordinator error code."""
         now = self.now_ms()
-        batch = build_batch([Record(key, value, timestamp=now) for key, value in records])
+
+        def append():
+            return self._append(self.partition_for(group_id),
+                                build_batch([Record(key, value, timestamp=now) for key, value in records]))
 
         def failed(failure):
             failure.trap(errors.KafkaError)
             return failure.value.code
-        d = defer.maybeDeferred(self._append, self.partition_for(group_id), batch)
-        return d.addErrback(failed).addCallback(lambda code: _APPEND_ERRORS.get(code, code))
+        return defer.maybeDeferred(append).addErrback(failed).addCallback(lambda code: _APPEND_ERRORS.get(code, code))
 
     def store_group(self, group):
         """Write ``group``'s metadata (members and assignments); fires with an error code."""
