@@ -15,13 +15,14 @@ from kafkalite import zkdata
 from kafkalite.config import topic_config_defaults
 from kafkalite.controller.controller import KafkaController
 from kafkalite.controller.shutdown import request_controlled_shutdown
-from kafkalite.coordinator.coordinator import OFFSETS_TOPIC, CoordinatorConfig, GroupCoordinator
+from kafkalite.coordinator.config import GroupConfig, OffsetConfig
+from kafkalite.coordinator.group_coordinator import GroupCoordinator
+from kafkalite.coordinator.group_metadata_manager import OFFSETS_TOPIC, GroupMetadataManager
 from kafkalite.coordinator.producer_id import ProducerIdManager
 from kafkalite.log.config import LogConfig
 from kafkalite.log.manager import LogManager
 from kafkalite.network.server import KafkaServerFactory, listen
 from kafkalite.protocol import errors
-from kafkalite.protocol.recordcodec import Record, build_batch, decode_batches
 from kafkalite.replica.fetcher import ReplicaFetcherManager
 from kafkalite.replica.isr import IsrWriter
 from kafkalite.replica.manager import ReplicaManager
@@ -111,9 +112,10 @@ class KafkaServer:
             metrics=self.metrics)
         self.fetchers = ReplicaFetcherManager(self.reactor, self.replica_manager, config)
         self.replica_manager.add_leadership_listener(self.fetchers)
-        self.group_coordinator = GroupCoordinator(
-            self.reactor, CoordinatorConfig.from_broker_config(config), self._append_offsets,
-            self._read_offsets_partition, self._consumer_end_offset)
+        group_manager = GroupMetadataManager(
+            self.reactor, OffsetConfig.from_broker_config(config), self._offsets_log, self._append_offsets,
+            self._high_watermark)
+        self.group_coordinator = GroupCoordinator(self.reactor, GroupConfig.from_broker_config(config), group_manager)
         self.replica_manager.add_leadership_listener(self.group_coordinator)
         self.controller = KafkaController(self.zk, config, self.reactor,
                                           topic_unclean_election=self._topic_unclean_election)
@@ -134,6 +136,7 @@ class KafkaServer:
         self.controller.start()
         self.replica_manager.start_isr_expiration(IsrWriter(self.zk, self.reactor), config.replica_lag_time_max_ms)
         self._start_periodic_tasks()
+        self.group_coordinator.startup()
         self.log.info("broker {id} started (cluster {cluster}, epoch {epoch})", id=self.broker_id,
                       cluster=self.cluster_id, epoch=self.broker_epoch)
 
@@ -257,42 +260,23 @@ class KafkaServer:
     async def _topic_unclean_election(self, topic):
         return (await self.topic_log_config(topic)).unclean_leader_election_enable
 
-    # -- group coordinator's access to __consumer_offsets ---------------------------------
+    # -- the group metadata manager's collaborators -------------------------------------
 
-    def _append_offsets(self, partition, records):
-        """Append ``[(key, value)]`` as one batch to ``__consumer_offsets``-``partition`` with acks=all."""
-        batch = memoryview(bytearray(build_batch([Record(key, value) for key, value in records])))
-        results = self.replica_manager.append_records(
-            -1, self.config.offsets_commit_timeout_ms, [(OFFSETS_TOPIC, partition, batch)], 9)
-
-        def error_code(results):
-            return results[(OFFSETS_TOPIC, partition)].error_code
-        if isinstance(results, defer.Deferred):
-            return results.addCallback(error_code)
-        return error_code(results)
-
-    def _read_offsets_partition(self, partition):
-        """Every ``(key, value)`` of the local ``__consumer_offsets``-``partition``, in offset order."""
+    def _offsets_log(self, partition):
+        """The local log of ``__consumer_offsets``-``partition``, or None."""
         replica = self.replica_manager.partitions.get((OFFSETS_TOPIC, partition))
-        if replica is None:
-            raise errors.NotLeaderOrFollowerError()
-        log = replica.log
-        offset = log.log_start_offset
-        while offset < log.log_end_offset:
-            info = log.read(offset, 1 << 20)
-            if info.records is None:
-                break
-            batches = decode_batches(info.records.read())
-            if not batches:
-                break
-            for header, records in batches:
-                if not header.attributes & 0x20:  # control batches carry no group data
-                    for record in records:
-                        yield record.key, record.value
-                offset = header.next_offset
+        return replica.log if replica is not None else None
 
-    def _consumer_end_offset(self, topic, partition):
-        """The high watermark of a partition this broker leads (None otherwise), for group lag."""
+    def _append_offsets(self, partition, batch):
+        """Append ``batch`` to ``__consumer_offsets``-``partition`` with acks=all; fires with the error code."""
+        results = self.replica_manager.append_records(
+            -1, self.config.offsets_commit_timeout_ms, [(OFFSETS_TOPIC, partition, memoryview(batch))], 9)
+        if not isinstance(results, defer.Deferred):
+            results = defer.succeed(results)
+        return results.addCallback(lambda results: results[(OFFSETS_TOPIC, partition)].error_code)
+
+    def _high_watermark(self, topic, partition):
+        """The high watermark of a partition this broker leads (None otherwise), for consumer lag."""
         replica = self.replica_manager.partitions.get((topic, partition))
         if replica is None or not replica.is_leader:
             return None
@@ -305,7 +289,6 @@ class KafkaServer:
         self._every(config.log_retention_check_interval_ms, self._retention)
         self._every(config.replica_high_watermark_checkpoint_interval_ms, self._checkpoint_high_watermarks)
         self._every(config.log_flush_offset_checkpoint_interval_ms, self._checkpoint_recovery_points)
-        self._every(config.offsets_retention_check_interval_ms, self.group_coordinator.expire_offsets)
 
     def _every(self, interval_ms, fn):
         loop = task.LoopingCall(fn)

@@ -1,8 +1,10 @@
 """A consumer group's state: members, protocols, generation, leader, committed offsets.
 
-Kafka's ``GroupMetadata``: the states and the transitions allowed between them are
-fixed in one table (``VALID_PREVIOUS_STATES``); the coordinator drives the
-transitions. Nothing here touches time, the network or the log.
+Kafka's ``GroupMetadata``, ``MemberMetadata`` and ``OffsetAndMetadata``: the states and
+the transitions allowed between them are fixed in one table (``VALID_PREVIOUS_STATES``);
+the group coordinator drives the transitions, the group metadata manager stores and
+expires the offsets. Nothing here touches time, the network or the log (the timer
+fields only hold what the coordinator scheduled).
 
 States:
 
@@ -16,11 +18,12 @@ States:
 from collections import Counter
 from dataclasses import dataclass, field
 
-from kafkalite.coordinator.offsets_codec import subscription_topics
+from kafkalite.protocol.errors import CorruptMessageError
+from kafkalite.protocol.offsets_topic import CONSUMER_PROTOCOL_SUBSCRIPTION
 
 __all__ = [
-    "EMPTY", "PREPARING_REBALANCE", "COMPLETING_REBALANCE", "STABLE", "DEAD",
-    "GroupMetadata", "MemberMetadata", "IllegalStateTransition",
+    "EMPTY", "PREPARING_REBALANCE", "COMPLETING_REBALANCE", "STABLE", "DEAD", "CONSUMER_PROTOCOL_TYPE",
+    "GroupMetadata", "MemberMetadata", "OffsetAndMetadata", "IllegalStateTransition", "subscription_topics",
 ]
 
 EMPTY = "Empty"
@@ -43,6 +46,30 @@ CONSUMER_PROTOCOL_TYPE = "consumer"
 
 class IllegalStateTransition(Exception):
     """A transition the state table does not allow: a coordinator bug."""
+
+
+@dataclass(frozen=True)
+class OffsetAndMetadata:
+    """A committed offset as the coordinator keeps it.
+
+    :ivar leader_epoch: the epoch the consumer saw at ``offset`` (-1 if unknown).
+    :ivar expire_timestamp: only set by OffsetCommit v2–v4 with an explicit retention time.
+    """
+
+    offset: int
+    leader_epoch: int = -1
+    metadata: str = ""
+    commit_timestamp: int = -1
+    expire_timestamp: int | None = None
+
+
+def subscription_topics(metadata):
+    """Topics named in a consumer-protocol subscription, or None if ``metadata`` does not parse."""
+    try:
+        _, subscription = CONSUMER_PROTOCOL_SUBSCRIPTION.decode(metadata)
+    except CorruptMessageError:
+        return None
+    return set(subscription["topics"])
 
 
 @dataclass(eq=False)
@@ -96,7 +123,7 @@ class MemberMetadata:
 class GroupMetadata:
     """The coordinator's view of one group.
 
-    :ivar offsets: ``{(topic, partition): OffsetValue}`` committed offsets.
+    :ivar offsets: ``{(topic, partition): OffsetAndMetadata}`` committed offsets.
     :ivar pending_members: member ids handed out by MEMBER_ID_REQUIRED, not yet joined.
     :ivar current_state_timestamp: ms of the last state change (for offset expiry).
     """
@@ -246,3 +273,37 @@ class GroupMetadata:
                 return None
             topics |= parsed
         return topics
+
+    # -- offsets -------------------------------------------------------------------------
+
+    def remove_offsets(self, partitions):
+        """Forget the offsets of ``partitions``; returns the keys that had one."""
+        return [key for key in partitions if self.offsets.pop(key, None) is not None]
+
+    def remove_all_offsets(self):
+        return self.remove_offsets(list(self.offsets))
+
+    def remove_expired_offsets(self, now_ms, retention_ms):
+        """Forget the offsets whose retention has passed; returns their keys.
+
+        An Empty group's offsets expire ``retention_ms`` after it became empty (after their
+        commit when the group never had members), or at their explicit expire timestamp.
+        A Stable consumer group's offsets of topics it no longer subscribes to expire that
+        long after their commit. Other states keep their offsets.
+        """
+        expired = []
+        if self.is_(EMPTY):
+            for key, value in self.offsets.items():
+                if value.expire_timestamp is not None:
+                    if now_ms >= value.expire_timestamp:
+                        expired.append(key)
+                    continue
+                base = self.current_state_timestamp if self.protocol_type else value.commit_timestamp
+                if now_ms - base >= retention_ms:
+                    expired.append(key)
+        elif self.is_(STABLE) and self.protocol_type == CONSUMER_PROTOCOL_TYPE:
+            subscribed = self.subscribed_topics()
+            if subscribed is not None:
+                expired = [key for key, value in self.offsets.items()
+                           if key[0] not in subscribed and now_ms - value.commit_timestamp >= retention_ms]
+        return self.remove_offsets(expired)

@@ -1,6 +1,8 @@
 """The generic codec: compiles a ``schema.Message`` at one version into closures.
 
-Owns ``compile_decoder(message, version)`` and ``compile_encoder(message, version)``.
+Owns ``compile_decoder(message, version)`` and ``compile_encoder(message, version)``,
+and ``VersionPrefixed``: a data message stored with its int16 version in front (the
+``__consumer_offsets`` keys and values, the consumer protocol's embedded metadata).
 Compilation resolves, once, which fields exist in the version, whether the version
 is flexible (compact strings/arrays/bytes and tagged-field sections), which fields
 are tagged, and each field's default, so the run-time closures never consult the
@@ -17,6 +19,7 @@ list of pieces (``bytes``/``bytearray`` and ``FileRegion``), adjacent bytes join
 
 import struct
 
+from kafkalite.protocol.errors import CorruptMessageError
 from kafkalite.protocol.regions import FileRegion
 from kafkalite.protocol.schema import default_value
 from kafkalite.protocol.types import (
@@ -36,7 +39,7 @@ from kafkalite.protocol.types import (
     write_uvarint,
 )
 
-__all__ = ["compile_decoder", "compile_encoder", "finish_pieces"]
+__all__ = ["VersionPrefixed", "compile_decoder", "compile_encoder", "finish_pieces"]
 
 _NO_PIECES = []
 
@@ -504,6 +507,62 @@ def compile_encoder(message, version):
         return finish_pieces(out, pieces)
 
     return encode
+
+
+class VersionPrefixed:
+    """A data message (Kafka's ``"type": "data"``) encoded after an int16 of its version.
+
+    Kafka writes such messages with ``MessageUtil.toVersionPrefixedBytes``: the version,
+    then the body in that version's layout. Every valid version is compiled once.
+
+    :param message: the ``schema.Message``; its versions must not be flexible here.
+    :param newer_as_highest: decode a version above the declared range in the highest
+        declared layout instead of refusing it (the consumer protocol promises that newer
+        versions only append fields).
+    """
+
+    __slots__ = ("_decoders", "_encoders", "message", "newer_as_highest")
+
+    def __init__(self, message, newer_as_highest=False):
+        self.message = message
+        self.newer_as_highest = newer_as_highest
+        versions = range(message.valid.low, message.valid.high + 1)
+        self._decoders = {v: compile_decoder(message, v) for v in versions}
+        self._encoders = {v: compile_encoder(message, v) for v in versions}
+
+    def __repr__(self):
+        return f"VersionPrefixed({self.message.name})"
+
+    def encode(self, value, version):
+        """``value`` (a dict) as bytes: int16 ``version``, then the body."""
+        out = bytearray(PACK_INT16(version))
+        return b"".join(self._encoders[version](value, out))
+
+    def decode(self, data):
+        """Read the version and the body of ``data``.
+
+        :returns: ``(version, dict)``; ``version`` is the one written, even when it was read
+            in the highest declared layout.
+        :raises CorruptMessageError: truncated or malformed, or a version outside the range.
+        """
+        version = self.peek_version(data)
+        layout = version
+        if version > self.message.valid.high and self.newer_as_highest:
+            layout = self.message.valid.high
+        decoder = self._decoders.get(layout)
+        if decoder is None:
+            raise CorruptMessageError(f"{self.message.name} has no version {version}")
+        try:
+            return version, decoder(data, 2)
+        except ProtocolDecodeError as e:
+            raise CorruptMessageError(str(e)) from e
+
+    @staticmethod
+    def peek_version(data):
+        """The int16 version in front of ``data``; raises :class:`CorruptMessageError` if absent."""
+        if data is None or len(data) < 2:
+            raise CorruptMessageError("no version prefix")
+        return INT16.unpack_from(data, 0)[0]
 
 
 # The int16 pack is re-exported for headers.

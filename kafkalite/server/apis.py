@@ -103,7 +103,8 @@ class KafkaApis:
             ApiKey.LEADER_AND_ISR: self.handle_leader_and_isr,
             ApiKey.UPDATE_METADATA: self.handle_update_metadata,
             ApiKey.STOP_REPLICA: self.handle_stop_replica,
-            **GroupApis(broker).handlers(),
+            **GroupApis(broker.group_coordinator, broker.metadata_cache, broker.topic_admin, broker.zk,
+                        broker.config).handlers(),
             ApiKey.CONTROLLED_SHUTDOWN: self.handle_controlled_shutdown,
             ApiKey.OFFSET_FOR_LEADER_EPOCH: self.handle_offset_for_leader_epoch,
         }

@@ -2,17 +2,19 @@
 
 FindCoordinator (creating ``__consumer_offsets`` on first use, as Kafka does),
 JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch,
-DescribeGroups, ListGroups, DeleteGroups and OffsetDelete. The rules live in
-:class:`kafkalite.coordinator.coordinator.GroupCoordinator`; this module only maps
-each API version's fields. OffsetCommit v0 and OffsetFetch v0 keep Kafka's legacy
+DescribeGroups, ListGroups, DeleteGroups and OffsetDelete. Every group and offset
+request goes to :class:`kafkalite.coordinator.group_coordinator.GroupCoordinator`, as
+Kafka's ``KafkaApis`` routes them: the coordinator admits it by the group's state and
+its group metadata manager reads or writes the offsets. This module only maps each
+API version's fields. OffsetCommit v0 and OffsetFetch v0 keep Kafka's legacy
 behaviour: offsets in ZooKeeper under ``/consumers/<group>/offsets/<topic>/<partition>``.
 """
 
 from twisted.logger import Logger
 
 from kafkalite import zkdata
-from kafkalite.coordinator.coordinator import OFFSETS_TOPIC
-from kafkalite.coordinator.offsets_codec import OffsetValue
+from kafkalite.coordinator.group import OffsetAndMetadata
+from kafkalite.coordinator.group_metadata_manager import OFFSETS_TOPIC
 from kafkalite.protocol import errors
 from kafkalite.protocol.apis import ApiKey
 from kafkalite.zkclient import NodeExistsError, NoNodeError
@@ -45,16 +47,23 @@ def offsets_topic_configs(config):
 
 
 class GroupApis:
-    """The group APIs' handlers over ``broker.group_coordinator``.
+    """The group APIs' handlers, given the collaborators they use.
 
-    :param broker: the :class:`kafkalite.broker.KafkaServer` (``group_coordinator``, ``config``,
-        ``metadata_cache``, ``topic_admin``, ``zk``); read at request time.
+    :param coordinator: the :class:`~kafkalite.coordinator.group_coordinator.GroupCoordinator`.
+    :param metadata_cache: the broker's metadata cache (``partition``, ``partitions``, ``brokers``).
+    :param topic_admin: creates ``__consumer_offsets`` (``create_topic``).
+    :param zk: the ZooKeeper client, for OffsetCommit/OffsetFetch v0's legacy offsets.
+    :param config: the broker config (``offsets_topic_*``, ``offset_metadata_max_bytes``).
     """
 
     log = Logger()
 
-    def __init__(self, broker):
-        self.broker = broker
+    def __init__(self, coordinator, metadata_cache, topic_admin, zk, config):
+        self.coordinator = coordinator
+        self.metadata_cache = metadata_cache
+        self.topic_admin = topic_admin
+        self.zk = zk
+        self.config = config
 
     def handlers(self):
         return {
@@ -71,10 +80,6 @@ class GroupApis:
             ApiKey.OFFSET_DELETE: self.handle_offset_delete,
         }
 
-    @property
-    def coordinator(self):
-        return self.broker.group_coordinator
-
     # -- FindCoordinator -----------------------------------------------------------------
 
     async def handle_find_coordinator(self, context, request):
@@ -85,7 +90,7 @@ class GroupApis:
         if request.get("key_type", GROUP_KEY_TYPE) != GROUP_KEY_TYPE:
             # No transaction coordinator exists yet.
             return answer(COORDINATOR_NOT_AVAILABLE)
-        cache = self.broker.metadata_cache
+        cache = self.metadata_cache
         partition = self.coordinator.partition_for(request["key"])
         info = cache.partition(OFFSETS_TOPIC, partition)
         if info is None:
@@ -99,9 +104,9 @@ class GroupApis:
         return answer(0, info.leader, endpoint.host, endpoint.port)
 
     async def _create_offsets_topic(self):
-        config = self.broker.config
+        config = self.config
         try:
-            await self.broker.topic_admin.create_topic(
+            await self.topic_admin.create_topic(
                 OFFSETS_TOPIC, config.offsets_topic_num_partitions, config.offsets_topic_replication_factor,
                 configs=offsets_topic_configs(config))
         except errors.TopicAlreadyExistsError:
@@ -179,7 +184,7 @@ class GroupApis:
         """OffsetCommit v0: Kafka wrote these to ZooKeeper, for the old Scala consumer's tools."""
         results = {}
         group = request["group_id"]
-        max_metadata = self.broker.config.offset_metadata_max_bytes
+        max_metadata = self.config.offset_metadata_max_bytes
         for key, p in self._known_partitions(request, results):
             if len((p.get("committed_metadata") or "").encode("utf-8")) > max_metadata:
                 results[key] = errors.OffsetMetadataTooLargeError.code
@@ -188,12 +193,12 @@ class GroupApis:
             data = zkdata.encode_consumer_offset(p["committed_offset"])
             try:
                 try:
-                    await self.broker.zk.set(path, data)
+                    await self.zk.set(path, data)
                 except NoNodeError:
                     try:
-                        await self.broker.zk.create(path, data, makepath=True)
+                        await self.zk.create(path, data, makepath=True)
                     except NodeExistsError:
-                        await self.broker.zk.set(path, data)
+                        await self.zk.set(path, data)
                 results[key] = 0
             except Exception as error:  # noqa: BLE001 -- any ZooKeeper failure is an unknown error to the client
                 self.log.warn("committing {path} to ZooKeeper failed: {error}", path=path, error=error)
@@ -208,7 +213,7 @@ class GroupApis:
         for topic in request["topics"]:
             for p in topic["partitions"]:
                 key = (topic["name"], p["partition_index"])
-                if self.broker.metadata_cache.partition(*key) is None:
+                if self.metadata_cache.partition(*key) is None:
                     results[key] = errors.UnknownTopicOrPartitionError.code
                     continue
                 yield key, p
@@ -243,12 +248,12 @@ class GroupApis:
     async def _fetch_from_zookeeper(self, group, wanted):
         found = []
         for topic, partition in wanted or ():
-            if self.broker.metadata_cache.partition(topic, partition) is None:
+            if self.metadata_cache.partition(topic, partition) is None:
                 found.append((topic, partition, errors.UnknownTopicOrPartitionError.code))
                 continue
             try:
-                data, _ = await self.broker.zk.get(zkdata.consumer_offset_path(group, topic, partition))
-                found.append((topic, partition, OffsetValue(zkdata.decode_consumer_offset(data))))
+                data, _ = await self.zk.get(zkdata.consumer_offset_path(group, topic, partition))
+                found.append((topic, partition, OffsetAndMetadata(zkdata.decode_consumer_offset(data))))
             except NoNodeError:
                 found.append((topic, partition, None))
         return found

@@ -99,7 +99,7 @@ def test_offsets_topic_records_are_kafkas_formats(single_broker):
     """A consumer group's commit appears in __consumer_offsets as offset key v1 / value v3 and group key v2."""
     from confluent_kafka import Consumer, TopicPartition
 
-    from kafkalite.coordinator.offsets_codec import partition_for_group
+    from kafkalite.coordinator.group_metadata_manager import partition_for_group
 
     create_topic(single_broker.bootstrap, "fmt", 1)
     produce_round_robin(single_broker.bootstrap, "fmt", 5, 1)

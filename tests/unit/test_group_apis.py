@@ -1,9 +1,9 @@
 """The group API handlers: each version's fields mapped to and from the coordinator, without sockets.
 
-A fake broker supplies the metadata cache, topic admin and ZooKeeper; the real
-:class:`GroupCoordinator` runs on ``task.Clock`` over an in-memory log. Every
-response is also encoded with the codec at its version, so a missing or mistyped
-field fails here rather than on the wire.
+The metadata cache, topic admin and ZooKeeper are the fakes of ``tests.support.coordinator``;
+the real :class:`GroupCoordinator` and :class:`GroupMetadataManager` run on ``task.Clock``
+over an in-memory ``__consumer_offsets``. Every response is also encoded with the codec at
+its version, so a missing or mistyped field fails here rather than on the wire.
 """
 
 from types import SimpleNamespace
@@ -11,57 +11,12 @@ from types import SimpleNamespace
 import pytest
 from twisted.internet import defer, task
 
-from kafkalite.coordinator import offsets_codec as codec
-from kafkalite.coordinator.coordinator import CoordinatorConfig, GroupCoordinator
+from kafkalite.coordinator.group_metadata_manager import read_offset_value
 from kafkalite.protocol import errors
 from kafkalite.protocol.apis import API_BY_KEY, ApiKey
+from kafkalite.protocol.offsets_topic import OFFSET_COMMIT_KEY, decode_key
 from kafkalite.server.group_apis import GroupApis
-from kafkalite.zkclient import NoNodeError
-from tests.unit.test_group_coordinator import FakeLog
-
-ENDPOINT = SimpleNamespace(host="broker-1.example", port=9092)
-
-
-class FakeMetadata:
-    def __init__(self):
-        self.topics = {"t": {0: SimpleNamespace(leader=1), 1: SimpleNamespace(leader=1)}}
-        self.brokers = {1: SimpleNamespace(endpoint=lambda listener: ENDPOINT)}
-
-    def partition(self, topic, partition):
-        return self.topics.get(topic, {}).get(partition)
-
-    def partitions(self, topic):
-        return self.topics.get(topic)
-
-
-class FakeTopicAdmin:
-    def __init__(self):
-        self.created = []
-
-    async def create_topic(self, topic, partitions, replication_factor, assignment=None, configs=None,
-                           validate_only=False):
-        self.created.append((topic, partitions, replication_factor, configs))
-        return {}
-
-
-class FakeZk:
-    def __init__(self):
-        self.nodes = {}
-
-    def get(self, path):
-        if path not in self.nodes:
-            return defer.fail(NoNodeError(path=path))
-        return defer.succeed((self.nodes[path], None))
-
-    def set(self, path, value, version=-1):
-        if path not in self.nodes:
-            return defer.fail(NoNodeError(path=path))
-        self.nodes[path] = value
-        return defer.succeed(None)
-
-    def create(self, path, value=b"", ephemeral=False, sequence=False, makepath=False):
-        self.nodes[path] = value
-        return defer.succeed(path)
+from tests.support.coordinator import FakeMetadataCache, FakeOffsetsTopic, FakeTopicAdmin, FakeZk, make_coordinator
 
 
 @pytest.fixture
@@ -71,24 +26,23 @@ def clock():
 
 @pytest.fixture
 def log():
-    return FakeLog()
+    return FakeOffsetsTopic()
 
 
 @pytest.fixture
 def broker(clock, log):
+    """The collaborators ``broker.py`` hands GroupApis."""
     config = SimpleNamespace(offsets_topic_num_partitions=1, offsets_topic_replication_factor=1,
                              offsets_topic_segment_bytes=104857600, offset_metadata_max_bytes=4096)
-    coordinator = GroupCoordinator(
-        clock, CoordinatorConfig(offsets_topic_num_partitions=1, group_min_session_timeout_ms=1000,
-                                 group_initial_rebalance_delay_ms=0), log.append, log.read)
-    coordinator.load_partition(0)
-    return SimpleNamespace(config=config, group_coordinator=coordinator, metadata_cache=FakeMetadata(),
+    coordinator, _ = make_coordinator(clock, log, offsets_topic_num_partitions=1, group_min_session_timeout_ms=1000,
+                                      group_initial_rebalance_delay_ms=0)
+    return SimpleNamespace(config=config, group_coordinator=coordinator, metadata_cache=FakeMetadataCache(),
                            topic_admin=FakeTopicAdmin(), zk=FakeZk())
 
 
 @pytest.fixture
 def apis(broker):
-    return GroupApis(broker)
+    return GroupApis(broker.group_coordinator, broker.metadata_cache, broker.topic_admin, broker.zk, broker.config)
 
 
 def call(apis, api_key, version, request):
@@ -175,9 +129,9 @@ def test_offset_commit_versions(apis, log):
                                                     "committed_metadata": ""}]}]})
     codes = {t["name"]: t["partitions"][0]["error_code"] for t in response["topics"]}
     assert codes == {"t": 0, "nope": errors.UnknownTopicOrPartitionError.code}
-    key, value = log.partitions[0][-1]
-    assert codec.decode_key(key) == codec.OffsetKey("simple", "t", 0)
-    assert value[:2] == b"\x00\x01" and codec.decode_offset_value(value).expire_timestamp == 60000
+    key, value = log.records(0)[-1]
+    assert decode_key(key) == (OFFSET_COMMIT_KEY, {"group": "simple", "topic": "t", "partition": 0})
+    assert value[:2] == b"\x00\x01" and read_offset_value(value).expire_timestamp == 60000
 
 
 def test_offset_fetch_versions(apis, broker):
@@ -189,7 +143,7 @@ def test_offset_fetch_versions(apis, broker):
     everything = call(apis, ApiKey.OFFSET_FETCH, 7, {"group_id": "simple", "topics": None, "require_stable": False})
     assert everything["topics"] == [{"name": "t", "partitions": [
         {"partition_index": 1, "committed_offset": 4, "committed_leader_epoch": 2, "metadata": "", "error_code": 0}]}]
-    broker.group_coordinator.unload_partition(0)
+    broker.group_coordinator.on_stop_replicas([("__consumer_offsets", 0)])
     request = {"group_id": "simple", "topics": [{"name": "t", "partition_indexes": [1]}]}
     v1 = call(apis, ApiKey.OFFSET_FETCH, 1, request)
     assert v1["topics"][0]["partitions"][0]["error_code"] == errors.NotCoordinatorError.code

@@ -1,51 +1,29 @@
-"""The group coordinator's state machine, driven by ``task.Clock`` (no sockets, no real time).
+"""The group coordinator's membership protocol, driven by ``task.Clock`` (no sockets, no real time).
 
-The log is a list: ``append`` records ``(key, value)`` pairs per partition and
-``read_partition`` hands them back, so loading after a leadership change replays
-exactly what was written.
+A real :class:`GroupMetadataManager` stores the groups over the in-memory
+``__consumer_offsets`` of ``tests.support.coordinator``, so a reload after a leadership
+change replays exactly what the coordinator had written. The store's own rules (loading,
+expiry, lag) are tested in ``test_group_metadata_manager``.
 """
 
-import pytest
-from twisted.internet import defer, task
+from types import SimpleNamespace
 
-from kafkalite.coordinator import offsets_codec as codec
-from kafkalite.coordinator.coordinator import CoordinatorConfig, GroupCoordinator
+import pytest
+from twisted.internet import task
+
 from kafkalite.coordinator.group import COMPLETING_REBALANCE, DEAD, EMPTY, PREPARING_REBALANCE, STABLE
+from kafkalite.coordinator.group_metadata_manager import group_metadata_key, offset_commit_key, read_group_value
 from kafkalite.protocol import errors
+from kafkalite.protocol.offsets_topic import GROUP_METADATA_KEY, OFFSET_COMMIT_KEY, decode_key
+from tests.support.coordinator import FakeOffsetsTopic, make_coordinator
 
 GROUP = "group-a"
 SESSION_MS = 10000
 REBALANCE_MS = 30000
 PROTOCOLS = [("range", b"range-meta"), ("roundrobin", b"rr-meta")]
-
-
-class FakeLog:
-    """``__consumer_offsets`` as lists of ``(key, value)``; ``error`` makes appends fail, ``hold`` parks them."""
-
-    def __init__(self):
-        self.partitions = {}
-        self.error = 0
-        self.hold = False
-        self.parked = []
-
-    def append(self, partition, records):
-        if self.error:
-            return self.error
-        if self.hold:
-            d = defer.Deferred()
-            self.parked.append((d, partition, records))
-            return d
-        self.partitions.setdefault(partition, []).extend(records)
-        return 0
-
-    def release(self):
-        for d, partition, records in self.parked:
-            self.partitions.setdefault(partition, []).extend(records)
-            d.callback(0)
-        self.parked = []
-
-    def read(self, partition):
-        return list(self.partitions.get(partition, []))
+SETTINGS = {"offsets_topic_num_partitions": 1, "group_min_session_timeout_ms": 1000,
+            "group_max_session_timeout_ms": 60000, "group_initial_rebalance_delay_ms": 0,
+            "offsets_retention_minutes": 10}
 
 
 @pytest.fixture
@@ -55,24 +33,21 @@ def clock():
 
 @pytest.fixture
 def log():
-    return FakeLog()
+    """The ``__consumer_offsets`` partitions the coordinator's store writes to."""
+    return FakeOffsetsTopic()
 
 
-def make_coordinator(clock, log, **overrides):
-    settings = {"offsets_topic_num_partitions": 1, "group_min_session_timeout_ms": 1000,
-                "group_max_session_timeout_ms": 60000, "group_initial_rebalance_delay_ms": 0,
-                "offsets_retention_minutes": 10}
-    settings.update(overrides)
-    coordinator = GroupCoordinator(clock, CoordinatorConfig(**settings), log.append, log.read,
-                                   end_offset=lambda topic, partition: {("t", 0): 100, ("t", 1): 40}.get(
-                                       (topic, partition)))
-    coordinator.load_partition(0)
-    return coordinator
+def new_coordinator(clock, log, **overrides):
+    return make_coordinator(clock, log, **dict(SETTINGS, **overrides))[0]
 
 
 @pytest.fixture
 def coordinator(clock, log):
-    return make_coordinator(clock, log)
+    return new_coordinator(clock, log)
+
+
+def group_of(coordinator, group_id=GROUP):
+    return coordinator.group_manager.get_group(group_id)
 
 
 def result(d):
@@ -122,15 +97,15 @@ def test_join_v4_requires_member_id_then_completes(clock, coordinator):
         0, 1, member_id, member_id)
     assert joined["protocol_name"] == "range"
     assert joined["members"] == [{"member_id": member_id, "group_instance_id": None, "metadata": b"range-meta"}]
-    assert coordinator.groups[GROUP].state == COMPLETING_REBALANCE
+    assert group_of(coordinator).state == COMPLETING_REBALANCE
     synced = result(sync(coordinator, 1, member_id, {member_id: b"assignment"}))
     assert (synced["error_code"], synced["assignment"]) == (0, b"assignment")
-    assert coordinator.groups[GROUP].state == STABLE
+    assert group_of(coordinator).state == STABLE
 
 
 def test_initial_rebalance_delay_collects_members(clock, log):
     """An empty group waits group.initial.rebalance.delay.ms, so members joining meanwhile share generation 1."""
-    coordinator = make_coordinator(clock, log, group_initial_rebalance_delay_ms=3000)
+    coordinator = new_coordinator(clock, log, group_initial_rebalance_delay_ms=3000)
     first = join(coordinator)
     clock.advance(2.0)
     second = join(coordinator)
@@ -170,11 +145,11 @@ def test_assignment_is_persisted_before_sync_answers(clock, coordinator, log):
     assert not synced.called
     log.release()
     assert result(synced)["assignment"] == b"A"
-    key, value = log.partitions[0][-1]
-    assert codec.decode_key(key) == codec.GroupMetadataKey(GROUP)
-    stored = codec.decode_group_metadata_value(value)
-    assert (stored.generation, stored.protocol, stored.leader) == (1, "range", member)
-    assert stored.members[0].assignment == b"A"
+    key, value = log.records(0)[-1]
+    assert decode_key(key) == (GROUP_METADATA_KEY, {"group": GROUP})
+    stored = read_group_value(GROUP, value, 0)
+    assert (stored.generation_id, stored.protocol_name, stored.leader_id) == (1, "range", member)
+    assert stored.members[member].assignment == b"A"
 
 
 def test_failed_assignment_write_maps_error(clock, coordinator, log):
@@ -195,7 +170,7 @@ def test_session_timeout_removes_member_and_rebalances(clock, coordinator):
         if code:
             break
     assert code == errors.RebalanceInProgressError.code
-    group = coordinator.groups[GROUP]
+    group = group_of(coordinator)
     assert not group.has(other) and group.state == PREPARING_REBALANCE
     d = join(coordinator, member_id=leader)
     clock.advance(0)
@@ -207,7 +182,7 @@ def test_rebalance_timeout_drops_members_that_do_not_rejoin(clock, coordinator):
     """A member that keeps heartbeating but never rejoins is dropped when the rebalance timeout ends."""
     leader, other = stable_group(clock, coordinator)
     d = join(coordinator, member_id=leader, protocols=[("range", b"changed")])
-    assert coordinator.groups[GROUP].state == PREPARING_REBALANCE
+    assert group_of(coordinator).state == PREPARING_REBALANCE
     assert coordinator.heartbeat(GROUP, other, None, 1) == errors.RebalanceInProgressError.code
     for _ in range(REBALANCE_MS // 1000 - 1):
         clock.advance(1)
@@ -215,7 +190,7 @@ def test_rebalance_timeout_drops_members_that_do_not_rejoin(clock, coordinator):
     assert not d.called
     clock.advance(1)
     assert result(d)["generation_id"] == 2
-    assert not coordinator.groups[GROUP].has(other)
+    assert not group_of(coordinator).has(other)
     assert coordinator.heartbeat(GROUP, other, None, 2) == errors.UnknownMemberIdError.code
 
 
@@ -252,14 +227,14 @@ def test_leave_group_triggers_rebalance(clock, coordinator):
     leader, other = stable_group(clock, coordinator)
     code, results = coordinator.leave_group(GROUP, [(other, None), ("ghost", None)])
     assert (code, results) == (0, [0, errors.UnknownMemberIdError.code])
-    assert coordinator.groups[GROUP].state == PREPARING_REBALANCE
+    assert group_of(coordinator).state == PREPARING_REBALANCE
     d = join(coordinator, member_id=leader)
     clock.advance(0)
     assert result(d)["generation_id"] == 2
     code, _ = coordinator.leave_group(GROUP, [(leader, None)])
-    assert coordinator.groups[GROUP].state == PREPARING_REBALANCE
+    assert group_of(coordinator).state == PREPARING_REBALANCE
     clock.advance(0)
-    assert coordinator.groups[GROUP].state == EMPTY
+    assert group_of(coordinator).state == EMPTY
 
 
 def test_static_member_rejoin_keeps_assignment_without_rebalance(clock, coordinator):
@@ -277,7 +252,7 @@ def test_static_member_rejoin_keeps_assignment_without_rebalance(clock, coordina
     again = result(join(coordinator, instance="instance-2"))
     assert again["error_code"] == 0 and again["generation_id"] == 1
     assert again["member_id"] != old_id and again["leader"] == leader
-    group = coordinator.groups[GROUP]
+    group = group_of(coordinator)
     assert group.state == STABLE
     assert result(sync(coordinator, 1, again["member_id"], instance="instance-2"))["assignment"] == b"B"
     assert coordinator.heartbeat(GROUP, old_id, "instance-2", 1) == errors.FencedInstanceIdError.code
@@ -291,7 +266,7 @@ def test_static_member_session_expiry_rebalances(clock, coordinator):
     result(sync(coordinator, 1, member, {member: b"x"}))
     clock.advance(SESSION_MS / 1000.0 + 0.1)
     clock.advance(0)
-    assert coordinator.groups[GROUP].state == EMPTY
+    assert group_of(coordinator).state == EMPTY
 
 
 def test_heartbeat_during_completing_rebalance_is_fine(clock, coordinator):
@@ -299,7 +274,7 @@ def test_heartbeat_during_completing_rebalance_is_fine(clock, coordinator):
     d = join(coordinator)
     clock.advance(0)
     member = result(d)["member_id"]
-    assert coordinator.groups[GROUP].state == COMPLETING_REBALANCE
+    assert group_of(coordinator).state == COMPLETING_REBALANCE
     assert coordinator.heartbeat(GROUP, member, None, 1) == 0
 
 
@@ -315,22 +290,22 @@ def test_commit_and_fetch_offsets(clock, coordinator, log):
         ("t", 0, (10, 3, "meta")), ("t", 5, None)]
     code, everything = coordinator.fetch_offsets(GROUP, None)
     assert [(t, p, v.offset) for t, p, v in everything] == [("t", 0, 10), ("t", 1, 20)]
-    keys = [codec.decode_key(k) for k, _ in log.partitions[0]]
-    assert codec.OffsetKey(GROUP, "t", 0) in keys
+    keys = [decode_key(k) for k, _ in log.records(0)]
+    assert (OFFSET_COMMIT_KEY, {"group": GROUP, "topic": "t", "partition": 0}) in keys
 
 
 def test_simple_consumer_commits_without_group(coordinator):
     """generation -1 with no group (a consumer that assigns partitions itself) may commit."""
     codes = result(coordinator.commit_offsets("solo", "", None, -1, {("t", 0): (7, -1, "")}))
     assert codes == {("t", 0): 0}
-    assert coordinator.groups["solo"].state == EMPTY
+    assert group_of(coordinator, "solo").state == EMPTY
     assert result(coordinator.commit_offsets("other", "m", None, 3, {("t", 0): (7, -1, "")})) == {
         ("t", 0): errors.IllegalGenerationError.code}
 
 
 def test_metadata_too_large(clock, log):
     """Offset metadata longer than offset.metadata.max.bytes is refused per partition."""
-    coordinator = make_coordinator(clock, log, offset_metadata_max_bytes=4)
+    coordinator = new_coordinator(clock, log, offset_metadata_max_bytes=4)
     codes = result(coordinator.commit_offsets("solo", "", None, -1, {("t", 0): (1, -1, "12345"),
                                                                     ("t", 1): (1, -1, "1234")}))
     assert codes == {("t", 0): errors.OffsetMetadataTooLargeError.code, ("t", 1): 0}
@@ -342,14 +317,14 @@ def test_reload_after_leadership_change(clock, coordinator, log):
     result(coordinator.commit_offsets(GROUP, leader, None, 1, {("t", 0): (10, -1, ""), ("t", 1): (4, -1, "")}))
     result(coordinator.delete_offsets(GROUP, [("t", 1)]))
     parked = join(coordinator, member_id=other, protocols=[("range", b"changed")])
-    coordinator.unload_partition(0)
+    coordinator.on_stop_replicas([("__consumer_offsets", 0)])
     assert result(parked)["error_code"] == errors.NotCoordinatorError.code
     assert coordinator.heartbeat(GROUP, leader, None, 1) == errors.NotCoordinatorError.code
     assert coordinator.fetch_offsets(GROUP, None)[0] == errors.NotCoordinatorError.code
     coordinator.on_become_leader([("__consumer_offsets", 0)])
     assert coordinator.heartbeat(GROUP, leader, None, 1) == errors.CoordinatorLoadInProgressError.code
     clock.advance(0)
-    group = coordinator.groups[GROUP]
+    group = group_of(coordinator)
     assert group.state == STABLE and group.generation_id == 1 and set(group.members) == {leader, other}
     _, found = coordinator.fetch_offsets(GROUP, None)
     assert [(t, p, v.offset) for t, p, v in found] == [("t", 0, 10)]
@@ -362,26 +337,26 @@ def test_empty_group_offsets_expire(clock, coordinator, log):
     result(coordinator.commit_offsets(GROUP, leader, None, 1, {("t", 0): (10, -1, "")}))
     coordinator.leave_group(GROUP, [(leader, None), (other, None)])
     clock.advance(0)
-    assert coordinator.groups[GROUP].state == EMPTY
+    assert group_of(coordinator).state == EMPTY
     clock.advance(9 * 60)
-    result(coordinator.expire_offsets())
+    result(coordinator.group_manager.expire_offsets())
     assert coordinator.fetch_offsets(GROUP, None)[1]
     clock.advance(61)
-    result(coordinator.expire_offsets())
-    assert GROUP not in coordinator.groups
-    tail = log.partitions[0][-2:]
-    assert tail == [(codec.encode_offset_key(GROUP, "t", 0), None), (codec.encode_group_metadata_key(GROUP), None)]
+    result(coordinator.group_manager.expire_offsets())
+    assert group_of(coordinator) is None
+    tail = log.records(0)[-2:]
+    assert tail == [(offset_commit_key(GROUP, "t", 0), None), (group_metadata_key(GROUP), None)]
 
 
 def test_explicit_retention_expires_at_its_time(clock, coordinator):
     """OffsetCommit v2-v4's retention time sets an expire timestamp honoured by expiry."""
     result(coordinator.commit_offsets("solo", "", None, -1, {("t", 0): (1, -1, "")}, retention_ms=5000))
     clock.advance(4)
-    result(coordinator.expire_offsets())
-    assert "solo" in coordinator.groups
+    result(coordinator.group_manager.expire_offsets())
+    assert group_of(coordinator, "solo") is not None
     clock.advance(1)
-    result(coordinator.expire_offsets())
-    assert "solo" not in coordinator.groups
+    result(coordinator.group_manager.expire_offsets())
+    assert group_of(coordinator, "solo") is None
 
 
 def test_delete_groups(clock, coordinator, log):
@@ -391,8 +366,8 @@ def test_delete_groups(clock, coordinator, log):
     results = result(coordinator.delete_groups(["solo", GROUP, "nope", ""]))
     assert results == {"solo": 0, GROUP: errors.NonEmptyGroupError.code,
                        "nope": errors.GroupIdNotFoundError.code, "": errors.InvalidGroupIdError.code}
-    assert "solo" not in coordinator.groups
-    assert log.partitions[0][-1] == (codec.encode_group_metadata_key("solo"), None)
+    assert group_of(coordinator, "solo") is None
+    assert log.records(0)[-1] == (group_metadata_key("solo"), None)
 
 
 def test_offset_delete_refuses_subscribed_topics(clock, coordinator):
@@ -423,7 +398,7 @@ def test_describe_and_list_groups(clock, coordinator):
 
 def test_not_coordinator_for_other_partitions(clock, log):
     """Groups of partitions this broker does not lead get NOT_COORDINATOR; loading ones LOAD_IN_PROGRESS."""
-    coordinator = GroupCoordinator(clock, CoordinatorConfig(offsets_topic_num_partitions=50), log.append, log.read)
+    coordinator = new_coordinator(clock, log, offsets_topic_num_partitions=50, loaded=())
     partition = coordinator.partition_for(GROUP)
     assert result(join(coordinator))["error_code"] == errors.NotCoordinatorError.code
     coordinator.on_become_leader([("__consumer_offsets", partition)])
@@ -431,16 +406,6 @@ def test_not_coordinator_for_other_partitions(clock, log):
     assert coordinator.list_groups()[0] == errors.CoordinatorLoadInProgressError.code
     clock.advance(0)
     assert coordinator.heartbeat(GROUP, "m", None, 1) == errors.UnknownMemberIdError.code
-
-
-def test_group_lag(clock, coordinator):
-    """Lag per partition = log end offset (high watermark) - committed offset; unknown when not led here."""
-    result(coordinator.commit_offsets("solo", "", None, -1, {("t", 0): (60, -1, ""), ("t", 1): (40, -1, ""),
-                                                             ("u", 0): (3, -1, "")}))
-    entries = coordinator.group_lag("solo")
-    assert [(e.topic, e.partition, e.committed_offset, e.log_end_offset, e.lag) for e in entries] == [
-        ("t", 0, 60, 100, 40), ("t", 1, 40, 40, 0), ("u", 0, 3, None, None)]
-    assert coordinator.group_lag("nope") == []
 
 
 def test_new_member_join_times_out(clock, coordinator):
@@ -471,22 +436,9 @@ def test_deleted_partitions_drop_offsets(clock, coordinator, log):
     result(coordinator.commit_offsets("solo", "", None, -1, {("t", 0): (3, -1, "")}))
     result(coordinator.handle_deleted_partitions([("t", 0)]))
     assert [(t, p) for t, p, _ in coordinator.fetch_offsets(GROUP, None)[1]] == [("u", 0)]
-    assert "solo" not in coordinator.groups
-    assert (codec.encode_offset_key(GROUP, "t", 0), None) in log.partitions[0]
-    assert log.partitions[0][-1] == (codec.encode_group_metadata_key("solo"), None)
-
-
-def test_expiry_survives_a_broken_log(clock, coordinator, log):
-    """The periodic expiry never fails (it would stop its loop), even if the append blows up."""
-    result(coordinator.commit_offsets("solo", "", None, -1, {("t", 0): (1, -1, "")}))
-    clock.advance(11 * 60)
-
-    def broken(partition, records):
-        raise RuntimeError("disk on fire")
-    coordinator._append = broken
-    d = coordinator.expire_offsets()
-    assert result(d) is None
-    assert "solo" not in coordinator.groups
+    assert group_of(coordinator, "solo") is None
+    assert (offset_commit_key(GROUP, "t", 0), None) in log.records(0)
+    assert log.records(0)[-1] == (group_metadata_key("solo"), None)
 
 
 def test_leave_by_group_instance_id(clock, coordinator):
@@ -497,76 +449,38 @@ def test_leave_by_group_instance_id(clock, coordinator):
     assert coordinator.leave_group(GROUP, [("other-id", "i-1")]) == (0, [errors.FencedInstanceIdError.code])
     assert coordinator.leave_group(GROUP, [("", "i-2")]) == (0, [errors.UnknownMemberIdError.code])
     assert coordinator.leave_group(GROUP, [("", "i-1")]) == (0, [0])
-    assert not coordinator.groups[GROUP].has(member)
+    assert not group_of(coordinator).has(member)
 
 
 def test_pending_member_that_never_rejoins_is_forgotten(clock, coordinator):
     """A MEMBER_ID_REQUIRED member that never rejoins stops holding up the rebalance after its session timeout."""
     leader, other = stable_group(clock, coordinator)
     pending = result(join(coordinator, v4=True))["member_id"]
-    assert pending in coordinator.groups[GROUP].pending_members
+    assert pending in group_of(coordinator).pending_members
     rejoin = [join(coordinator, member_id=leader, protocols=[("range", b"x")]),
               join(coordinator, member_id=other, protocols=[("range", b"y")])]
-    assert coordinator.groups[GROUP].all_joined() is False
+    assert group_of(coordinator).all_joined() is False
     assert not any(d.called for d in rejoin)
     clock.advance(SESSION_MS / 1000.0)
     assert all(result(d)["generation_id"] == 2 for d in rejoin)
-    assert pending not in coordinator.groups[GROUP].pending_members
+    assert pending not in group_of(coordinator).pending_members
 
 
-def reactor_turn(clock):
-    """Run the calls due now that were scheduled before this turn, as one reactor iteration does
-    (``Clock.advance`` would also run the ones they schedule)."""
-    due = [(call, call.func, call.args, call.kw) for call in clock.getDelayedCalls()
-           if call.getTime() <= clock.seconds()]
-    for call, _, _, _ in due:
-        call.cancel()
-    for _, func, args, kw in due:
-        func(*args, **kw)
-
-
-def test_long_partition_loads_over_several_reactor_turns(clock, log):
-    """A long log is applied a chunk per reactor turn (LOAD_IN_PROGRESS meanwhile); an unload abandons it."""
-    from kafkalite.coordinator.coordinator import LOAD_RECORDS_PER_TURN
-
-    count = LOAD_RECORDS_PER_TURN * 2 + 10
-    log.partitions[0] = [(codec.encode_offset_key("big", "t", 0),
-                          codec.encode_offset_value(codec.OffsetValue(i, "", 0))) for i in range(count)]
-    coordinator = GroupCoordinator(clock, CoordinatorConfig(offsets_topic_num_partitions=1), log.append, log.read)
-    coordinator.on_become_leader([("__consumer_offsets", 0)])
-    reactor_turn(clock)
-    assert coordinator.fetch_offsets("big", None)[0] == errors.CoordinatorLoadInProgressError.code
-    reactor_turn(clock)
-    assert coordinator.fetch_offsets("big", None)[0] == errors.CoordinatorLoadInProgressError.code
-    reactor_turn(clock)
-    code, found = coordinator.fetch_offsets("big", None)
-    assert (code, [v.offset for _, _, v in found]) == (0, [count - 1])
-
-    coordinator.unload_partition(0)
-    coordinator.on_become_leader([("__consumer_offsets", 0)])
-    reactor_turn(clock)
-    coordinator.unload_partition(0)
+def test_becoming_follower_unloads_and_leading_again_reloads(clock, coordinator):
+    """The replica manager's leadership callbacks: follower → NOT_COORDINATOR, parked syncs too; leader → reload."""
+    joins = [join(coordinator), join(coordinator)]
     clock.advance(0)
-    assert coordinator.fetch_offsets("big", None)[0] == errors.NotCoordinatorError.code
-    assert clock.getDelayedCalls() == []
-
-
-def test_failed_load_is_retried(clock, log):
-    """A load that fails (here: the log read raises) answers LOAD_IN_PROGRESS and is retried until it works."""
-    from kafkalite.coordinator.coordinator import LOAD_RETRY_SECONDS
-
-    log.partitions[0] = [(codec.encode_offset_key("g", "t", 0), codec.encode_offset_value(codec.OffsetValue(7)))]
-    failures = [errors.CorruptMessageError("bad batch"), OSError("segment swapped away")]
-
-    def read(partition):
-        if failures:
-            raise failures.pop(0)
-        return log.read(partition)
-    coordinator = GroupCoordinator(clock, CoordinatorConfig(offsets_topic_num_partitions=1), log.append, read)
-    coordinator.on_become_leader([("__consumer_offsets", 0)])
+    results = [result(d) for d in joins]
+    follower = [r["member_id"] for r in results if r["member_id"] != r["leader"]][0]
+    parked = sync(coordinator, 1, follower)
+    coordinator.on_become_follower([SimpleNamespace(topic="other", partition=0)], {})
+    assert not parked.called and coordinator.heartbeat(GROUP, follower, None, 1) == 0
+    coordinator.on_become_follower([SimpleNamespace(topic="__consumer_offsets", partition=0)], {})
+    assert result(parked)["error_code"] == errors.NotCoordinatorError.code
+    assert coordinator.heartbeat(GROUP, follower, None, 1) == errors.NotCoordinatorError.code
+    assert coordinator.list_groups() == (0, [])
+    coordinator.on_become_leader([("__consumer_offsets", 0), ("other", 0)])
     clock.advance(0)
-    assert coordinator.fetch_offsets("g", None)[0] == errors.CoordinatorLoadInProgressError.code
-    clock.advance(LOAD_RETRY_SECONDS)
-    assert coordinator.fetch_offsets("g", None)[0] == errors.CoordinatorLoadInProgressError.code
-    clock.advance(LOAD_RETRY_SECONDS)
-    assert [v.offset for _, _, v in coordinator.fetch_offsets("g", None)[1]] == [7]
+    # The group was CompletingRebalance, never stored: nothing of it comes back.
+    assert coordinator.heartbeat(GROUP, follower, None, 1) == errors.UnknownMemberIdError.code
+    assert coordinator.describe_group(GROUP)["group_state"] == DEAD
