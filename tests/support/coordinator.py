@@ -17,8 +17,7 @@ the interface the code under test uses:
 - :class:`FakeMetadataCache` — ``MetadataCache``'s ``partition``, ``partitions`` and
   ``brokers`` (each with ``endpoint(listener)``), as the group API handlers use them.
 - :class:`FakeTopicAdmin` — ``TopicAdmin.create_topic``, recording what was created.
-- :class:`FakeZk` — the ``ZkClient`` calls of OffsetCommit/OffsetFetch v0 (``get``,
-  ``set``, ``create``) over a dict of paths, raising ``NoNodeError`` as ZooKeeper does.
+(The ZooKeeper of OffsetCommit/OffsetFetch v0 is the shared :class:`tests.support.fake_zk.FakeZk`.)
 
 :func:`make_coordinator` builds a real ``GroupCoordinator`` over a real
 ``GroupMetadataManager`` over a :class:`FakeOffsetsTopic`, with the given partitions
@@ -35,10 +34,9 @@ from kafkalite.coordinator.group_coordinator import GroupCoordinator
 from kafkalite.coordinator.group_metadata_manager import OFFSETS_TOPIC, GroupMetadataManager
 from kafkalite.protocol.recordcodec import Record, build_batch, decode_batches
 from kafkalite.protocol.records import read_batch_header
-from kafkalite.zkclient import NoNodeError
 
 __all__ = [
-    "FakeMetadataCache", "FakeOffsetsLog", "FakeOffsetsTopic", "FakeTopicAdmin", "FakeZk", "make_coordinator",
+    "FakeMetadataCache", "FakeOffsetsLog", "FakeOffsetsTopic", "FakeTopicAdmin", "make_coordinator",
 ]
 
 
@@ -160,28 +158,6 @@ class FakeTopicAdmin:
                            validate_only=False):
         self.created.append((topic, partitions, replication_factor, configs))
         return {}
-
-
-class FakeZk:
-    """Znodes as ``{path: bytes}``; ``get``/``set`` of a missing path fail with ``NoNodeError``."""
-
-    def __init__(self):
-        self.nodes = {}
-
-    def get(self, path):
-        if path not in self.nodes:
-            return defer.fail(NoNodeError(path=path))
-        return defer.succeed((self.nodes[path], None))
-
-    def set(self, path, value, version=-1):
-        if path not in self.nodes:
-            return defer.fail(NoNodeError(path=path))
-        self.nodes[path] = value
-        return defer.succeed(None)
-
-    def create(self, path, value=b"", ephemeral=False, sequence=False, makepath=False):
-        self.nodes[path] = value
-        return defer.succeed(path)
 
 
 def make_coordinator(clock, topic, loaded=(0,), high_watermark=None, **settings):

@@ -5,10 +5,10 @@ It implements the ZkClient interface the controller and the ISR writer use — `
 ``transaction`` and ``transactions`` — over a dict of znodes with data versions and
 czxids, answering at once with already-fired Deferreds, so code driven by it runs to
 completion synchronously. Semantics follow ZooKeeper's: versioned sets, sequential
-creates, a multi applies wholly or not at all, and :meth:`transactions` gives one result
-(or error, with ``op_index`` within its group) per group and fails as a whole when its
-guard fails. Watches are accepted and recorded in :attr:`watches` but never fired; tests
-put the controller's events themselves. :attr:`conflicts` injects a leader's concurrent
+creates (``makepath`` creating missing parents), a multi applies wholly or not at all,
+and :meth:`transactions` gives one result (or error, with ``op_index`` within its group)
+per group and fails as a whole when its guard fails. Watches are accepted and recorded
+in :attr:`watches` but never fired; tests put the controller's events themselves. :attr:`conflicts` injects a leader's concurrent
 write: the next ``n`` version-checked sets of a path find its version moved on.
 """
 
@@ -79,7 +79,7 @@ class FakeZk:
 
     # -- writes --------------------------------------------------------------------------------
 
-    def _create(self, path, value, sequence=False):
+    def _create(self, path, value, sequence=False, makepath=False):
         if sequence:
             self._sequence += 1
             path = "%s%010d" % (path, self._sequence)
@@ -87,7 +87,9 @@ class FakeZk:
             raise NodeExistsError(path=path)
         parent = path.rsplit("/", 1)[0]
         if parent and parent not in self.nodes and not self.children(parent):
-            raise NoNodeError(path=path)
+            if not makepath:
+                raise NoNodeError(path=path)
+            self._create(parent, b"", makepath=True)
         self.put(path, value)
         return path
 
@@ -119,7 +121,7 @@ class FakeZk:
         return True
 
     def create(self, path, value=b"", ephemeral=False, sequence=False, makepath=False):
-        return _attempt(self._create, path, value, sequence)
+        return _attempt(self._create, path, value, sequence, makepath)
 
     def set(self, path, value, version=-1):
         return _attempt(self._set, path, value, version)

@@ -16,7 +16,8 @@ from kafkalite.protocol import errors
 from kafkalite.protocol.apis import API_BY_KEY, ApiKey
 from kafkalite.protocol.offsets_topic import OFFSET_COMMIT_KEY, decode_key
 from kafkalite.server.group_apis import GroupApis
-from tests.support.coordinator import FakeMetadataCache, FakeOffsetsTopic, FakeTopicAdmin, FakeZk, make_coordinator
+from tests.support.coordinator import FakeMetadataCache, FakeOffsetsTopic, FakeTopicAdmin, make_coordinator
+from tests.support.fake_zk import FakeZk
 
 
 @pytest.fixture
@@ -158,7 +159,7 @@ def test_legacy_v0_offsets_in_zookeeper(apis, broker):
             {"name": "t", "partitions": [{"partition_index": 0, "committed_offset": offset,
                                           "committed_metadata": ""}]}]})
         assert response["topics"][0]["partitions"][0]["error_code"] == 0
-    assert broker.zk.nodes == {"/consumers/old/offsets/t/0": b"6"}
+    assert broker.zk.nodes["/consumers/old/offsets/t/0"][:2] == [b"6", 1]
     fetched = call(apis, ApiKey.OFFSET_FETCH, 0, {"group_id": "old", "topics": [
         {"name": "t", "partition_indexes": [0, 1]}, {"name": "nope", "partition_indexes": [0]}]})
     found = {(t["name"], p["partition_index"]): (p["committed_offset"], p["error_code"])
