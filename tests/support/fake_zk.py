@@ -8,8 +8,9 @@ completion synchronously. Semantics follow ZooKeeper's: versioned sets, sequenti
 creates (``makepath`` creating missing parents), a multi applies wholly or not at all,
 and :meth:`transactions` gives one result (or error, with ``op_index`` within its group)
 per group and fails as a whole when its guard fails. Watches are accepted and recorded
-in :attr:`watches` but never fired; tests put the controller's events themselves. :attr:`conflicts` injects a leader's concurrent
-write: the next ``n`` version-checked sets of a path find its version moved on.
+in :attr:`watches` but never fired; tests put the controller's events themselves.
+:attr:`conflicts` injects a leader's concurrent write: the next ``n`` version-checked
+sets of a path find its version moved on.
 """
 
 import json
