@@ -22,12 +22,13 @@ from kafkalite.coordinator.producer_id import ProducerIdManager
 from kafkalite.log.config import LogConfig
 from kafkalite.log.manager import LogManager
 from kafkalite.network.server import KafkaServerFactory, listen
-from kafkalite.protocol import errors
 from kafkalite.replica.fetcher import ReplicaFetcherManager
 from kafkalite.replica.isr import IsrWriter
 from kafkalite.replica.manager import ReplicaManager
+from kafkalite.replica.metadata_cache import BrokerEndpoint, MetadataCache
+from kafkalite.server.admin_apis import AdminApis
 from kafkalite.server.apis import KafkaApis
-from kafkalite.server.metadata_cache import MetadataCache
+from kafkalite.server.group_apis import GroupApis
 from kafkalite.server.topic_admin import TopicAdmin
 from kafkalite.zkclient import NodeExistsError, NoNodeError, ZkClient
 
@@ -76,13 +77,6 @@ class KafkaServer:
         """Run blocking disk work (fsync, recovery, deletion) in the I/O thread pool."""
         return threads.deferToThreadPool(self.reactor, self.io_pool, fn, *args)
 
-    @staticmethod
-    def validate_topic_name(name):
-        zkdata.validate_topic_name(name)
-
-    def is_controller(self):
-        return self.controller is not None and self.controller.is_active
-
     # -- startup -------------------------------------------------------------------------
 
     async def startup(self):
@@ -108,7 +102,7 @@ class KafkaServer:
                                       outage_wait_s=config.zookeeper_session_timeout_ms / 1000.0)
         self.producer_ids = ProducerIdManager(self.zk, self.broker_id)
         self.replica_manager = ReplicaManager(
-            self.broker_id, self.log_manager, self.metadata_cache, self.reactor, self.topic_log_config,
+            self.broker_id, self.log_manager, self.metadata_cache, self.reactor, self.topic_admin.topic_config,
             metrics=self.metrics)
         self.fetchers = ReplicaFetcherManager(self.reactor, self.replica_manager, config)
         self.replica_manager.add_leadership_listener(self.fetchers)
@@ -119,7 +113,11 @@ class KafkaServer:
         self.replica_manager.add_leadership_listener(self.group_coordinator)
         self.controller = KafkaController(self.zk, config, self.reactor,
                                           topic_unclean_election=self._topic_unclean_election)
-        self.apis = KafkaApis(self)
+        self.apis = KafkaApis(
+            config, self.cluster_id, self.replica_manager, self.metadata_cache, self.controller,
+            self.group_coordinator, self.topic_admin, self.producer_ids, extra_handlers=(
+                GroupApis(self.group_coordinator, self.metadata_cache, self.topic_admin, self.zk, config),
+                AdminApis(config, self.controller, self.topic_admin, self.metadata_cache, self.reactor)))
 
         factory = KafkaServerFactory(self.reactor, self.apis.dispatch,
                                      socket_request_max_bytes=config.socket_request_max_bytes,
@@ -130,6 +128,8 @@ class KafkaServer:
             self.log.info("listening on {listener}://{host}:{port}", listener=endpoint.listener_name,
                           host=endpoint.host, port=port.getHost().port)
         self._factories.append(factory)
+        self.metadata_cache.register_self([BrokerEndpoint(e.listener_name, e.host, e.port)
+                                           for e in self._advertised_endpoints()])
 
         await self._register()
         self.zk.add_state_listener(self._on_zk_state)
@@ -178,13 +178,6 @@ class KafkaServer:
                                           endpoint.security_protocol)
             result.append(endpoint)
         return result
-
-    def advertised_endpoint(self, listener_name):
-        """This broker's advertised endpoint for ``listener_name`` (None if it has none)."""
-        for endpoint in self._advertised_endpoints():
-            if endpoint.listener_name == listener_name:
-                return endpoint
-        return None
 
     async def _register(self):
         """Create the ephemeral ``/brokers/ids/<id>``; its czxid becomes the broker epoch.
@@ -244,21 +237,8 @@ class KafkaServer:
 
     # -- topic configs -------------------------------------------------------------------
 
-    async def topic_log_config(self, topic):
-        """The effective log config of ``topic``: broker defaults plus ``/config/topics/<t>``.
-
-        Through a ZooKeeper outage this waits for the session (TopicAdmin does) rather than
-        guess: a compacted topic started under the default delete policy would lose data.
-        """
-        overrides = await self.topic_admin.topic_overrides(topic)
-        try:
-            return self.default_log_config.with_overrides(overrides)
-        except errors.KafkaError as error:
-            self.log.warn("ignoring invalid config of topic {topic}: {error}", topic=topic, error=error)
-            return self.default_log_config
-
     async def _topic_unclean_election(self, topic):
-        return (await self.topic_log_config(topic)).unclean_leader_election_enable
+        return (await self.topic_admin.topic_config(topic)).unclean_leader_election_enable
 
     # -- the group metadata manager's collaborators -------------------------------------
 

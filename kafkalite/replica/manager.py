@@ -17,9 +17,9 @@ from twisted.logger import Logger
 
 from kafkalite.protocol import errors
 from kafkalite.protocol.records import COMPRESSION_ZSTD, validate_batch
+from kafkalite.replica.metadata_cache import iter_partition_states
 from kafkalite.replica.partition import Partition
-from kafkalite.server.metadata_cache import iter_partition_states
-from kafkalite.server.purgatory import DelayedOperation, Purgatory
+from kafkalite.replica.purgatory import DelayedOperation, Purgatory
 
 __all__ = ["ReplicaManager", "ProduceResult", "FetchRequestPartition", "FetchResult"]
 

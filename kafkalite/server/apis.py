@@ -14,11 +14,13 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from kafkalite import zkdata
 from kafkalite.network.connection import NO_RESPONSE, CloseConnection
 from kafkalite.protocol import errors
 from kafkalite.protocol.apis import API_BY_KEY, ApiKey
 from kafkalite.replica.manager import FetchRequestPartition, ProduceResult
-from kafkalite.server.group_apis import GROUP_API_VERSIONS, GroupApis
+from kafkalite.server.admin_apis import ADMIN_API_VERSIONS
+from kafkalite.server.group_apis import GROUP_API_VERSIONS
 from kafkalite.server.topic_admin import INTERNAL_TOPICS
 
 __all__ = ["KafkaApis", "ADVERTISED_VERSIONS", "CloseConnection", "advertised_api_versions"]
@@ -33,21 +35,13 @@ ADVERTISED_VERSIONS = {
     ApiKey.STOP_REPLICA: (0, 3),
     ApiKey.UPDATE_METADATA: (0, 7),
     ApiKey.API_VERSIONS: (0, 3),
-    ApiKey.CREATE_TOPICS: (0, 7),
-    ApiKey.DELETE_TOPICS: (0, 6),
     ApiKey.INIT_PRODUCER_ID: (0, 4),
-    ApiKey.DESCRIBE_CONFIGS: (0, 4),
+    **ADMIN_API_VERSIONS,
     **GROUP_API_VERSIONS,
     ApiKey.CONTROLLED_SHUTDOWN: (0, 3),
     ApiKey.OFFSET_FOR_LEADER_EPOCH: (0, 4),
 }
 
-TOPIC_RESOURCE = 2
-BROKER_RESOURCE = 4
-# DescribeConfigs config sources (KIP-226).
-SOURCE_TOPIC_CONFIG = 1
-SOURCE_STATIC_BROKER_CONFIG = 4
-SOURCE_DEFAULT_CONFIG = 5
 LATEST_TIMESTAMP = -1
 EARLIEST_TIMESTAMP = -2
 READ_COMMITTED = 1
@@ -74,20 +68,33 @@ def _as_deferred_if_coroutine(result):
 
 
 class KafkaApis:
-    """Dispatches decoded requests to handlers.
+    """Dispatches decoded requests to handlers, given the collaborators they use (as Kafka's ``KafkaApis``).
 
-    :param broker: the :class:`kafkalite.broker.KafkaServer` whose components the
-        handlers use (``config``, ``replica_manager``, ``metadata_cache``, ``topic_admin``,
-        ``producer_ids``, ``controller``, ``cluster_id``, ``topic_log_config``).
+    :param config: the broker config.
+    :param cluster_id: the cluster id (Metadata).
+    :param replica_manager: the :class:`~kafkalite.replica.manager.ReplicaManager` (produce, fetch,
+        offsets, the controller's LeaderAndIsr and StopReplica).
+    :param metadata_cache: the :class:`~kafkalite.replica.metadata_cache.MetadataCache`.
+    :param controller: this broker's :class:`~kafkalite.controller.controller.KafkaController`
+        (``is_active``, ``controlled_shutdown``).
+    :param group_coordinator: the group coordinator (``handle_deleted_partitions`` on UpdateMetadata).
+    :param topic_admin: the :class:`~kafkalite.server.topic_admin.TopicAdmin` (auto-creation).
+    :param producer_ids: the producer id manager (``generate``).
+    :param extra_handlers: handler objects with ``handlers()`` (the group and admin APIs).
     """
 
     log = Logger()
 
-    def __init__(self, broker):
-        self.broker = broker
-        self.config = broker.config
-        self.replica_manager = broker.replica_manager
-        self.metadata_cache = broker.metadata_cache
+    def __init__(self, config, cluster_id, replica_manager, metadata_cache, controller, group_coordinator,
+                 topic_admin, producer_ids, extra_handlers=()):
+        self.config = config
+        self.cluster_id = cluster_id
+        self.replica_manager = replica_manager
+        self.metadata_cache = metadata_cache
+        self.controller = controller
+        self.group_coordinator = group_coordinator
+        self.topic_admin = topic_admin
+        self.producer_ids = producer_ids
         self._api_versions = advertised_api_versions()
         self._controller_tail = defer.succeed(None)
         self._handlers = {
@@ -96,18 +103,15 @@ class KafkaApis:
             ApiKey.PRODUCE: self.handle_produce,
             ApiKey.FETCH: self.handle_fetch,
             ApiKey.LIST_OFFSETS: self.handle_list_offsets,
-            ApiKey.CREATE_TOPICS: self.handle_create_topics,
-            ApiKey.DELETE_TOPICS: self.handle_delete_topics,
             ApiKey.INIT_PRODUCER_ID: self.handle_init_producer_id,
-            ApiKey.DESCRIBE_CONFIGS: self.handle_describe_configs,
             ApiKey.LEADER_AND_ISR: self.handle_leader_and_isr,
             ApiKey.UPDATE_METADATA: self.handle_update_metadata,
             ApiKey.STOP_REPLICA: self.handle_stop_replica,
-            **GroupApis(broker.group_coordinator, broker.metadata_cache, broker.topic_admin, broker.zk,
-                        broker.config).handlers(),
             ApiKey.CONTROLLED_SHUTDOWN: self.handle_controlled_shutdown,
             ApiKey.OFFSET_FOR_LEADER_EPOCH: self.handle_offset_for_leader_epoch,
         }
+        for extra in extra_handlers:
+            self._handlers.update(extra.handlers())
 
     def supports(self, api_key, api_version):
         versions = ADVERTISED_VERSIONS.get(api_key)
@@ -176,15 +180,15 @@ class KafkaApis:
                 continue
             brokers.append({"node_id": broker.broker_id, "host": endpoint.host, "port": endpoint.port,
                             "rack": broker.rack})
-        if self.broker.broker_id not in cache.brokers:
+        if self.config.broker_id not in cache.brokers:
             # Before the controller's first UpdateMetadata a broker still knows itself; an empty
             # broker list would leave a client with nobody to ask.
-            own = self.broker.advertised_endpoint(context.listener_name)
+            own = cache.own_endpoint(context.listener_name)
             if own is not None:
-                brokers.append({"node_id": self.broker.broker_id, "host": own.host, "port": own.port,
+                brokers.append({"node_id": self.config.broker_id, "host": own.host, "port": own.port,
                                 "rack": self.config.broker_rack})
         return {
-            "throttle_time_ms": 0, "brokers": brokers, "cluster_id": self.broker.cluster_id,
+            "throttle_time_ms": 0, "brokers": brokers, "cluster_id": self.cluster_id,
             "controller_id": cache.controller_id, "topics": topics,
             "cluster_authorized_operations": -2147483648,
         }
@@ -206,7 +210,7 @@ class KafkaApis:
         entry = {"name": name, "is_internal": False, "partitions": [],
                  "topic_authorized_operations": -2147483648}
         try:
-            self.broker.validate_topic_name(name)
+            zkdata.validate_topic_name(name)
         except errors.KafkaError as error:
             entry["error_code"] = error.code
             return entry
@@ -214,7 +218,7 @@ class KafkaApis:
             entry["error_code"] = errors.UnknownTopicOrPartitionError.code
             return entry
         try:
-            await self.broker.topic_admin.create_topic(
+            await self.topic_admin.create_topic(
                 name, self.config.num_partitions, self.config.default_replication_factor)
             entry["error_code"] = errors.LeaderNotAvailableError.code
         except errors.TopicAlreadyExistsError:
@@ -352,105 +356,6 @@ class KafkaApis:
             topics.append({"name": topic["name"], "partitions": partitions})
         return {"throttle_time_ms": 0, "topics": topics}
 
-    # -- CreateTopics / DeleteTopics -----------------------------------------------------
-
-    async def handle_create_topics(self, context, request):
-        is_controller = self.broker.is_controller()
-        results = []
-        created = []
-        for topic in request["topics"]:
-            name = topic["name"]
-            entry = {"name": name, "topic_id": None, "error_code": 0, "error_message": None,
-                     "num_partitions": -1, "replication_factor": -1, "configs": None}
-            results.append(entry)
-            if not is_controller:
-                entry["error_code"] = errors.NotControllerError.code
-                continue
-            try:
-                num_partitions = topic["num_partitions"]
-                replication_factor = topic["replication_factor"]
-                assignment = {a["partition_index"]: list(a["broker_ids"]) for a in topic.get("assignments") or ()}
-                if assignment and (num_partitions != -1 or replication_factor != -1):
-                    raise errors.InvalidRequestError(
-                        "Both numPartitions or replicationFactor and replicasAssignments were set.")
-                if num_partitions == -1:
-                    num_partitions = self.config.num_partitions
-                if replication_factor == -1:
-                    replication_factor = self.config.default_replication_factor
-                configs = {c["name"]: c["value"] for c in topic.get("configs") or ()}
-                written = await self.broker.topic_admin.create_topic(
-                    name, num_partitions, replication_factor, assignment or None, configs,
-                    validate_only=request.get("validate_only", False))
-                entry["num_partitions"] = len(written)
-                entry["replication_factor"] = len(next(iter(written.values())))
-                if not request.get("validate_only", False):
-                    created.append(name)
-            except errors.KafkaError as error:
-                entry["error_code"] = error.code
-                entry["error_message"] = error.message
-        if created and request["timeout_ms"] > 0:
-            ready = await self._wait_for_metadata(
-                lambda: all(self.metadata_cache.has_leaders(t) for t in created), request["timeout_ms"])
-            if not ready:
-                for entry in results:
-                    if entry["name"] in created and not self.metadata_cache.has_leaders(entry["name"]):
-                        entry["error_code"] = errors.RequestTimedOutError.code
-                        entry["error_message"] = "Topic creation is still in progress."
-        return {"throttle_time_ms": 0, "topics": results}
-
-    def _wait_for_metadata(self, condition, timeout_ms):
-        """Fires True once ``condition()`` holds after a metadata update, False on timeout."""
-        if condition():
-            return defer.succeed(True)
-        done = defer.Deferred()
-        reactor = self.broker.reactor
-
-        def check():
-            if done.called:
-                return True
-            if condition():
-                timer.cancel()
-                done.callback(True)
-                return True
-            return False
-
-        def expire():
-            if not done.called:
-                done.callback(False)
-
-        timer = reactor.callLater(timeout_ms / 1000.0, expire)
-        self.metadata_cache.add_listener(check)
-        return done
-
-    async def handle_delete_topics(self, context, request):
-        names = request.get("topic_names") or [t["name"] for t in request.get("topics") or ()]
-        is_controller = self.broker.is_controller()
-        responses = []
-        pending = []
-        for name in names:
-            entry = {"name": name, "topic_id": None, "error_code": 0, "error_message": None}
-            responses.append(entry)
-            if not is_controller:
-                entry["error_code"] = errors.NotControllerError.code
-                continue
-            if not self.config.delete_topic_enable:
-                entry["error_code"] = errors.TopicDeletionDisabledError.code
-                continue
-            try:
-                await self.broker.topic_admin.delete_topic(name)
-                pending.append(name)
-            except errors.KafkaError as error:
-                entry["error_code"] = error.code
-                entry["error_message"] = error.message
-        if pending and request["timeout_ms"] > 0:
-            gone = await self._wait_for_metadata(
-                lambda: all(self.metadata_cache.partitions(t) is None for t in pending), request["timeout_ms"])
-            if not gone:
-                for entry in responses:
-                    if entry["name"] in pending and self.metadata_cache.partitions(entry["name"]) is not None:
-                        entry["error_code"] = errors.RequestTimedOutError.code
-        return {"throttle_time_ms": 0, "responses": responses}
-
     # -- InitProducerId ------------------------------------------------------------------
 
     async def handle_init_producer_id(self, context, request):
@@ -458,56 +363,8 @@ class KafkaApis:
             # Transactions do not exist yet: no broker coordinates transactional ids.
             return {"throttle_time_ms": 0, "error_code": errors.CoordinatorNotAvailableError.code,
                     "producer_id": -1, "producer_epoch": -1}
-        producer_id = await self.broker.producer_ids.generate()
+        producer_id = await self.producer_ids.generate()
         return {"throttle_time_ms": 0, "error_code": 0, "producer_id": producer_id, "producer_epoch": 0}
-
-    # -- DescribeConfigs -----------------------------------------------------------------
-
-    async def handle_describe_configs(self, context, request):
-        include_synonyms = request.get("include_synonyms", False)
-        results = []
-        for resource in request["resources"]:
-            keys = resource.get("configuration_keys")
-            entry = {"error_code": 0, "error_message": None, "resource_type": resource["resource_type"],
-                     "resource_name": resource["resource_name"], "configs": []}
-            results.append(entry)
-            try:
-                if resource["resource_type"] == TOPIC_RESOURCE:
-                    configs = await self._describe_topic(resource["resource_name"], include_synonyms)
-                elif resource["resource_type"] == BROKER_RESOURCE:
-                    configs = self._describe_broker(resource["resource_name"])
-                else:
-                    raise errors.InvalidRequestError("unsupported resource type %d" % resource["resource_type"])
-            except errors.KafkaError as error:
-                entry["error_code"] = error.code
-                entry["error_message"] = error.message
-                continue
-            entry["configs"] = [c for c in configs if not keys or c["name"] in keys]
-        return {"throttle_time_ms": 0, "results": results}
-
-    async def _describe_topic(self, topic, include_synonyms):
-        self.broker.validate_topic_name(topic)
-        if self.metadata_cache.partitions(topic) is None and not await self.broker.topic_admin.topic_exists(topic):
-            raise errors.UnknownTopicOrPartitionError("Topic '%s' does not exist." % topic)
-        overrides = await self.broker.topic_admin.topic_overrides(topic)
-        config = self.broker.default_log_config.with_overrides(overrides)
-        configs = []
-        for name, value in config.to_topic_properties().items():
-            overridden = name in overrides
-            source = SOURCE_TOPIC_CONFIG if overridden else SOURCE_DEFAULT_CONFIG
-            synonyms = [{"name": name, "value": value, "source": source}] if include_synonyms else []
-            configs.append({"name": name, "value": value, "read_only": False, "is_default": not overridden,
-                            "config_source": source, "is_sensitive": False, "synonyms": synonyms,
-                            "config_type": 0, "documentation": None})
-        return configs
-
-    def _describe_broker(self, name):
-        if name not in ("", str(self.config.broker_id)):
-            raise errors.InvalidRequestError("broker %s is not this broker (%d)" % (name, self.config.broker_id))
-        return [{"name": key, "value": value, "read_only": True, "is_default": False,
-                 "config_source": SOURCE_STATIC_BROKER_CONFIG, "is_sensitive": False, "synonyms": [],
-                 "config_type": 0, "documentation": None}
-                for key, value in sorted(self.config.raw.items())]
 
     # -- controller → broker -------------------------------------------------------------
 
@@ -516,7 +373,7 @@ class KafkaApis:
         if request["controller_epoch"] < self.replica_manager.controller_epoch:
             return errors.StaleControllerEpochError.code
         broker_epoch = request.get("broker_epoch", -1)
-        if broker_epoch not in (-1, None) and broker_epoch < self.broker.broker_epoch:
+        if broker_epoch not in (-1, None) and broker_epoch < self.replica_manager.broker_epoch:
             return errors.StaleBrokerEpochError.code
         return 0
 
@@ -529,7 +386,7 @@ class KafkaApis:
             return {"error_code": code}
         self.replica_manager.controller_epoch = request["controller_epoch"]
         deleted = self.metadata_cache.update(request)
-        coordinator = getattr(self.broker, "group_coordinator", None)
+        coordinator = self.group_coordinator
         if deleted and coordinator is not None:
             # Kafka drops the committed offsets of deleted partitions here (handleDeletedPartitions).
             coordinator.handle_deleted_partitions(deleted).addErrback(
@@ -546,9 +403,9 @@ class KafkaApis:
 
     async def handle_controlled_shutdown(self, context, request):
         """A broker asks the controller (us, or NOT_CONTROLLER) to move its leaderships away."""
-        if not self.broker.is_controller():
+        if not self.controller.is_active:
             return {"error_code": errors.NotControllerError.code, "remaining_partitions": []}
-        code, remaining = await self.broker.controller.controlled_shutdown(
+        code, remaining = await self.controller.controlled_shutdown(
             request["broker_id"], request.get("broker_epoch", -1))
         return {"error_code": code, "remaining_partitions": [
             {"topic_name": topic, "partition_index": partition} for topic, partition in remaining]}

@@ -171,6 +171,25 @@ class TopicAdmin:
             return {}
         return dict(zkdata.decode_topic_config(data))
 
+    @property
+    def default_log_config(self):
+        """The broker's defaults for topic configs (a :class:`~kafkalite.log.config.LogConfig`)."""
+        return self._default_log_config
+
+    async def topic_config(self, topic):
+        """The effective log config of ``topic``: the broker defaults plus ``/config/topics/<t>``.
+
+        Through a ZooKeeper outage this waits for the session rather than guess: a compacted
+        topic started under the default delete policy would lose data. Invalid overrides are
+        logged and the defaults used.
+        """
+        overrides = await self.topic_overrides(topic)
+        try:
+            return self._default_log_config.with_overrides(overrides)
+        except errors.KafkaError as error:
+            self.log.warn("ignoring invalid config of topic {topic}: {error}", topic=topic, error=error)
+            return self._default_log_config
+
     @_zookeeper_outage_is_retriable
     async def delete_topic(self, topic):
         """Ask the controller to delete ``topic``.

@@ -58,6 +58,19 @@ class MetadataCache:
         self.brokers = {}
         self.topics = {}
         self._listeners = []
+        self._own_endpoints = {}
+
+    def register_self(self, endpoints):
+        """This broker's advertised :class:`BrokerEndpoint` s, which Metadata serves before the
+        controller's first UpdateMetadata names it (a client must always find someone to ask)."""
+        self._own_endpoints = {endpoint.listener: endpoint for endpoint in endpoints}
+
+    def own_endpoint(self, listener):
+        """This broker's advertised endpoint on ``listener`` (its first one if none), or None."""
+        endpoint = self._own_endpoints.get(listener)
+        if endpoint is None and self._own_endpoints:
+            endpoint = next(iter(self._own_endpoints.values()))
+        return endpoint
 
     def add_listener(self, callback):
         """Call ``callback()`` after each update until it returns True."""

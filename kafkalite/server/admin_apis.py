@@ -1,0 +1,204 @@
+"""Handlers of the topic administration APIs: CreateTopics, DeleteTopics and DescribeConfigs.
+
+CreateTopics and DeleteTopics are the controller's (others answer NOT_CONTROLLER): they
+write the topic's znodes through :class:`~kafkalite.server.topic_admin.TopicAdmin` and,
+within the request's timeout, wait for the outcome to reach this broker's metadata
+cache, which only the controller's UpdateMetadata changes (Kafka's
+``DelayedCreatePartitions``/``DelayedDeleteTopics``). DescribeConfigs answers a topic's
+effective configuration with each entry's source, and this broker's static one.
+"""
+
+from twisted.internet import defer
+
+from kafkalite import zkdata
+from kafkalite.protocol import errors
+from kafkalite.protocol.apis import ApiKey
+
+__all__ = ["AdminApis", "ADMIN_API_VERSIONS"]
+
+#: API key → (min, max) version served (Kafka 2.8's ranges).
+ADMIN_API_VERSIONS = {
+    ApiKey.CREATE_TOPICS: (0, 7),
+    ApiKey.DELETE_TOPICS: (0, 6),
+    ApiKey.DESCRIBE_CONFIGS: (0, 4),
+}
+
+TOPIC_RESOURCE = 2
+BROKER_RESOURCE = 4
+# DescribeConfigs config sources (KIP-226).
+SOURCE_TOPIC_CONFIG = 1
+SOURCE_STATIC_BROKER_CONFIG = 4
+SOURCE_DEFAULT_CONFIG = 5
+
+
+class AdminApis:
+    """The topic administration handlers, given the collaborators they use.
+
+    :param config: the broker config (``broker_id``, ``num_partitions``,
+        ``default_replication_factor``, ``delete_topic_enable``, ``raw``).
+    :param controller: this broker's controller (``is_active``).
+    :param topic_admin: the :class:`~kafkalite.server.topic_admin.TopicAdmin`.
+    :param metadata_cache: the broker's :class:`~kafkalite.replica.metadata_cache.MetadataCache`.
+    :param reactor: ``IReactorTime`` for the requests' timeouts.
+    """
+
+    def __init__(self, config, controller, topic_admin, metadata_cache, reactor):
+        self.config = config
+        self.controller = controller
+        self.topic_admin = topic_admin
+        self.metadata_cache = metadata_cache
+        self.reactor = reactor
+
+    def handlers(self):
+        return {
+            ApiKey.CREATE_TOPICS: self.handle_create_topics,
+            ApiKey.DELETE_TOPICS: self.handle_delete_topics,
+            ApiKey.DESCRIBE_CONFIGS: self.handle_describe_configs,
+        }
+
+    # -- CreateTopics / DeleteTopics -----------------------------------------------------
+
+    async def handle_create_topics(self, context, request):
+        is_controller = self.controller.is_active
+        results = []
+        created = []
+        for topic in request["topics"]:
+            name = topic["name"]
+            entry = {"name": name, "topic_id": None, "error_code": 0, "error_message": None,
+                     "num_partitions": -1, "replication_factor": -1, "configs": None}
+            results.append(entry)
+            if not is_controller:
+                entry["error_code"] = errors.NotControllerError.code
+                continue
+            try:
+                num_partitions = topic["num_partitions"]
+                replication_factor = topic["replication_factor"]
+                assignment = {a["partition_index"]: list(a["broker_ids"]) for a in topic.get("assignments") or ()}
+                if assignment and (num_partitions != -1 or replication_factor != -1):
+                    raise errors.InvalidRequestError(
+                        "Both numPartitions or replicationFactor and replicasAssignments were set.")
+                if num_partitions == -1:
+                    num_partitions = self.config.num_partitions
+                if replication_factor == -1:
+                    replication_factor = self.config.default_replication_factor
+                configs = {c["name"]: c["value"] for c in topic.get("configs") or ()}
+                written = await self.topic_admin.create_topic(
+                    name, num_partitions, replication_factor, assignment or None, configs,
+                    validate_only=request.get("validate_only", False))
+                entry["num_partitions"] = len(written)
+                entry["replication_factor"] = len(next(iter(written.values())))
+                if not request.get("validate_only", False):
+                    created.append(name)
+            except errors.KafkaError as error:
+                entry["error_code"] = error.code
+                entry["error_message"] = error.message
+        if created and request["timeout_ms"] > 0:
+            ready = await self._wait_for_metadata(
+                lambda: all(self.metadata_cache.has_leaders(t) for t in created), request["timeout_ms"])
+            if not ready:
+                for entry in results:
+                    if entry["name"] in created and not self.metadata_cache.has_leaders(entry["name"]):
+                        entry["error_code"] = errors.RequestTimedOutError.code
+                        entry["error_message"] = "Topic creation is still in progress."
+        return {"throttle_time_ms": 0, "topics": results}
+
+    def _wait_for_metadata(self, condition, timeout_ms):
+        """Fires True once ``condition()`` holds after a metadata update, False on timeout."""
+        if condition():
+            return defer.succeed(True)
+        done = defer.Deferred()
+        reactor = self.reactor
+
+        def check():
+            if done.called:
+                return True
+            if condition():
+                timer.cancel()
+                done.callback(True)
+                return True
+            return False
+
+        def expire():
+            if not done.called:
+                done.callback(False)
+
+        timer = reactor.callLater(timeout_ms / 1000.0, expire)
+        self.metadata_cache.add_listener(check)
+        return done
+
+    async def handle_delete_topics(self, context, request):
+        names = request.get("topic_names") or [t["name"] for t in request.get("topics") or ()]
+        is_controller = self.controller.is_active
+        responses = []
+        pending = []
+        for name in names:
+            entry = {"name": name, "topic_id": None, "error_code": 0, "error_message": None}
+            responses.append(entry)
+            if not is_controller:
+                entry["error_code"] = errors.NotControllerError.code
+                continue
+            if not self.config.delete_topic_enable:
+                entry["error_code"] = errors.TopicDeletionDisabledError.code
+                continue
+            try:
+                await self.topic_admin.delete_topic(name)
+                pending.append(name)
+            except errors.KafkaError as error:
+                entry["error_code"] = error.code
+                entry["error_message"] = error.message
+        if pending and request["timeout_ms"] > 0:
+            gone = await self._wait_for_metadata(
+                lambda: all(self.metadata_cache.partitions(t) is None for t in pending), request["timeout_ms"])
+            if not gone:
+                for entry in responses:
+                    if entry["name"] in pending and self.metadata_cache.partitions(entry["name"]) is not None:
+                        entry["error_code"] = errors.RequestTimedOutError.code
+        return {"throttle_time_ms": 0, "responses": responses}
+
+    # -- DescribeConfigs -----------------------------------------------------------------
+
+    async def handle_describe_configs(self, context, request):
+        include_synonyms = request.get("include_synonyms", False)
+        results = []
+        for resource in request["resources"]:
+            keys = resource.get("configuration_keys")
+            entry = {"error_code": 0, "error_message": None, "resource_type": resource["resource_type"],
+                     "resource_name": resource["resource_name"], "configs": []}
+            results.append(entry)
+            try:
+                if resource["resource_type"] == TOPIC_RESOURCE:
+                    configs = await self._describe_topic(resource["resource_name"], include_synonyms)
+                elif resource["resource_type"] == BROKER_RESOURCE:
+                    configs = self._describe_broker(resource["resource_name"])
+                else:
+                    raise errors.InvalidRequestError("unsupported resource type %d" % resource["resource_type"])
+            except errors.KafkaError as error:
+                entry["error_code"] = error.code
+                entry["error_message"] = error.message
+                continue
+            entry["configs"] = [c for c in configs if not keys or c["name"] in keys]
+        return {"throttle_time_ms": 0, "results": results}
+
+    async def _describe_topic(self, topic, include_synonyms):
+        zkdata.validate_topic_name(topic)
+        if self.metadata_cache.partitions(topic) is None and not await self.topic_admin.topic_exists(topic):
+            raise errors.UnknownTopicOrPartitionError("Topic '%s' does not exist." % topic)
+        overrides = await self.topic_admin.topic_overrides(topic)
+        config = self.topic_admin.default_log_config.with_overrides(overrides)
+        configs = []
+        for name, value in config.to_topic_properties().items():
+            overridden = name in overrides
+            source = SOURCE_TOPIC_CONFIG if overridden else SOURCE_DEFAULT_CONFIG
+            synonyms = [{"name": name, "value": value, "source": source}] if include_synonyms else []
+            configs.append({"name": name, "value": value, "read_only": False, "is_default": not overridden,
+                            "config_source": source, "is_sensitive": False, "synonyms": synonyms,
+                            "config_type": 0, "documentation": None})
+        return configs
+
+    def _describe_broker(self, name):
+        if name not in ("", str(self.config.broker_id)):
+            raise errors.InvalidRequestError("broker %s is not this broker (%d)" % (name, self.config.broker_id))
+        return [{"name": key, "value": value, "read_only": True, "is_default": False,
+                 "config_source": SOURCE_STATIC_BROKER_CONFIG, "is_sensitive": False, "synonyms": [],
+                 "config_type": 0, "documentation": None}
+                for key, value in sorted(self.config.raw.items())]
