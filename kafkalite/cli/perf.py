@@ -957,10 +957,7 @@ class LocalCluster:
 
         :raises RuntimeError: a piece does not come up in ``timeout`` s.
         """
-        zk_dir = os.path.join(REPO_ROOT, "zk")
-        if zk_dir not in sys.path:
-            sys.path.insert(0, zk_dir)
-        import zklocal
+        from kafkalite.local import zookeeper as zklocal
 
         self.zk_spec = zklocal.standalone_spec(os.path.join(self.workdir, "zookeeper"), port=zklocal.free_port())
         zklocal.start_cluster(self.zk_spec, timeout=timeout, detach=False)
@@ -1033,7 +1030,7 @@ class LocalCluster:
         for broker in reversed(list(self.brokers.values())):
             broker.stop()
         if self.zk_spec is not None:
-            import zklocal
+            from kafkalite.local import zookeeper as zklocal
 
             zklocal.stop_cluster(self.zk_spec)
 
