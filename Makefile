@@ -3,7 +3,7 @@
 #   make run     install what is missing, start ZooKeeper and three brokers in the background
 #   make test    install what is missing, run the whole test suite
 #
-# Also: install, run-single, stop, status, test-unit, bench, lint, clean (see `make help`).
+# Also: install, run-single, stop, status, test-unit, bench, bench-scale, lint, clean (see `make help`).
 # Works as root (apt-get directly) or as a user with sudo, on Debian 12 with Python 3.11.
 
 SHELL := /bin/bash
@@ -26,7 +26,8 @@ START_TIMEOUT ?= 60
 STOP_TIMEOUT ?= 30
 # Extra arguments for pytest, e.g. make test PYTEST_ARGS='-k produce -x'.
 PYTEST_ARGS ?=
-# Extra arguments for kafkalite-perf, e.g. make bench BENCH_ARGS=--quick.
+# Extra arguments for kafkalite-perf, e.g. make bench BENCH_ARGS=--quick,
+# make bench-scale BENCH_ARGS='--scale-partitions 1000 --strict'.
 BENCH_ARGS ?=
 
 ifeq ($(shell id -u),0)
@@ -57,7 +58,7 @@ ALL_NAMES := $(CLUSTER_NAMES) broker-single
 ALREADY_RUNNING = running=$$($(LOCAL) running $(ALL_NAMES)) && \
   echo "kafkalite is already running: $$running (see make status; make stop to stop it)"
 
-.PHONY: help install system-deps run run-single stop status test test-unit bench lint clean
+.PHONY: help install system-deps run run-single stop status test test-unit bench bench-scale lint clean
 
 help:
 	@echo "make run          start ZooKeeper and 3 brokers (127.0.0.1:9092-9094) in the background"
@@ -68,6 +69,7 @@ help:
 	echo "make test         run the whole test suite (unit, integration, clients, faults)"
 	echo "make test-unit    run the fast unit tests only"
 	echo "make bench        run kafkalite-perf against a local cluster"
+	echo "make bench-scale  10,000 partitions on 3 brokers of its own: creation, failover, rejoin, restart"
 	echo "make lint         ruff and the import-layering contracts"
 	echo "make install      install ZooKeeper, kcat and the virtualenv (.venv) if missing"
 	echo "make clean        stop everything and remove .run, caches and build output"
@@ -171,6 +173,12 @@ bench: install
 	$(PY) -m kafkalite.cli.perf --start-cluster --brokers 3 --replicated-only $(BENCH_ARGS) || status=$$?
 	if [ "$$started" = 1 ]; then $(MAKE) stop; fi
 	exit "$$status"
+
+# kafkalite-perf --scale: its own ZooKeeper and 3 brokers (config/cluster settings) on free ports in a
+# temporary directory, 10,000 partitions (RF 3), each figure printed with its target; everything is
+# stopped by pid at the end, also on Ctrl-C. Exits non-zero when a phase failed (--strict: or a target was missed).
+bench-scale: install
+	@$(PY) -m kafkalite.cli.perf --scale $(BENCH_ARGS)
 
 # Both checks always run; the target fails if either does.
 lint: install

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from kafkalite.local import settings
 from kafkalite.local import zookeeper as zk_local
-from kafkalite.local.broker import READY_TIMEOUT_S, BrokerProcess
+from kafkalite.local.broker import READY_TIMEOUT_S, STOP_TIMEOUT_S, BrokerProcess
 from kafkalite.local.process import free_port
 
 __all__ = ["LocalCluster", "scratch_cluster"]
@@ -69,10 +69,13 @@ class LocalCluster:
             raise
         return self
 
-    def stop(self, log=None):
-        """Stop every broker (one at a time, last first, by pid), then the owned ZooKeeper."""
+    def stop(self, log=None, timeout=STOP_TIMEOUT_S):
+        """Stop every broker (one at a time, last first, by pid), then the owned ZooKeeper.
+
+        :param timeout: seconds each broker has after SIGTERM before SIGKILL.
+        """
         for broker in reversed(self.brokers):
-            broker.stop(log=log)
+            broker.stop(timeout, log=log)
         if self.zookeeper is not None:
             zk_local.stop_cluster(self.zookeeper)
 

@@ -1,9 +1,10 @@
 """``kafkalite-perf``'s command line: which measurements run, on which cluster, and the report.
 
-The raw limits, the kcat workloads and optionally the replicated ones (``make bench``),
-against a running cluster (``--bootstrap``) or one of its own (``--start-cluster``). A
-cluster it starts lives in a scratch directory and is stopped by pid at the end, also on
-Ctrl-C and SIGTERM.
+Throughput mode (``make bench``): the raw limits, the kcat workloads and optionally the
+replicated ones, against a running cluster (``--bootstrap``) or one of its own
+(``--start-cluster``). Scale mode (``--scale``, ``make bench-scale``): 10,000 partitions
+on a 3-broker cluster of its own. A cluster it starts lives in a scratch directory and is
+stopped by pid at the end, also on Ctrl-C and SIGTERM.
 """
 
 import argparse
@@ -29,7 +30,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         prog="kafkalite-perf",
         description="Produce/consume throughput of a local kafkalite cluster, next to the machine's raw "
-                    "loopback-socket->file and file->socket (sendfile) limits (DESIGN.md section 11).")
+                    "loopback-socket->file and file->socket (sendfile) limits (DESIGN.md section 11); with "
+                    "--scale, how a 3-broker cluster of its own copes with 10,000 partitions (issue 7).")
     parser.add_argument("--bootstrap", default=None,
                         help="bootstrap servers of a running cluster (default 127.0.0.1:9092)")
     parser.add_argument("--start-cluster", action="store_true",
@@ -70,7 +72,22 @@ def parse_args(argv=None):
     parser.add_argument("--json", dest="json_path", default=None, help="also write the results as JSON here")
     parser.add_argument("--timeout", type=float, default=600.0,
                         help="seconds allowed for each client process (default %(default)s)")
+    scale = parser.add_argument_group(
+        "scale benchmark", "--scale starts ZooKeeper and 3 brokers (config/cluster settings) of its own, creates "
+        "the partitions with RF 3 and measures creation, controller failover, rejoin after kill -9, a clean "
+        "restart, memory and descriptors, each against its target")
+    scale.add_argument("--scale", action="store_true", help="run the scale benchmark instead of the throughput one")
+    scale.add_argument("--scale-partitions", type=int, default=10_000,
+                       help="partitions to create (default %(default)s; a few hundred for development runs)")
+    scale.add_argument("--scale-topic-partitions", type=int, default=100,
+                       help="partitions per topic (default %(default)s)")
+    scale.add_argument("--scale-poll-interval", type=float, default=0.5,
+                       help="seconds between Metadata polls of each broker (default %(default)s)")
+    scale.add_argument("--scale-deadline", type=float, default=300.0,
+                       help="seconds each phase may take before it is reported not reached (default %(default)s)")
+    scale.add_argument("--strict", action="store_true", help="with --scale: a missed target fails the run too")
     args = parser.parse_args(argv)
+    args.bootstrap_given = args.bootstrap is not None
     if args.bootstrap is None:
         args.bootstrap = "127.0.0.1:9092"
     if args.records is None:
@@ -96,6 +113,14 @@ def parse_args(argv=None):
         parser.error("--raw-only and --no-raw exclude each other")
     if args.latency_rate <= 0 or args.latency_seconds <= 0:
         parser.error("--latency-rate and --latency-seconds must be positive")
+    if args.scale_partitions < 1 or args.scale_topic_partitions < 1:
+        parser.error("--scale-partitions and --scale-topic-partitions must be positive")
+    if args.scale_poll_interval <= 0 or args.scale_deadline <= 0:
+        parser.error("--scale-poll-interval and --scale-deadline must be positive")
+    if args.scale and (args.raw_only or args.replicated or args.bootstrap_given):
+        parser.error("--scale runs on a cluster of its own: no --bootstrap, --raw-only or --replicated")
+    if args.strict and not args.scale:
+        parser.error("--strict applies to --scale")
     return args
 
 
@@ -133,9 +158,31 @@ def _missing_client():
     return None
 
 
+def _scale(args, workdir):
+    from kafkalite.cli.perf.scale import run_scale
+    from kafkalite.cli.perf.scale_report import format_scale_report, scale_exit_status, scale_json
+
+    run = run_scale(args, workdir, log=lambda line: print(line, flush=True))
+    print()
+    for line in format_scale_report(run):
+        print(line)
+    if args.json_path:
+        with open(args.json_path, "w") as out:
+            json.dump(scale_json(run), out, indent=2)
+    return scale_exit_status(run, args.strict)
+
+
 def main(argv=None):
-    """Entry point of ``kafkalite-perf``; returns the exit status (1 when a workload failed)."""
-    args = parse_args(argv)
+    """Entry point of ``kafkalite-perf``; returns the exit status (1 when a workload or a scale phase failed)."""
+    try:
+        return _run(parse_args(argv))
+    except KeyboardInterrupt:
+        # The finally clauses below have already stopped whatever this run started.
+        print("kafkalite-perf: interrupted; the processes it started are stopped", file=sys.stderr)
+        return 130
+
+
+def _run(args):
     if threading.current_thread() is threading.main_thread():
         import signal
 
@@ -153,6 +200,8 @@ def main(argv=None):
     unavailability_results = []
     status = 0
     try:
+        if args.scale:
+            return _scale(args, workdir)
         if not args.no_raw:
             print(f"# raw limits: {args.raw_mb} MB, best of {args.raw_repeats}", flush=True)
             limits = measure_raw_limits(args.raw_mb * MB, args.raw_repeats, workdir)
