@@ -123,7 +123,7 @@ def _verdict(met):
 def format_scale_report(run):
     """The report as a list of lines: the figures with targets, then memory and descriptors per broker."""
     lines = [
-        f"scale: {run.brokers} brokers (config/cluster settings), {run.topics:,} topics, "
+        f"scale: {run.brokers} brokers (config/cluster settings), {run.topics:,} topic{'s' * (run.topics != 1)}, "
         f"{run.partitions:,} partitions, replication factor {run.replication_factor}",
         f"Metadata polled per broker every {run.poll_interval_s:g} s (slowest Metadata round trip "
         f"{run.slowest_poll_s:.2f} s): figures ending in 'led' or 'ISR full' are known to within "
