@@ -3,7 +3,7 @@
 #   make run     install what is missing, start ZooKeeper and three brokers in the background
 #   make test    install what is missing, run the whole test suite
 #
-# Also: install, run-single, stop, status, test-unit, bench, lint, clean (see `make help`).
+# Also: install, run-single, stop, status, test-unit, bench, bench-scale, lint, clean (see `make help`).
 # Works as root (apt-get directly) or as a user with sudo, on Debian 12 with Python 3.11.
 
 SHELL := /bin/bash
@@ -26,7 +26,8 @@ START_TIMEOUT ?= 60
 STOP_TIMEOUT ?= 30
 # Extra arguments for pytest, e.g. make test PYTEST_ARGS='-k produce -x'.
 PYTEST_ARGS ?=
-# Extra arguments for kafkalite-perf, e.g. make bench BENCH_ARGS=--quick.
+# Extra arguments for kafkalite-perf, e.g. make bench BENCH_ARGS=--quick,
+# make bench-scale BENCH_ARGS='--scale-partitions 1000 --strict'.
 BENCH_ARGS ?=
 
 ifeq ($(shell id -u),0)
@@ -45,75 +46,19 @@ else
 $(error ZK must be standalone or ensemble, not '$(ZK)')
 endif
 
-# Shell helpers shared by run/stop/status (eval'ed at the top of those recipes).
-#   pid_of NAME         print the pid in .run/NAME.pid if it is a live kafkalite broker
-#   stop_pid NAME       SIGTERM, wait up to STOP_TIMEOUT s, then SIGKILL — by pid only
-#   wait_port NAME PORT wait until PORT accepts connections; fail with the log tail
-#   abandon_start NAME… after a failed start: stop the named brokers, then ZooKeeper
-#   port_open PORT      true if 127.0.0.1:PORT accepts a connection
-define SH_FUNCS
-pid_of() {
-  local file="$(RUN_DIR)/$$1.pid" pid
-  [ -f "$$file" ] || return 1
-  pid=$$(cat "$$file")
-  [ -n "$$pid" ] && kill -0 "$$pid" 2>/dev/null || return 1
-  tr '\0' ' ' < "/proc/$$pid/cmdline" 2>/dev/null | grep -q kafkalite || return 1
-  echo "$$pid"
-}
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$$1") 2>/dev/null; }
-already_running() {
-  local running="" n
-  for n in $(BROKERS) single; do if pid_of "broker-$$n" >/dev/null; then running="$$running broker-$$n"; fi; done
-  [ -n "$$running" ] || return 1
-  echo "kafkalite is already running:$$running (see make status; make stop to stop it)"
-}
-stop_pid() {
-  local name="$$1" pid waited=0
-  if pid=$$(pid_of "$$name"); then
-    echo "stopping $$name (pid $$pid)"
-    kill -TERM "$$pid" 2>/dev/null || true
-    while kill -0 "$$pid" 2>/dev/null && [ "$$waited" -lt "$$(( $(STOP_TIMEOUT) * 10 ))" ]; do
-      sleep 0.1; waited=$$(( waited + 1 ))
-    done
-    if kill -0 "$$pid" 2>/dev/null; then
-      echo "$$name did not exit within $(STOP_TIMEOUT) s: SIGKILL"
-      kill -KILL "$$pid" 2>/dev/null || true
-    fi
-  fi
-  rm -f "$(RUN_DIR)/$$name.pid"
-}
-wait_port() {
-  local name="$$1" port="$$2" deadline=$$(( SECONDS + $(START_TIMEOUT) ))
-  until port_open "$$port"; do
-    if ! pid_of "$$name" >/dev/null; then
-      start_failed "$$name" "exited before accepting connections on port $$port"
-      return 1
-    fi
-    if [ "$$SECONDS" -ge "$$deadline" ]; then
-      start_failed "$$name" "did not accept connections on port $$port within $(START_TIMEOUT) s"
-      return 1
-    fi
-    sleep 0.2
-  done
-}
-start_failed() {
-  echo "$$1 $$2; last lines of $(RUN_DIR)/$$1.log:" >&2
-  tail -n 40 "$(RUN_DIR)/$$1.log" >&2 || true
-}
-abandon_start() {
-  local name
-  for name in "$$@"; do stop_pid "$$name"; done
-  zk/zkctl stop --dir $(ZK_DIR) || true
-}
-start_broker() {
-  local name="$$1" config="$$2"; shift 2
-  nohup $(PY) -m kafkalite "$$config" "$$@" > "$(RUN_DIR)/$$name.log" 2>&1 < /dev/null &
-  echo $$! > "$(RUN_DIR)/$$name.pid"
-}
-endef
-export SH_FUNCS
+# The broker launcher (kafkalite/local, `python -m kafkalite.local --help`): brokers run detached
+# with their output in .run/NAME.log and their pid in .run/NAME.pid; start waits until each
+# accepts connections (printing the end of its log if one does not, and stopping the ones it
+# started); stop is SIGTERM, then SIGKILL after STOP_TIMEOUT s, by pid only. ZooKeeper is zk/zkctl's.
+# Standard library only, so stop and status work without the virtualenv too.
+LOCAL_PY = $(if $(wildcard $(PY)),$(PY),$(PYTHON))
+LOCAL = $(LOCAL_PY) -m kafkalite.local --run-dir $(RUN_DIR)
+CLUSTER_NAMES := $(foreach n,$(BROKERS),broker-$(n))
+ALL_NAMES := $(CLUSTER_NAMES) broker-single
+ALREADY_RUNNING = running=$$($(LOCAL) running $(ALL_NAMES)) && \
+  echo "kafkalite is already running: $$running (see make status; make stop to stop it)"
 
-.PHONY: help install system-deps run run-single stop status test test-unit bench lint clean
+.PHONY: help install system-deps run run-single stop status test test-unit bench bench-scale lint clean
 
 help:
 	@echo "make run          start ZooKeeper and 3 brokers (127.0.0.1:9092-9094) in the background"
@@ -124,6 +69,7 @@ help:
 	echo "make test         run the whole test suite (unit, integration, clients, faults)"
 	echo "make test-unit    run the fast unit tests only"
 	echo "make bench        run kafkalite-perf against a local cluster"
+	echo "make bench-scale  10,000 partitions on 3 brokers of its own: creation, failover, rejoin, restart"
 	echo "make lint         ruff and the import-layering contracts"
 	echo "make install      install ZooKeeper, kcat and the virtualenv (.venv) if missing"
 	echo "make clean        stop everything and remove .run, caches and build output"
@@ -157,19 +103,15 @@ $(STAMP): setup.cfg pyproject.toml
 # --- local cluster ------------------------------------------------------------------------
 
 run: install
-	@eval "$$SH_FUNCS"
-	if already_running; then exit 0; fi
+	@if $(ALREADY_RUNNING); then exit 0; fi
 	mkdir -p $(RUN_DIR)
 	zk/zkctl start $(ZK_START_ARGS) --dir $(ZK_DIR)
-	for n in $(BROKERS); do
-	  start_broker "broker-$$n" "config/cluster/server-$$n.properties" --override "zookeeper.connect=$(ZK_CONNECT)"
-	done
-	for n in $(BROKERS); do
-	  if ! wait_port "broker-$$n" "$$(( 9091 + n ))"; then
-	    abandon_start $(foreach m,$(BROKERS),broker-$(m))
-	    exit 1
-	  fi
-	done
+	if ! $(LOCAL) start --timeout $(START_TIMEOUT) --stop-timeout $(STOP_TIMEOUT) \
+	    --override "zookeeper.connect=$(ZK_CONNECT)" \
+	    $(foreach n,$(BROKERS),broker-$(n)=config/cluster/server-$(n).properties); then
+	  zk/zkctl stop --dir $(ZK_DIR) || true
+	  exit 1
+	fi
 	echo
 	echo "kafkalite is running: brokers 1-3, ZooKeeper $(ZK_CONNECT) ($(ZK))"
 	echo "  bootstrap servers:  127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094"
@@ -181,14 +123,13 @@ run: install
 	echo "  stop:               make stop"
 
 run-single: install
-	@eval "$$SH_FUNCS"
-	if already_running; then exit 0; fi
+	@if $(ALREADY_RUNNING); then exit 0; fi
 	mkdir -p $(RUN_DIR)
 	zk/zkctl start $(ZK_START_ARGS) --dir $(ZK_DIR)
-	start_broker broker-single config/server.properties --override "zookeeper.connect=$(ZK_CONNECT)" \
-	  --override "log.dirs=$(RUN_DIR)/broker-single"
-	if ! wait_port broker-single 9092; then
-	  abandon_start broker-single
+	if ! $(LOCAL) start --timeout $(START_TIMEOUT) --stop-timeout $(STOP_TIMEOUT) \
+	    --override "zookeeper.connect=$(ZK_CONNECT)" --override "log.dirs=$(RUN_DIR)/broker-single" \
+	    broker-single=config/server.properties; then
+	  zk/zkctl stop --dir $(ZK_DIR) || true
 	  exit 1
 	fi
 	echo
@@ -199,23 +140,12 @@ run-single: install
 
 # Brokers stop one at a time (controlled shutdown moves leadership off each in turn), then ZooKeeper.
 stop:
-	@eval "$$SH_FUNCS"
-	for n in single $(BROKERS); do stop_pid "broker-$$n"; done
+	@$(LOCAL) stop --timeout $(STOP_TIMEOUT) broker-single $(CLUSTER_NAMES)
 	if [ -d $(ZK_DIR) ]; then zk/zkctl stop --dir $(ZK_DIR); fi
 	echo "stopped"
 
 status:
-	@eval "$$SH_FUNCS"
-	any=0
-	for n in $(BROKERS) single; do
-	  if pid=$$(pid_of "broker-$$n"); then
-	    any=1
-	    if [ "$$n" = single ]; then port=9092; else port=$$(( 9091 + n )); fi
-	    if port_open "$$port"; then state="serving on 127.0.0.1:$$port"; else state="not accepting connections on $$port"; fi
-	    echo "broker-$$n: running (pid $$pid), $$state"
-	  fi
-	done
-	[ "$$any" = 1 ] || echo "brokers: none running"
+	@$(LOCAL) status $(ALL_NAMES)
 	if [ -d $(ZK_DIR) ]; then zk/zkctl status --dir $(ZK_DIR) || true; else echo "zookeeper: not started by make run"; fi
 
 # --- tests, benchmark, lint -----------------------------------------------------------------
@@ -232,9 +162,8 @@ test-unit: install
 
 # Uses a cluster that is already running, or starts one (make run) and stops it afterwards.
 bench: install
-	@eval "$$SH_FUNCS"
-	started=0
-	if ! pid_of broker-1 >/dev/null && ! pid_of broker-single >/dev/null; then
+	@started=0
+	if ! $(LOCAL) running broker-1 broker-single >/dev/null; then
 	  $(MAKE) run
 	  started=1
 	fi
@@ -244,6 +173,12 @@ bench: install
 	$(PY) -m kafkalite.cli.perf --start-cluster --brokers 3 --replicated-only $(BENCH_ARGS) || status=$$?
 	if [ "$$started" = 1 ]; then $(MAKE) stop; fi
 	exit "$$status"
+
+# kafkalite-perf --scale: its own ZooKeeper and 3 brokers (config/cluster settings) on free ports in a
+# temporary directory, 10,000 partitions (RF 3), each figure printed with its target; everything is
+# stopped by pid at the end, also on Ctrl-C. Exits non-zero when a phase failed (--strict: or a target was missed).
+bench-scale: install
+	@$(PY) -m kafkalite.cli.perf --scale $(BENCH_ARGS)
 
 # Both checks always run; the target fails if either does.
 lint: install

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from kafkalite.cli.perf import measure_file_to_socket, measure_raw_limits, measure_socket_to_file
+from kafkalite.cli.perf.raw import measure_file_to_socket, measure_raw_limits, measure_socket_to_file
 
 
 def test_socket_to_file_writes_every_byte(tmp_path):

@@ -1,4 +1,5 @@
-"""Integration tests for zk/zkctl and tests/support/zookeeper.py against real ZooKeeper JVMs."""
+"""Integration tests for zk/zkctl (over kafkalite.local.zookeeper) and tests/support/zookeeper.py against real
+ZooKeeper JVMs."""
 
 import dataclasses
 import os
@@ -8,8 +9,9 @@ import sys
 
 import pytest
 
+from kafkalite.local import zookeeper as local_zk
 from tests.support import zookeeper
-from tests.support.zookeeper import ZooKeeperEnsemble, ZooKeeperServer, free_port, zklocal
+from tests.support.zookeeper import ZooKeeperEnsemble, ZooKeeperServer, free_port
 
 ZKCTL = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "zk", "zkctl")
 
@@ -23,11 +25,11 @@ def zkctl_dir(tmp_path):
     """A directory for zkctl; whatever zkctl left running there is stopped by pid afterwards."""
     yield tmp_path
     try:
-        spec = zklocal.ClusterSpec.load(tmp_path)
-    except zklocal.ZkCtlError:
+        spec = local_zk.ClusterSpec.load(tmp_path)
+    except local_zk.ZkCtlError:
         return
     for node in spec.nodes:
-        pid = zklocal.node_pid(spec, node.node_id)
+        pid = local_zk.node_pid(spec, node.node_id)
         if pid is not None:
             os.kill(pid, signal.SIGKILL)
 
@@ -38,16 +40,16 @@ def test_zkctl_standalone_start_status_stop(zkctl_dir):
     started = run_zkctl("start", "--dir", str(zkctl_dir), "--port", str(port))
     assert started.returncode == 0, started.stderr
     assert started.stdout.strip() == f"127.0.0.1:{port}"
-    spec = zklocal.ClusterSpec.load(zkctl_dir)
-    pid = zklocal.node_pid(spec, 1)
+    spec = local_zk.ClusterSpec.load(zkctl_dir)
+    pid = local_zk.node_pid(spec, 1)
     assert pid is not None
-    assert zklocal.four_letter_word("127.0.0.1", port, "ruok") == "imok"
-    assert zklocal.node_mode("127.0.0.1", port) == "standalone"
+    assert local_zk.four_letter_word("127.0.0.1", port, "ruok") == "imok"
+    assert local_zk.node_mode("127.0.0.1", port) == "standalone"
 
     again = run_zkctl("start", "--dir", str(zkctl_dir), "--port", str(port))
     assert again.returncode == 0
     assert "already running" in again.stderr
-    assert zklocal.node_pid(spec, 1) == pid
+    assert local_zk.node_pid(spec, 1) == pid
 
     status = run_zkctl("status", "--dir", str(zkctl_dir))
     assert status.returncode == 0
@@ -56,8 +58,8 @@ def test_zkctl_standalone_start_status_stop(zkctl_dir):
     stopped = run_zkctl("stop", "--dir", str(zkctl_dir))
     assert stopped.returncode == 0
     assert f"stopped (pid {pid})" in stopped.stdout
-    assert zklocal.node_pid(spec, 1) is None
-    assert zklocal.node_mode("127.0.0.1", port) is None
+    assert local_zk.node_pid(spec, 1) is None
+    assert local_zk.node_mode("127.0.0.1", port) is None
     assert run_zkctl("status", "--dir", str(zkctl_dir)).returncode == 1
 
 
@@ -73,15 +75,15 @@ def test_zkctl_ensemble_elects_a_leader(zkctl_dir):
         pytest.fail(started.stderr)
     assert started.returncode == 0, started.stderr
     assert started.stdout.strip() == ",".join(f"127.0.0.1:{port + i}" for i in range(3))
-    spec = zklocal.ClusterSpec.load(zkctl_dir)
-    modes = sorted(zklocal.node_mode("127.0.0.1", n.client_port) for n in spec.nodes)
+    spec = local_zk.ClusterSpec.load(zkctl_dir)
+    modes = sorted(local_zk.node_mode("127.0.0.1", n.client_port) for n in spec.nodes)
     assert modes == ["follower", "follower", "leader"]
     for node in spec.nodes:
         with open(os.path.join(spec.node_dir(node.node_id), "data", "myid")) as f:
             assert f.read().strip() == str(node.node_id)
 
     assert run_zkctl("stop", "--dir", str(zkctl_dir)).returncode == 0
-    assert all(zklocal.node_pid(spec, n.node_id) is None for n in spec.nodes)
+    assert all(local_zk.node_pid(spec, n.node_id) is None for n in spec.nodes)
 
 
 def test_zkctl_refuses_a_different_cluster_in_a_running_dir(zkctl_dir):
@@ -91,7 +93,7 @@ def test_zkctl_refuses_a_different_cluster_in_a_running_dir(zkctl_dir):
     other = run_zkctl("start", "--dir", str(zkctl_dir), "--port", str(free_port()))
     assert other.returncode == 1
     assert "already running" in other.stderr
-    assert zklocal.node_mode("127.0.0.1", port) == "standalone"
+    assert local_zk.node_mode("127.0.0.1", port) == "standalone"
     run_zkctl("stop", "--dir", str(zkctl_dir))
 
 
@@ -102,10 +104,10 @@ def test_server_fixture_start_stop_kill(tmp_path):
         server.start()
         pid = server.pid
         assert pid is not None
-        assert zklocal.node_mode("127.0.0.1", server.port) == "standalone"
+        assert local_zk.node_mode("127.0.0.1", server.port) == "standalone"
         server.kill()
         assert server.pid is None
-        assert zklocal.node_mode("127.0.0.1", server.port) is None
+        assert local_zk.node_mode("127.0.0.1", server.port) is None
         server.start()
         assert server.pid not in (None, pid)
     finally:
@@ -148,7 +150,7 @@ def test_ensemble_survives_losing_one_node(tmp_path):
         ensemble.kill_node(leader)
         assert ensemble.pid(leader) is None
         others = [i for i in (1, 2, 3) if i != leader]
-        zklocal.wait_serving(ensemble.spec, others, timeout=60)
+        local_zk.wait_serving(ensemble.spec, others, timeout=60)
         assert sorted(ensemble.mode(i) for i in others) == ["follower", "leader"]
         ensemble.start_node(leader)
         assert ensemble.mode(leader) in ("follower", "leader")

@@ -1,22 +1,17 @@
 """Real ZooKeeper servers for integration tests, from Debian's install.
 
 Owns the test-facing API; the work (configs, JVM start, readiness, stop by
-pid) is done by ``zk/zklocal.py``, the same code behind the ``zk/zkctl``
-script. Every server is started in the test's process group and must be
-stopped by the test's teardown (``stop()``), which signals it by pid.
-:func:`kazoo_client` is the short-lived kazoo client tests read and write znodes with.
+pid) is done by :mod:`kafkalite.local.zookeeper`, the same code behind the
+``zk/zkctl`` script and ``kafkalite-perf``'s clusters. Every server is started in
+the test's process group (and dies with it) and must be stopped by the test's
+teardown (``stop()``), which signals it by pid. :func:`kazoo_client` is the
+short-lived kazoo client tests read and write znodes with.
 """
 
 import contextlib
-import os
-import sys
 
-_ZK_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "zk")
-if _ZK_DIR not in sys.path:
-    sys.path.insert(0, _ZK_DIR)
-
-import zklocal  # noqa: E402 -- found through the path inserted above
-from zklocal import ZkCtlError, free_port  # noqa: E402
+from kafkalite.local import zookeeper as local_zk
+from kafkalite.local.zookeeper import ZkCtlError, free_port
 
 __all__ = ["ZkCtlError", "ZooKeeperEnsemble", "ZooKeeperServer", "expire_session", "free_port", "kazoo_client"]
 
@@ -31,8 +26,8 @@ class ZooKeeperServer:
     :param tick_time_ms: ZooKeeper tickTime (session timeouts may be as low as 2 ticks).
     """
 
-    def __init__(self, workdir, port=None, tick_time_ms=zklocal.DEFAULT_TICK_TIME_MS):
-        self.spec = zklocal.standalone_spec(str(workdir), port=port or free_port(), tick_time_ms=tick_time_ms)
+    def __init__(self, workdir, port=None, tick_time_ms=local_zk.DEFAULT_TICK_TIME_MS):
+        self.spec = local_zk.standalone_spec(str(workdir), port=port or free_port(), tick_time_ms=tick_time_ms)
 
     @property
     def port(self):
@@ -47,7 +42,7 @@ class ZooKeeperServer:
     @property
     def pid(self):
         """Pid of the running JVM, or ``None``."""
-        return zklocal.node_pid(self.spec, 1)
+        return local_zk.node_pid(self.spec, 1)
 
     @property
     def log_path(self):
@@ -59,20 +54,20 @@ class ZooKeeperServer:
 
         :raises ZkCtlError: with the log tail if it does not come up in ``timeout`` s.
         """
-        zklocal.start_cluster(self.spec, timeout=timeout, detach=False)
+        local_zk.start_cluster(self.spec, timeout=timeout, detach=False)
         return self
 
     def stop(self):
         """SIGTERM by pid, then SIGKILL if it lingers. Safe to call when stopped."""
-        zklocal.stop_cluster(self.spec)
+        local_zk.stop_cluster(self.spec)
 
     def kill(self):
         """SIGKILL by pid (no clean shutdown)."""
-        zklocal.kill_node(self.spec, 1)
+        local_zk.kill_node(self.spec, 1)
 
     def log_tail(self, lines=40):
         """The last lines of the server's log."""
-        return zklocal.log_tail(self.spec, 1, lines)
+        return local_zk.log_tail(self.spec, 1, lines)
 
     def __enter__(self):
         return self.start()
@@ -87,9 +82,9 @@ class ZooKeeperEnsemble:
     Nodes are numbered from 1 (ZooKeeper's ``myid``).
     """
 
-    def __init__(self, workdir, size=3, tick_time_ms=zklocal.DEFAULT_TICK_TIME_MS):
+    def __init__(self, workdir, size=3, tick_time_ms=local_zk.DEFAULT_TICK_TIME_MS):
         ports = _distinct_free_ports(3 * size)
-        self.spec = zklocal.ensemble_spec(
+        self.spec = local_zk.ensemble_spec(
             str(workdir), size=size, client_ports=ports[:size], quorum_ports=ports[size:2 * size],
             election_ports=ports[2 * size:], tick_time_ms=tick_time_ms,
         )
@@ -109,11 +104,11 @@ class ZooKeeperEnsemble:
 
     def pid(self, i):
         """Pid of node ``i``'s JVM, or ``None``."""
-        return zklocal.node_pid(self.spec, i)
+        return local_zk.node_pid(self.spec, i)
 
     def mode(self, i):
         """``"leader"``/``"follower"`` when node ``i`` serves, else ``None``."""
-        return zklocal.node_mode(self.spec.host, self.spec.node(i).client_port)
+        return local_zk.node_mode(self.spec.host, self.spec.node(i).client_port)
 
     def leader(self):
         """Id of the current leader, or ``None``."""
@@ -124,28 +119,28 @@ class ZooKeeperEnsemble:
 
     def start(self, timeout=START_TIMEOUT_S):
         """Start every node; wait until all serve and one is leader."""
-        zklocal.start_cluster(self.spec, timeout=timeout, detach=False)
+        local_zk.start_cluster(self.spec, timeout=timeout, detach=False)
         return self
 
     def stop(self):
         """Stop every node by pid (SIGTERM, then SIGKILL)."""
-        zklocal.stop_cluster(self.spec)
+        local_zk.stop_cluster(self.spec)
 
     def stop_node(self, i):
         """Stop node ``i`` cleanly."""
-        zklocal.stop_node(self.spec, i)
+        local_zk.stop_node(self.spec, i)
 
     def kill_node(self, i):
         """SIGKILL node ``i``."""
-        zklocal.kill_node(self.spec, i)
+        local_zk.kill_node(self.spec, i)
 
     def start_node(self, i, timeout=START_TIMEOUT_S):
         """Start node ``i`` again and wait until it serves (which needs a quorum)."""
-        zklocal.start_node(self.spec, i, detach=False)
-        zklocal.wait_serving(self.spec, [i], timeout=timeout)
+        local_zk.start_node(self.spec, i, detach=False)
+        local_zk.wait_serving(self.spec, [i], timeout=timeout)
 
     def log_tail(self, i, lines=40):
-        return zklocal.log_tail(self.spec, i, lines)
+        return local_zk.log_tail(self.spec, i, lines)
 
     def __enter__(self):
         return self.start()

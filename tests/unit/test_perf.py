@@ -1,13 +1,17 @@
-"""Unit tests for kafkalite-perf's pure parts: argument parsing, kcat input files, the report.
+"""Unit tests for kafkalite-perf's pure parts: argument parsing, kcat input files, the throughput report.
 
 The raw-limit measurements use loopback sockets and live in
-tests/integration/test_perf_raw.py.
+tests/integration/test_perf_raw.py; the scale benchmark's pure parts are in
+tests/unit/test_perf_scale.py.
 """
 
 import pytest
 
-from kafkalite.cli import perf
-from kafkalite.cli.perf import RawLimit, WorkloadResult, format_report, parse_args, records_for_size, write_kcat_input
+from kafkalite.cli.perf import replicated, report, workloads
+from kafkalite.cli.perf.main import parse_args
+from kafkalite.cli.perf.raw import MB, RawLimit
+from kafkalite.cli.perf.report import format_report
+from kafkalite.cli.perf.workloads import WorkloadResult, records_for_size, write_kcat_input
 
 
 def test_defaults_are_the_reference_workload():
@@ -56,8 +60,8 @@ def test_kcat_input_has_one_fixed_size_record_per_line(tmp_path, record_size):
 
 def test_rates_and_report_ratios():
     """Rates come from records x size / seconds; the table shows ratios to the matching raw limit and target."""
-    limits = {"socket_to_file": RawLimit("socket_to_file", 1000 * perf.MB, 1.0),
-              "file_to_socket": RawLimit("file_to_socket", 2000 * perf.MB, 1.0)}
+    limits = {"socket_to_file": RawLimit("socket_to_file", 1000 * MB, 1.0),
+              "file_to_socket": RawLimit("file_to_socket", 2000 * MB, 1.0)}
     produce = WorkloadResult("kcat produce 100 B acks=1", "produce", 100, 1_300_000, 2.0, "socket_to_file")
     consume = WorkloadResult("kcat consume 100 B", "consume", 100, 1_300_000, 1.0, "file_to_socket")
     failed = WorkloadResult("kcat produce 1 KiB acks=1", "produce", 1024, 10, 1.0, "socket_to_file", "boom")
@@ -75,10 +79,10 @@ def test_rates_and_report_ratios():
 
 def test_results_json_carries_ratios():
     """The JSON output has the raw limits and per-workload ratios (None where no ratio applies)."""
-    limits = {"socket_to_file": RawLimit("socket_to_file", 100 * perf.MB, 1.0)}
+    limits = {"socket_to_file": RawLimit("socket_to_file", 100 * MB, 1.0)}
     produce = WorkloadResult("p", "produce", 100, 130_000, 1.0, "socket_to_file")
     consume = WorkloadResult("c", "consume", 1024, 100, 1.0, "file_to_socket")
-    data = perf.results_json(limits, [produce, consume])
+    data = report.results_json(limits, [produce, consume])
     assert data["raw_limits"]["socket_to_file"]["mb_per_s"] == 100.0
     assert data["workloads"][0]["ratio_to_raw"] == pytest.approx(0.13)
     assert data["workloads"][0]["ratio_to_target"] == pytest.approx(0.1)
@@ -87,7 +91,7 @@ def test_results_json_carries_ratios():
 
 def test_unique_topics_are_fresh_and_legal():
     """Every workload gets a new topic name made of Kafka's legal characters."""
-    names = {perf.unique_topic("kafkalite-perf", "kcat-100") for _ in range(100)}
+    names = {workloads.unique_topic("kafkalite-perf", "kcat-100") for _ in range(100)}
     assert len(names) == 100
     assert all(set(name) <= set("abcdefghijklmnopqrstuvwxyz0123456789-._") for name in names)
 
@@ -100,7 +104,7 @@ def test_replicated_options():
     assert args.replicated and not args.no_raw and args.brokers == 3 and args.session_timeout_ms == 6000
     args = parse_args(["--replicated-only", "--quick"])
     assert args.replicated and args.no_raw and args.latency_seconds == 2.0
-    assert perf.replicated_records(args) == 4_000
+    assert replicated.replicated_records(args) == 4_000
 
 
 @pytest.mark.parametrize("argv", [["--brokers", "2"], ["--latency-rate", "0"], ["--latency-seconds", "-1"]])
@@ -114,27 +118,27 @@ def test_rejects_bad_replicated_arguments(argv, capsys):
 def test_percentile_is_nearest_rank():
     """p50/p99 are nearest-rank percentiles of the sorted latencies; None when there are none."""
     values = [float(v) for v in range(1, 101)]
-    assert perf.percentile(values, 50) == 50.0
-    assert perf.percentile(values, 99) == 99.0
-    assert perf.percentile(values, 100) == 100.0
-    assert perf.percentile([7.0], 99) == 7.0
-    assert perf.percentile([], 50) is None
+    assert replicated.percentile(values, 50) == 50.0
+    assert replicated.percentile(values, 99) == 99.0
+    assert replicated.percentile(values, 100) == 100.0
+    assert replicated.percentile([7.0], 99) == 7.0
+    assert replicated.percentile([], 50) is None
 
 
 def test_replicated_report_lines():
     """The RF=3 table shows rate, MB/s and p50/p99; the failover table the unavailability and leader move."""
-    latency = perf.LatencyResult("RF=3 acks=all 100 B full speed", 100, 200_000, 4.0,
+    latency = replicated.LatencyResult("RF=3 acks=all 100 B full speed", 100, 200_000, 4.0,
                                  [float(v) for v in range(1, 101)])
-    failed = perf.LatencyResult("RF=3 acks=all 100 B at 1,000/s", 100, 0, 1.0, [], 1000.0, "2 undelivered")
-    kill = perf.UnavailabilityResult("leader kill -9", "kill -9", 19.25, 2, 3)
-    term = perf.UnavailabilityResult("leader clean shutdown", "clean shutdown", 0.4, 3, None, "no ISR")
-    lines = perf.format_replicated_report([latency, failed], [kill, term])
+    failed = replicated.LatencyResult("RF=3 acks=all 100 B at 1,000/s", 100, 0, 1.0, [], 1000.0, "2 undelivered")
+    kill = replicated.UnavailabilityResult("leader kill -9", "kill -9", 19.25, 2, 3)
+    term = replicated.UnavailabilityResult("leader clean shutdown", "clean shutdown", 0.4, 3, None, "no ISR")
+    lines = report.format_replicated_report([latency, failed], [kill, term])
     full = next(line for line in lines if line.startswith("RF=3 acks=all 100 B full speed"))
     assert "50,000" in full and "5.0" in full and " 50.0 " in full and " 99.0" in full
     assert "ERROR: 2 undelivered" in next(line for line in lines if "1,000/s" in line)
     assert "19.25 s  2 -> 3" in next(line for line in lines if line.startswith("leader kill -9"))
     assert "3 -> ?  ERROR: no ISR" in next(line for line in lines if line.startswith("leader clean shutdown"))
-    data = perf.results_json({}, [], [latency], [kill])
+    data = report.results_json({}, [], [latency], [kill])
     assert data["replicated"][0]["p99_ms"] == 99.0 and "latencies_ms" not in data["replicated"][0]
     assert data["failover"][0]["seconds"] == 19.25 and data["failover"][0]["new_leader"] == 3
-    assert perf.format_replicated_report([], []) == []
+    assert report.format_replicated_report([], []) == []

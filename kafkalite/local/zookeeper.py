@@ -1,13 +1,12 @@
 """Local ZooKeeper processes from Debian's ``zookeeper`` install.
 
-Owns the one implementation behind both the ``zk/zkctl`` script and the test
-fixtures in ``tests/support/zookeeper.py``: laying out a directory per node,
-filling in the config templates next to this file, starting
-``QuorumPeerMain`` on the JVM, waiting (with a deadline) until each node
-answers the ``srvr`` four-letter word, and stopping nodes by pid (SIGTERM,
-then SIGKILL).
+Owns the one implementation behind the ``zk/zkctl`` script, the test fixtures in
+``tests/support/zookeeper.py`` and ``kafkalite-perf``'s own clusters: laying out a
+directory per node, filling in the config templates of :mod:`kafkalite.local.zkconfig`,
+starting ``QuorumPeerMain`` on the JVM, waiting (with a deadline) until each node
+answers the ``srvr`` four-letter word, and stopping nodes by pid (SIGTERM, then SIGKILL).
 
-Standard library only, so the script runs with any ``python3``.
+Standard library only, so ``zk/zkctl`` runs with any ``python3``.
 
 Layout under the base directory::
 
@@ -23,9 +22,11 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import time
-from string import Template
+
+from kafkalite.local.process import free_port, is_child, pid_alive, pid_cmdline, port_open, signal_and_wait, spawn
+from kafkalite.local.process import log_tail as _file_tail
+from kafkalite.local.zkconfig import render_config
 
 __all__ = [
     "ClusterSpec",
@@ -48,7 +49,6 @@ __all__ = [
     "wait_serving",
 ]
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 MAIN_CLASS = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
 # zookeeper.jar's manifest Class-Path names its dependencies; slf4j-simple is added
 # so the server logs somewhere (to stderr, which we redirect into zookeeper.log).
@@ -61,10 +61,6 @@ DEFAULT_HEAP = "256m"
 # 2181 gives Kafka's and ZooKeeper's familiar 2888/3888.
 QUORUM_PORT_OFFSET = 2888 - 2181
 ELECTION_PORT_OFFSET = 3888 - 2181
-
-# Children started by this process, kept so they can be reaped (otherwise a
-# stopped JVM would linger as a zombie and still look alive to kill(pid, 0)).
-_children = {}
 
 
 class ZkCtlError(Exception):
@@ -109,6 +105,10 @@ class ClusterSpec:
     def node_dir(self, node_id):
         """Directory holding one node's config, data, log and pid file."""
         return os.path.join(self.base_dir, f"node{node_id}")
+
+    def data_dir(self, node_id):
+        """The node's ``dataDir`` (and ``myid`` in an ensemble)."""
+        return os.path.join(self.node_dir(node_id), "data")
 
     def config_path(self, node_id):
         return os.path.join(self.node_dir(node_id), "zoo.cfg")
@@ -187,13 +187,6 @@ def ensemble_spec(base_dir, port=DEFAULT_PORT, size=3, quorum_port=None, electio
     return ClusterSpec(os.path.abspath(base_dir), nodes, ensemble=True, **options)
 
 
-def free_port(host="127.0.0.1"):
-    """A port the kernel says is free on ``host`` right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
 def classpath():
     """The JVM classpath for the Debian install; :class:`ZkCtlError` if it is missing."""
     missing = [jar for jar in CLASSPATH_JARS if not os.path.exists(jar)]
@@ -214,28 +207,8 @@ def _java():
     raise ZkCtlError("no java found (set JAVA_HOME or install default-jre-headless)")
 
 
-def render_config(spec, node_id):
-    """The text of ``node_id``'s zoo.cfg, from the template for the spec's mode."""
-    node = spec.node(node_id)
-    template_name = "zoo-ensemble.cfg.in" if spec.ensemble else "zoo-standalone.cfg.in"
-    with open(os.path.join(HERE, template_name)) as f:
-        template = Template(f.read())
-    servers = "\n".join(
-        f"server.{n.node_id}={spec.host}:{n.quorum_port}:{n.election_port}" for n in spec.nodes
-    ) if spec.ensemble else ""
-    return template.substitute(
-        tick_time=spec.tick_time_ms,
-        min_session_timeout=2 * spec.tick_time_ms,
-        data_dir=os.path.join(spec.node_dir(node_id), "data"),
-        client_port=node.client_port,
-        host=spec.host,
-        force_sync="yes" if spec.force_sync else "no",
-        servers=servers,
-    )
-
-
 def _write_node_files(spec, node_id):
-    data_dir = os.path.join(spec.node_dir(node_id), "data")
+    data_dir = spec.data_dir(node_id)
     os.makedirs(data_dir, exist_ok=True)
     with open(spec.config_path(node_id), "w") as f:
         f.write(render_config(spec, node_id))
@@ -244,35 +217,10 @@ def _write_node_files(spec, node_id):
             f.write(f"{node_id}\n")
 
 
-def _alive(pid):
-    """Whether ``pid`` is a live (non-zombie) process; reaps our own children."""
-    child = _children.get(pid)
-    if child is not None:
-        if child.poll() is not None:
-            del _children[pid]
-            return False
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
-
-
 def _is_our_zookeeper(pid, config_path):
     """Guard against pid reuse: the process must be QuorumPeerMain with this config."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            argv = f.read().split(b"\0")
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return MAIN_CLASS.encode() in argv and config_path.encode() in argv
+    argv = pid_cmdline(pid) or ()
+    return MAIN_CLASS in argv and config_path in argv
 
 
 def node_pid(spec, node_id):
@@ -282,11 +230,10 @@ def node_pid(spec, node_id):
             pid = int(f.read().strip())
     except (FileNotFoundError, ValueError):
         return None
-    child = _children.get(pid)
-    if child is not None:
+    if is_child(pid):
         # Our own child: trust the Popen (just after exec, /proc/<pid>/cmdline can read empty).
-        return pid if _alive(pid) else None
-    if _alive(pid) and _is_our_zookeeper(pid, spec.config_path(node_id)):
+        return pid if pid_alive(pid) else None
+    if pid_alive(pid) and _is_our_zookeeper(pid, spec.config_path(node_id)):
         return pid
     return None
 
@@ -319,21 +266,9 @@ def node_mode(host, port, timeout=1.0):
     return None
 
 
-def _port_in_use(host, port):
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 def log_tail(spec, node_id, lines=40):
     """The last ``lines`` lines of the node's log, for error messages."""
-    try:
-        with open(spec.log_path(node_id), errors="replace") as f:
-            return "".join(f.readlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
+    return _file_tail(spec.log_path(node_id), lines)
 
 
 def start_node(spec, node_id, detach=True):
@@ -348,7 +283,7 @@ def start_node(spec, node_id, detach=True):
     if pid is not None:
         raise ZkCtlError(f"ZooKeeper node {node_id} in {spec.base_dir} is already running (pid {pid})")
     port = spec.node(node_id).client_port
-    if _port_in_use(spec.host, port):
+    if port_open(spec.host, port):
         raise ZkCtlError(f"cannot start ZooKeeper node {node_id}: {spec.host}:{port} is already in use")
     _write_node_files(spec, node_id)
     argv = [
@@ -369,45 +304,13 @@ def start_node(spec, node_id, detach=True):
         MAIN_CLASS,
         spec.config_path(node_id),
     ]
-    with open(spec.log_path(node_id), "ab") as log:
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=spec.node_dir(node_id),
-            start_new_session=detach,
-            close_fds=True,
-            preexec_fn=None if detach else _die_with_parent,  # noqa: PLW1509 -- only a prctl call
-        )
-    _children[process.pid] = process
+    # Not detached (tests, kafkalite-perf): the JVM dies with its parent, so a run killed hard
+    # (pytest-timeout's os._exit, kill -9) leaks no ZooKeeper.
+    process = spawn(argv, spec.log_path(node_id), cwd=spec.node_dir(node_id), detach=detach,
+                    die_with_parent=not detach)
     with open(spec.pid_path(node_id), "w") as f:
         f.write(f"{process.pid}\n")
     return process.pid
-
-
-def _load_prctl():
-    try:
-        import ctypes
-
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-# Resolved at import: the pre-exec hook below must not import or allocate much (threads may hold locks).
-_PRCTL = _load_prctl()
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent():
-    """In the child before exec: SIGTERM us when the parent dies (Linux PR_SET_PDEATHSIG).
-
-    A test run killed hard (pytest-timeout's os._exit, kill -9) skips its teardown;
-    this keeps its ZooKeeper from outliving it. Not used for zkctl's detached servers.
-    """
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
 
 
 def wait_serving(spec, node_ids=None, timeout=30.0):
@@ -441,27 +344,14 @@ def _has_leader(spec):
     return any(node_mode(spec.host, n.client_port) == "leader" for n in spec.nodes)
 
 
-def _signal_and_wait(pid, sig, timeout):
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        return True
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return True
-        time.sleep(0.02)
-    return not _alive(pid)
-
-
 def stop_node(spec, node_id, timeout=10.0):
     """Stop one node: SIGTERM, wait up to ``timeout`` s, then SIGKILL. Returns the pid or ``None``."""
     pid = node_pid(spec, node_id)
     if pid is None:
         _remove_pid_file(spec, node_id)
         return None
-    if not _signal_and_wait(pid, signal.SIGTERM, timeout):
-        _signal_and_wait(pid, signal.SIGKILL, timeout)
+    if not signal_and_wait(pid, signal.SIGTERM, timeout):
+        signal_and_wait(pid, signal.SIGKILL, timeout)
     _remove_pid_file(spec, node_id)
     return pid
 
@@ -471,7 +361,7 @@ def kill_node(spec, node_id, timeout=10.0):
     pid = node_pid(spec, node_id)
     if pid is None:
         return None
-    _signal_and_wait(pid, signal.SIGKILL, timeout)
+    signal_and_wait(pid, signal.SIGKILL, timeout)
     _remove_pid_file(spec, node_id)
     return pid
 
@@ -498,7 +388,7 @@ def start_cluster(spec, timeout=30.0, detach=True):
             start_node(spec, node.node_id, detach=detach)
             started.append(node.node_id)
         wait_serving(spec, timeout=timeout)
-    except ZkCtlError:
+    except BaseException:  # Ctrl-C too: leave nothing half-started behind
         for node_id in started:
             stop_node(spec, node_id)
         raise

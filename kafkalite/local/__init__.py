@@ -1,0 +1,16 @@
+"""Local processes: ZooKeeper and brokers started on this machine, stopped by pid.
+
+The one launcher behind ``make run``/``run-single``/``stop``/``status`` (through
+``python -m kafkalite.local`` and ``zk/zkctl``), the test fixtures in ``tests/support/``
+and ``kafkalite-perf``'s own clusters. Standard library only (``kafkalite.config``
+included), so ``zk/zkctl`` runs with any ``python3`` and the package works installed from
+a wheel, without the repository.
+
+Modules: ``process`` (pids, signals, ports, log tails), ``zookeeper`` (ZooKeeper nodes
+from Debian's install) with its ``zkconfig`` templates and ``zkctl`` command line,
+``broker`` (one ``python -m kafkalite`` process), ``cluster`` (ZooKeeper and brokers
+started and stopped together), ``settings`` (the broker settings of ``config/``, inside
+the package), ``rundir`` (the pid-file commands behind the Makefile).
+"""
+
+__all__ = ["broker", "cluster", "process", "rundir", "settings", "zkconfig", "zkctl", "zookeeper"]
