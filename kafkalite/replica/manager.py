@@ -127,9 +127,11 @@ class ReplicaManager:
                 results.append((key, errors.StaleControllerEpochError.code))
                 continue
             to_apply.append((key, state))
-        configs = {}
-        for topic in {key[0] for key, _ in to_apply}:
-            configs[topic] = await self._topic_config(topic)
+        topics = sorted({key[0] for key, _ in to_apply})
+        # All topics' configs at once: one ZooKeeper round trip, not one per topic.
+        configs = dict(zip(topics, await defer.gatherResults([defer.ensureDeferred(self._topic_config(t))
+                                                               for t in topics], consumeErrors=True),
+                           strict=True))
         now = self.now_ms()
         new_followers = []
         new_leaders = []
@@ -147,7 +149,7 @@ class ReplicaManager:
             else:
                 partition.make_follower(state)
                 new_followers.append(partition)
-            self.log.info(
+            self.log.debug(
                 "{topic}-{partition}: now {role} at leader epoch {epoch}, isr {isr}",
                 log_namespace="kafkalite.state_change", topic=key[0], partition=key[1],
                 role="leader" if partition.is_leader else "follower of %d" % partition.leader_id,
@@ -156,6 +158,10 @@ class ReplicaManager:
             # Parked requests for this partition re-check: leadership changed under them.
             self.fetch_purgatory.check(key)
             self.produce_purgatory.check(key)
+        self.log.info("LeaderAndIsr of controller epoch {epoch}: leader of {leaders}, follower of {followers} "
+                      "partitions ({failed} not applied)", log_namespace="kafkalite.state_change",
+                      epoch=request["controller_epoch"], leaders=len(new_leaders), followers=len(new_followers),
+                      failed=len(results) - len(new_leaders) - len(new_followers))
         leaders = {leader["broker_id"]: (leader["host_name"], leader["port"])
                    for leader in request.get("live_leaders") or ()}
         for listener in self._leadership_listeners:
