@@ -300,7 +300,9 @@ class ReplicaManager:
             with it once ``min_bytes`` are available or ``max_wait_ms`` has passed.
         """
         results, available, errored = self._read(replica_id, max_bytes, partitions)
-        if max_wait_ms <= 0 or available >= min_bytes or errored or not partitions:
+        # A diverging follower must truncate before anything else: answer it now (Kafka 2.8 does).
+        diverging = any(result.diverging_epoch is not None for result in results)
+        if max_wait_ms <= 0 or available >= min_bytes or errored or diverging or not partitions:
             return results
         done = defer.Deferred()
         operation = DelayedFetch(self, replica_id, min_bytes, max_bytes, partitions, done)

@@ -6,6 +6,7 @@ followers with their broker id; results are decoded back to ``(offset, value)``.
 """
 
 import pytest
+from twisted.internet import defer
 
 from kafkalite.protocol import errors
 from kafkalite.replica.manager import FetchRequestPartition
@@ -213,3 +214,11 @@ def test_follower_consistent_with_the_leader_epochs_fetches_normally(broker):
     assert (at_the_end.error_code, at_the_end.diverging_epoch, at_the_end.records) == (0, None, None)
     assert broker.fetch(0, replica_id=2, last_fetched_epoch=-1).diverging_epoch is None
 
+
+def test_diverging_epoch_is_answered_at_once_even_at_the_log_end(broker):
+    """A diverging follower must truncate now: its long poll at our log end is answered at once, as in Kafka 2.8."""
+    led_through_two_epochs(broker)
+    result = broker.fetch(4, replica_id=2, last_fetched_epoch=2, max_wait_ms=500)
+    assert not isinstance(result, defer.Deferred), "a diverging follower's fetch was parked"
+    assert result.diverging_epoch == (1, 2)
+    assert len(broker.manager.fetch_purgatory) == 0
