@@ -332,6 +332,12 @@ class ReplicaManager:
                     if diverging is not None:
                         result.diverging_epoch = diverging
                         continue
+                    # As Kafka, take a follower's fetch offset as its position only if the read can succeed:
+                    # one past our end holds other records there and must not count towards HW or acks.
+                    if not log.log_start_offset <= request.fetch_offset <= log.log_end_offset:
+                        raise errors.OffsetOutOfRangeError(
+                            f"offset {request.fetch_offset} is out of range [{log.log_start_offset}, "
+                            f"{log.log_end_offset}] for {request.topic}-{request.partition}")
                     if partition.update_follower(replica_id, request.fetch_offset, request.log_start_offset, now):
                         self.reactor_call(self._on_high_watermark_moved, partition.key)
                     self._maybe_expand_isr(partition, replica_id)

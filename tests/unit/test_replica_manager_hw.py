@@ -9,6 +9,7 @@ is applied only when the test lands the write.
 import pytest
 
 from kafkalite.protocol import errors
+from kafkalite.replica.manager import FetchRequestPartition
 from tests.support.replica import ReplicaBroker, fetched_values, fired, partition_state
 
 
@@ -74,6 +75,40 @@ def test_high_watermark_never_passes_the_leader_log_end(broker):
     assert broker.replicate(2, 9).error_code == errors.OffsetOutOfRangeError.code
     assert partition.high_watermark == 2
 
+
+def test_follower_fetching_past_our_log_end_does_not_count_as_having_our_records(broker):
+    """A follower fetch out of range (past our end) is not its position: it must not acknowledge later appends.
+
+    Kafka records a follower's fetch state only for reads that succeeded: a follower claiming offset 9
+    while we hold 2 holds something else at 2..8, and must not count as having our next append.
+    """
+    partition = broker.lead(isr=(1, 2))
+    produce_each(broker, 2)
+    broker.replicate(2, 2)
+    assert broker.replicate(2, 9).error_code == errors.OffsetOutOfRangeError.code
+    d = broker.produce([b"a", b"b"], timeout_ms=1000)
+    assert not d.called, "acks=all was acknowledged by a follower that never fetched the batch"
+    assert partition.high_watermark == 2
+    broker.replicate(2, 4)
+    assert fired(d).error_code == 0 and partition.high_watermark == 4
+
+
+
+def test_follower_position_is_recorded_for_partitions_the_response_budget_left_empty(broker):
+    """A follower's fetch tells its position on every partition, even those past the response's max_bytes."""
+    first = broker.lead("t", 0, isr=(1, 2))
+    second = broker.lead("t", 1, isr=(1, 2))
+    produce_each(broker, 2, partition=0)
+    produce_each(broker, 2, partition=1)
+    results = broker.manager.fetch(2, 0, 1, 1, [FetchRequestPartition("t", 0, 2, 1 << 20),
+                                                FetchRequestPartition("t", 1, 1, 1 << 20)])
+    broker.clock.advance(0)
+    assert [len(fetched_values(r)) for r in results] == [0, 1]
+    assert (first.high_watermark, second.high_watermark) == (2, 1)
+    results = broker.manager.fetch(2, 0, 1, 1, [FetchRequestPartition("t", 0, 0, 1 << 20),
+                                                FetchRequestPartition("t", 1, 2, 1 << 20)])
+    assert [len(fetched_values(r)) for r in results] == [1, 0]  # partition 1 got no bytes of the budget ...
+    assert second.high_watermark == 2  # ... but its offset was taken
 
 def test_lone_leader_isr_moves_the_high_watermark_with_each_append(broker):
     """With ISR = [leader], the HW is the log end after every append; consumers see everything."""
