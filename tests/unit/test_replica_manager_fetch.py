@@ -9,7 +9,7 @@ import pytest
 from twisted.internet import defer
 
 from kafkalite.protocol import errors
-from kafkalite.replica.manager import FetchRequestPartition
+from kafkalite.replica.manager import FetchRequestPartition, check_leader_epoch, diverging_epoch
 from tests.support.replica import ReplicaBroker, fetched_values, fired, partition_state, stop_replica_request
 
 
@@ -114,6 +114,18 @@ def test_long_poll_completes_once_min_bytes_have_accumulated(broker):
     produce_batches(broker, [b"z" * 50])
     assert fetched_values(fired(d)) == [(1, b"y" * 50), (2, b"z" * 50)]
 
+
+def test_long_poll_over_several_partitions_is_woken_by_any_of_them(broker):
+    """One fetch waiting on two partitions is answered by an append to either, with each partition's data."""
+    broker.lead("t", 0, isr=(1,))
+    broker.lead("t", 1, isr=(1,))
+    d = broker.manager.fetch(-1, 500, 1, 1 << 20, [FetchRequestPartition("t", 0, 0, 1 << 20),
+                                                   FetchRequestPartition("t", 1, 0, 1 << 20)])
+    assert not d.called
+    produce_batches(broker, [b"b"], partition=1)
+    results = fired(d)
+    assert [fetched_values(r) for r in results] == [[], [(0, b"b")]]
+    assert len(broker.manager.fetch_purgatory) == 0
 
 def test_min_bytes_zero_or_no_wait_answers_at_once(broker):
     """Without max_wait_ms, or with min_bytes 0, an empty fetch is answered immediately."""
@@ -222,3 +234,21 @@ def test_diverging_epoch_is_answered_at_once_even_at_the_log_end(broker):
     assert not isinstance(result, defer.Deferred), "a diverging follower's fetch was parked"
     assert result.diverging_epoch == (1, 2)
     assert len(broker.manager.fetch_purgatory) == 0
+
+
+def test_diverging_epoch_and_check_leader_epoch_as_pure_functions(broker):
+    """The two KIP-320/595 rules on their own: when a follower diverges, and which client epochs are fenced."""
+    partition = led_through_two_epochs(broker)  # epoch 1: offsets 0-1, epoch 3: 2-3, log end 4
+    log = partition.log
+    assert diverging_epoch(log, -1, 9) is None and diverging_epoch(log, None, 9) is None
+    assert diverging_epoch(log, 1, 2) is None
+    assert diverging_epoch(log, 1, 3) == (1, 2)
+    assert diverging_epoch(log, 3, 4) is None
+    assert diverging_epoch(log, 3, 5) == (3, 4)
+    assert diverging_epoch(log, 4, 4) == (-1, -1)  # an epoch newer than any we had
+    for epoch in (-1, None, 3):
+        check_leader_epoch(partition, epoch)
+    with pytest.raises(errors.FencedLeaderEpochError):
+        check_leader_epoch(partition, 2)
+    with pytest.raises(errors.UnknownLeaderEpochError):
+        check_leader_epoch(partition, 4)
