@@ -23,8 +23,8 @@ The drivers build what the broker would hand the replica manager:
   and :func:`fetched_values` decodes a fetch result's file region back to ``(offset, value)``;
 - :class:`ReplicaBroker` wires a real ``ReplicaManager`` over a real ``LogManager`` in a
   directory, a real (empty) ``MetadataCache``, a ``task.Clock`` and a
-  :class:`RecordingIsrWriter`, and calls it as the Produce, Fetch, LeaderAndIsr and
-  StopReplica handlers of ``kafkalite.server.apis`` do;
+  :class:`RecordingIsrWriter`, and calls it as the Produce, Fetch and LeaderAndIsr
+  handlers of ``kafkalite.server.apis`` do (StopReplica: ``manager.stop_replicas`` as is);
 - :func:`fired` unwraps a Deferred that must already have fired.
 """
 
@@ -204,7 +204,10 @@ def fetched_values(result):
 
 
 def fired(d):
-    """The result of Deferred ``d``, which must have fired with a success already."""
+    """The result of Deferred ``d``, which must have fired already; a failure is raised.
+
+    The result is taken out of ``d`` (its callback chain goes on with None).
+    """
     assert isinstance(d, defer.Deferred), "expected a Deferred, got %r" % (d,)
     assert d.called, "the Deferred has not fired"
     results = []
