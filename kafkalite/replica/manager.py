@@ -306,7 +306,9 @@ class ReplicaManager:
             with it once ``min_bytes`` are available or ``max_wait_ms`` has passed.
         """
         results, available, errored = self._read(replica_id, max_bytes, partitions)
-        if max_wait_ms <= 0 or available >= min_bytes or errored or not partitions:
+        # A diverging follower must truncate before anything else: answer it now (Kafka 2.8 does).
+        diverging = any(result.diverging_epoch is not None for result in results)
+        if max_wait_ms <= 0 or available >= min_bytes or errored or diverging or not partitions:
             return results
         done = defer.Deferred()
         operation = DelayedFetch(self, replica_id, min_bytes, max_bytes, partitions, done)
@@ -336,6 +338,12 @@ class ReplicaManager:
                     if diverging is not None:
                         result.diverging_epoch = diverging
                         continue
+                    # As Kafka, take a follower's fetch offset as its position only if the read can succeed:
+                    # one past our end holds other records there and must not count towards HW or acks.
+                    if not log.log_start_offset <= request.fetch_offset <= log.log_end_offset:
+                        raise errors.OffsetOutOfRangeError(
+                            f"offset {request.fetch_offset} is out of range [{log.log_start_offset}, "
+                            f"{log.log_end_offset}] for {request.topic}-{request.partition}")
                     if partition.update_follower(replica_id, request.fetch_offset, request.log_start_offset, now):
                         self.reactor_call(self._on_high_watermark_moved, partition.key)
                     self._maybe_expand_isr(partition, replica_id)
