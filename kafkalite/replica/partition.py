@@ -67,12 +67,16 @@ class Partition:
 
     def make_leader(self, state, now_ms):
         """Apply a LeaderAndIsr partition state naming this broker leader."""
+        was_leader = self.is_leader
         self._apply(state)
         self.leader_id = self.broker_id
         leo = self.log.log_end_offset
         self.leader_epoch_start_offset = leo
+        # Still the leader (a new epoch after an ISR change by the controller): what we know of
+        # the followers stays true, as Kafka keeps it; otherwise every follower starts unknown.
+        known = self.followers if was_leader else {}
         self.followers = {
-            replica: FollowerState(last_caught_up_ms=now_ms if replica in self.isr else 0)
+            replica: known.get(replica) or FollowerState(last_caught_up_ms=now_ms if replica in self.isr else 0)
             for replica in self.replicas if replica != self.broker_id}
         # A new leader keeps its own high watermark; it only moves once followers report in.
         if self.isr == [self.broker_id]:

@@ -88,3 +88,19 @@ def test_follower_partition_decides_nothing():
                              "zk_version": 3, "controller_epoch": 1})
     assert partition.out_of_sync_replicas(10**9, LAG_MS) == []
     assert not partition.expand_candidate(2)
+
+
+def test_leader_at_a_new_epoch_keeps_what_it_knows_of_its_followers():
+    """The controller shrank the ISR (epoch 5) and we still lead: followers' positions survive, a new
+    leader would start them unknown."""
+    partition = leader(leo=8)
+    partition.update_follower(2, 8, 0, 1_000)
+    partition.update_follower(3, 6, 0, 1_000)
+    partition.make_leader({"leader": 1, "leader_epoch": 5, "isr": [1, 2], "replicas": [1, 2, 3],
+                           "zk_version": 4, "controller_epoch": 1}, 2_000)
+    assert partition.followers[2].log_end_offset == 8 and partition.followers[3].log_end_offset == 6
+    partition.make_follower({"leader": 2, "leader_epoch": 6, "isr": [2], "replicas": [1, 2, 3],
+                             "zk_version": 5, "controller_epoch": 1})
+    partition.make_leader({"leader": 1, "leader_epoch": 7, "isr": [1, 2], "replicas": [1, 2, 3],
+                           "zk_version": 6, "controller_epoch": 1}, 3_000)
+    assert partition.followers[2].log_end_offset == -1
