@@ -16,7 +16,7 @@ from kafkalite.protocol.errors import (
 )
 from kafkalite.protocol.recordcodec import decode_batches
 from kafkalite.protocol.records import read_batch_header
-from tests.unit.test_log_support import FakeClock, batch, open_log, read_all, values_read
+from tests.support.log import FakeClock, batch, open_log, read_all, values_read
 
 
 def fill(log, count, size=1, epoch=0, timestamp=1_000_000):
@@ -255,4 +255,13 @@ def test_flush_advances_recovery_point(tmp_path):
     assert log.recovery_point == 2
     log.flush()
     assert log.recovery_point == 4 and log.unflushed_messages == 0
+    log.close()
+
+
+def test_helpers_build_a_readable_batch(tmp_path):
+    """The shared helpers (tests/support/log.py) round-trip one record through a log."""
+    clock = FakeClock()
+    log = open_log(tmp_path / "t-0", clock)
+    log.append_as_leader(memoryview(batch([b"a"])), 0)
+    assert read_all(log) == [(0, b"a")]
     log.close()

@@ -9,7 +9,7 @@ from kafkalite.log.config import LogConfig
 from kafkalite.log.log import Log, parse_topic_partition
 from kafkalite.log.manager import CLEAN_SHUTDOWN_FILE, InconsistentBrokerMetadataError, LogManager
 from kafkalite.protocol.errors import InvalidConfigError
-from tests.unit.test_log_support import FakeClock, batch, open_log, read_all
+from tests.support.log import FakeClock, batch, open_log, read_all
 
 
 def crash_log(path, clock, count=5, **config):
