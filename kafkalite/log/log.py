@@ -1,9 +1,9 @@
 """Log: one partition replica's directory of segments (Kafka 2.8's ``kafka.log.Log``).
 
 Owns offset assignment, rolling, reads as zero-copy file regions, retention, truncation,
-crash recovery (including finishing or rolling back a log cleaner's segment swap), the
-leader-epoch cache and idempotent-producer state. Plain synchronous code. Nothing on the
-append path fsyncs.
+the leader-epoch cache and idempotent-producer state. Loading and crash recovery live in
+:mod:`kafkalite.log.loader`, the cleaner's segment swap in :mod:`kafkalite.log.swap`.
+Plain synchronous code. Nothing on the append path fsyncs.
 
 Threads: the broker calls appends, reads, retention and truncation on its reactor thread,
 ``flush`` and construction (recovery) from its I/O pool, and the log cleaner
@@ -21,10 +21,13 @@ import threading
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from kafkalite.log import swap
 from kafkalite.log.epoch_cache import LeaderEpochCache
-from kafkalite.log.index import CorruptIndexError
+from kafkalite.log.index_cache import IndexCache
+from kafkalite.log.loader import load_log
 from kafkalite.log.producer_state import ProducerStateManager
-from kafkalite.log.segment import INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, LogSegment, segment_file_name
+from kafkalite.log.segment import LogSegment
+from kafkalite.log.swap import SWAP_END_SUFFIX
 from kafkalite.protocol.errors import (
     InvalidRecordError,
     InvalidTimestampError,
@@ -44,10 +47,6 @@ from kafkalite.protocol.regions import FileRegion
 
 __all__ = ["SWAP_END_SUFFIX", "FetchDataInfo", "Log", "LogAppendInfo", "parse_topic_partition"]
 
-#: ``<base>.swapend`` holds the offset where the old segments a cleaned ``<base>.log.swap``
-#: replaces end: recovery deletes exactly the old segments with a base in [base, end).
-SWAP_END_SUFFIX = ".swapend"
-
 _LONG_MAX = 2**63 - 1
 EARLIEST_TIMESTAMP = -2
 LATEST_TIMESTAMP = -1
@@ -59,14 +58,6 @@ def _locked(method):
         with self.lock:
             return method(self, *args, **kwargs)
     return wrapper
-
-
-def _fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def parse_topic_partition(name):
@@ -122,10 +113,14 @@ class Log:
     :param recovery_point: offset up to which the log is known to be flushed.
     :param log_start_offset: the checkpointed log start offset, if any.
     :param had_clean_shutdown: skip recovery (the log dir had ``.kafka_cleanshutdown``).
+    :param index_cache: the :class:`IndexCache` for inactive segments' indexes, shared by a
+        broker's logs; a small one of this log's own when None.
+    :param create: create ``directory`` when missing (False: it is known to exist).
+    :raises OSError: the directory or a file cannot be opened; nothing stays open then.
     """
 
     def __init__(self, directory, config, time_ms, recovery_point=0, log_start_offset=None,
-                 had_clean_shutdown=False):
+                 had_clean_shutdown=False, index_cache=None, create=True):
         self.directory = directory
         self.config = config
         self.time_ms = time_ms
@@ -147,133 +142,31 @@ class Log:
         self.last_flush_ms = time_ms()
         self.recovered_bytes_truncated = 0
         self.producer_state = ProducerStateManager()
-        os.makedirs(directory, exist_ok=True)
+        self.index_cache = index_cache if index_cache is not None else IndexCache(max_segments=16)
+        if create:
+            os.makedirs(directory, exist_ok=True)
         self.epoch_cache = LeaderEpochCache(directory)
         self._epoch_needs_fsync = False
-        self._load(recovery_point, log_start_offset, had_clean_shutdown)
+        try:
+            load_log(self, recovery_point, log_start_offset, had_clean_shutdown)
+        except BaseException:
+            for segment in self.segments:
+                segment.file.close()
+            raise
 
-    # -- loading and recovery -----------------------------------------------------------
+    # -- segments (also used by the loader and the swap) ----------------------------------
 
-    def _new_segment(self, base_offset, active=True):
+    def new_segment(self, base_offset, active=True):
+        """A :class:`LogSegment` of this log at ``base_offset`` (not added to it)."""
         jitter = 0
         if self.config.segment_jitter_ms > 0:
             # deterministic per segment, like Kafka's random jitter but reproducible in tests
             jitter = (base_offset * 2654435761) % self.config.segment_jitter_ms
         return LogSegment(self.directory, base_offset, self.config.index_interval_bytes,
-                          self.config.segment_index_bytes, jitter, self.time_ms(), active)
+                          self.config.segment_index_bytes, jitter, self.time_ms(), active,
+                          index_cache=self.index_cache)
 
-    def _clean_temp_files(self):
-        """Remove leftovers of interrupted deletes and cleanings; finish committed swaps.
-
-        A cleaner swap commits when ``<base>.log.cleaned`` is renamed to ``<base>.log.swap``
-        (its ``<base>.swapend`` is in place by then). Anything ``.cleaned`` is an uncommitted
-        cleaning: dropped, the originals are intact. A ``.log.swap`` is finished here: the old
-        segments it replaces are deleted and it takes their place; its indexes are rebuilt.
-        """
-        directory = self.directory
-        for name in os.listdir(directory):
-            if name.endswith((".deleted", ".cleaned", ".tmp")):
-                os.unlink(os.path.join(directory, name))
-        names = os.listdir(directory)
-        for name in sorted(names):
-            swap_suffix = LOG_SUFFIX + ".swap"
-            stem = name[:-len(swap_suffix)]
-            if not (name.endswith(swap_suffix) and stem.isdigit()):
-                continue
-            base = int(stem)
-            end = self._read_swap_end(base)
-            for other in os.listdir(directory):
-                other_stem = other[:-len(LOG_SUFFIX)]
-                if other.endswith(LOG_SUFFIX) and other_stem.isdigit() and \
-                        base <= int(other_stem) and (end is None or int(other_stem) < end):
-                    os.unlink(os.path.join(directory, other))
-            os.rename(os.path.join(directory, name), os.path.join(directory, segment_file_name(base, LOG_SUFFIX)))
-            for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX):
-                # rebuilt by _load from the swapped-in log
-                path = os.path.join(directory, segment_file_name(base, suffix))
-                if os.path.exists(path):
-                    os.unlink(path)
-        for name in os.listdir(directory):
-            if name.endswith((".swap", SWAP_END_SUFFIX)):
-                os.unlink(os.path.join(directory, name))
-        logs = set()
-        for name in os.listdir(self.directory):
-            if name.endswith(LOG_SUFFIX) and name[:-len(LOG_SUFFIX)].isdigit():
-                logs.add(int(name[:-len(LOG_SUFFIX)]))
-        for name in os.listdir(self.directory):
-            for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX):
-                stem = name[:-len(suffix)]
-                if name.endswith(suffix) and stem.isdigit() and int(stem) not in logs:
-                    os.unlink(os.path.join(self.directory, name))
-        return sorted(logs)
-
-    def _read_swap_end(self, base):
-        """The end offset recorded for the swap of ``base``; None when absent or unreadable."""
-        try:
-            with open(os.path.join(self.directory, segment_file_name(base, SWAP_END_SUFFIX)), encoding="ascii") as f:
-                return int(f.read().strip())
-        except (OSError, ValueError):
-            # Without it every later segment would be at risk: replace only the same base.
-            return base + 1
-
-    def _load(self, recovery_point, log_start_offset, had_clean_shutdown):
-        bases = self._clean_temp_files()
-        for i, base in enumerate(bases):
-            missing_index = not all(os.path.exists(os.path.join(self.directory, segment_file_name(base, suffix)))
-                                    for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX))
-            segment = self._new_segment(base, active=(i == len(bases) - 1))
-            next_base = bases[i + 1] if i + 1 < len(bases) else None
-            if missing_index:
-                segment.rebuild_indexes()
-            else:
-                try:
-                    segment.offset_index.sanity_check(segment.size, next_base)
-                    segment.time_index.sanity_check(segment.size, next_base)
-                except CorruptIndexError:
-                    segment.rebuild_indexes()
-            self._add_segment(segment)
-        rebuild_epochs = self.epoch_cache.load_failed
-        if not had_clean_shutdown:
-            self._recover(recovery_point)
-        if not self.segments:
-            self._add_segment(self._new_segment(log_start_offset or 0))
-        self.log_end_offset = self.segments[-1].read_next_offset()
-        start = self.segments[0].base_offset
-        if log_start_offset is not None:
-            start = max(start, log_start_offset)
-        self.log_start_offset = start
-        if start > self.log_end_offset:
-            self.truncate_fully_and_start_at(start)
-        self._rebuild_producer_state(rebuild_epochs)
-        self.epoch_cache.truncate_from_end(self.log_end_offset)
-        self.epoch_cache.truncate_from_start(self.log_start_offset)
-        self.epoch_cache.write(fsync=True)
-        if had_clean_shutdown:
-            self.recovery_point = self.log_end_offset
-        else:
-            self.recovery_point = min(recovery_point, self.log_end_offset)
-        self.recovery_point = max(self.recovery_point, self.log_start_offset)
-        self.high_watermark = self.log_start_offset
-
-    def _recover(self, recovery_point):
-        """CRC-check segments from the one holding ``recovery_point``; cut at the first bad batch."""
-        for i, segment in enumerate(list(self.segments)):
-            upper = self.segments[i + 1].base_offset if i + 1 < len(self.segments) else None
-            if upper is not None and upper <= recovery_point:
-                continue
-            truncated = segment.recover()
-            if truncated:
-                self.recovered_bytes_truncated += truncated
-                for later in self.segments[i + 1:]:
-                    later.delete_files()
-                del self.segments[i + 1:]
-                del self._bases[i + 1:]
-                if not segment.offset_index._writable:
-                    segment.offset_index.make_writable()
-                    segment.time_index.make_writable()
-                break
-
-    def _rebuild_producer_state(self, rebuild_epochs):
+    def rebuild_producer_state(self, rebuild_epochs):
         """Scan every batch header (never records) to rebuild producers and, if needed, epochs."""
         self.producer_state.clear()
         if rebuild_epochs:
@@ -289,7 +182,18 @@ class Log:
                 position += header.size
         self.producer_state.truncate_head(self.log_start_offset)
 
-    def _add_segment(self, segment):
+    def drop_segments_after(self, slot):
+        """Forget the segments after ``slot`` (recovery deleted their files)."""
+        del self.segments[slot + 1:]
+        del self._bases[slot + 1:]
+
+    def splice_segments(self, old_segments, segment):
+        """Put ``segment`` where the consecutive ``old_segments`` are (the cleaner's commit)."""
+        first = self.segments.index(old_segments[0])
+        self.segments[first:first + len(old_segments)] = [segment]
+        self._bases[first:first + len(old_segments)] = [segment.base_offset]
+
+    def add_segment(self, segment):
         self.segments.append(segment)
         self._bases.append(segment.base_offset)
 
@@ -444,19 +348,25 @@ class Log:
         """Start a new active segment at ``new_base_offset`` (default: the log end offset).
 
         An empty active segment is reused (or replaced when the new base is higher).
+
+        :raises KafkaStorageError: the new segment's file cannot be created (e.g. EMFILE); the
+            log is unchanged.
         """
         base = self.log_end_offset if new_base_offset is None else max(new_base_offset, self.log_end_offset)
         active = self.segments[-1]
+        if active.size == 0 and active.base_offset == base:
+            return active
+        try:
+            segment = self.new_segment(base)  # first: when this fails, nothing has changed
+        except OSError as error:
+            raise KafkaStorageError(f"cannot roll {self.topic}-{self.partition} at {base}: {error}") from error
         if active.size == 0:
-            if active.base_offset == base:
-                return active
             self.segments.pop()
             self._bases.pop()
             active.delete_files()
         else:
             active.on_become_inactive()
-        segment = self._new_segment(base)
-        self._add_segment(segment)
+        self.add_segment(segment)
         return segment
 
     # -- reads -----------------------------------------------------------------------------------
@@ -471,6 +381,7 @@ class Log:
             offset is ≥ it.
         :returns: :class:`FetchDataInfo`; ``records`` is None when nothing can be returned.
         :raises OffsetOutOfRangeError: ``start_offset`` is below the log start or above the log end offset.
+        :raises KafkaStorageError: a file could not be read.
         """
         log_end_offset = self.log_end_offset
         if start_offset < self.log_start_offset or start_offset > log_end_offset:
@@ -486,9 +397,12 @@ class Log:
             segment = segments[slot]
             upper = bases[slot + 1] if slot + 1 < len(bases) else log_end_offset
             max_position = None
-            if max_offset is not None and max_offset < upper:
-                max_position = segment.position_before(max_offset)
-            found = segment.read(start_offset, max_bytes, max_position, min_one_message)
+            try:
+                if max_offset is not None and max_offset < upper:
+                    max_position = segment.position_before(max_offset)
+                found = segment.read(start_offset, max_bytes, max_position, min_one_message)
+            except OSError as error:  # e.g. EMFILE loading an evicted index
+                raise KafkaStorageError(f"read of {self.topic}-{self.partition} failed: {error}") from error
             if found is not None:
                 position, length = found
                 return FetchDataInfo(start_offset, FileRegion(segment.file, position, length),
@@ -546,11 +460,10 @@ class Log:
             del self.segments[keep:]
             del self._bases[keep:]
             for segment in doomed:
-                self._schedule_delete(segment)
+                self.schedule_delete(segment)
         active = self.segments[-1]
+        active.make_active()
         active.truncate_to(offset)
-        active.offset_index.make_writable()
-        active.time_index.make_writable()
         self.log_end_offset = active.read_next_offset()
         self.log_start_offset = min(self.log_start_offset, self.log_end_offset)
         self._after_truncation()
@@ -562,10 +475,10 @@ class Log:
         self.cleaner_generation += 1
         self.truncated_to = offset if self.truncated_to is None else min(self.truncated_to, offset)
         for segment in self.segments:
-            self._schedule_delete(segment)
+            self.schedule_delete(segment)
         self.segments = []
         self._bases = []
-        self._add_segment(self._new_segment(offset))
+        self.add_segment(self.new_segment(offset))
         self.log_end_offset = offset
         self.log_start_offset = offset
         self.epoch_cache.clear()
@@ -575,7 +488,7 @@ class Log:
         self.epoch_cache.truncate_from_end(self.log_end_offset)
         self.epoch_cache.write(fsync=False)
         self._epoch_needs_fsync = True
-        self._rebuild_producer_state(False)
+        self.rebuild_producer_state(False)
         self.recovery_point = min(getattr(self, "recovery_point", 0), self.log_end_offset)
         self.recovery_point = max(self.recovery_point, self.log_start_offset)
         self.high_watermark = min(max(getattr(self, "high_watermark", 0), self.log_start_offset),
@@ -655,11 +568,11 @@ class Log:
         del self.segments[:len(doomed)]
         del self._bases[:len(doomed)]
         for segment in doomed:
-            self._schedule_delete(segment)
+            self.schedule_delete(segment)
         self.maybe_increment_log_start_offset(self.segments[0].base_offset)
         return len(doomed)
 
-    def _schedule_delete(self, segment):
+    def schedule_delete(self, segment):
         segment.mark_deleted()
         self._pending_deletes.append((self.time_ms() + self.config.file_delete_delay_ms, segment))
 
@@ -689,17 +602,9 @@ class Log:
         """Swap the cleaner's ``cleaned`` segment in for ``old_segments`` (called on a cleaner thread).
 
         ``cleaned`` has ``.cleaned`` files, fsync'd, with ``<base>.swapend.cleaned`` holding
-        ``end_offset`` (the base of the segment after ``old_segments``). The steps, each of which
-        recovery after a crash handles (see :meth:`_clean_temp_files`):
-
-        1. ``<base>.swapend.cleaned`` → ``<base>.swapend`` (harmless alone: recovery drops it);
-        2. ``<base>.log.cleaned`` → ``<base>.log.swap``: the commit point;
-        3. the old segments → ``.deleted``, still open for FileRegions already handed out, closed
-           after ``file.delete.delay.ms``;
-        4. ``<base>.log.swap`` → ``<base>.log`` and the indexes ``.cleaned`` → final names;
-        5. ``<base>.swapend`` removed.
-
-        Readers switch to ``cleaned`` at the commit point, under ``lock``.
+        ``end_offset`` (the base of the segment after ``old_segments``). The steps, and how
+        recovery after a crash handles each, are :mod:`kafkalite.log.swap`'s. Readers switch
+        to ``cleaned`` at the commit point, under ``lock``.
 
         :param generation: :attr:`cleaner_generation` when the cleaner took its snapshot; if a
             truncation or deletion happened since, or an old segment left the log (retention),
@@ -707,40 +612,7 @@ class Log:
         :param step_hook: test-only: called with each step's name just before the step.
         :returns: True when swapped; False when abandoned (the cleaned files are removed).
         """
-        hook = step_hook or (lambda step: None)
-        base = cleaned.base_offset
-        swap_end = os.path.join(self.directory, segment_file_name(base, SWAP_END_SUFFIX))
-        with self.lock:
-            live = {id(segment) for segment in self.segments[:-1]}
-            if self.closed or generation != self.cleaner_generation or \
-                    any(id(segment) not in live for segment in old_segments):
-                names = [os.path.basename(path) for path in
-                         (cleaned.log_path, cleaned.offset_index.path, cleaned.time_index.path)]
-                cleaned.delete_files()
-                # the directory may have been renamed meanwhile (topic deletion): unlink by name too
-                for name in names:
-                    _unlink_quietly(os.path.join(self.directory, name))
-                _unlink_quietly(os.path.join(self.directory, os.path.basename(swap_end) + ".cleaned"))
-                return False
-            hook("swapend")
-            os.rename(swap_end + ".cleaned", swap_end)
-            hook("commit")
-            cleaned.rename_log_file(".swap")
-            first = self.segments.index(old_segments[0])
-            self.segments[first:first + len(old_segments)] = [cleaned]
-            self._bases[first:first + len(old_segments)] = [base]
-            _fsync_dir(self.directory)
-            for segment in old_segments:
-                hook("delete_old")
-                self._schedule_delete(segment)
-            hook("rename_log")
-            cleaned.rename_log_file("")
-            hook("rename_indexes")
-            cleaned.rename_index_files("")
-            hook("remove_swapend")
-            os.unlink(swap_end)
-        _fsync_dir(self.directory)
-        return True
+        return swap.replace_segments(self, cleaned, old_segments, end_offset, generation, step_hook)
 
     # -- flushing and closing ------------------------------------------------------------------------
 
@@ -748,12 +620,17 @@ class Log:
         """fsync segments holding offsets in [recovery_point, up_to_offset), then advance the recovery point.
 
         Safe to call from a thread pool while the reactor thread appends.
+
+        :raises KafkaStorageError: a write or fsync failed; the recovery point stays.
         """
         up_to = self.log_end_offset if up_to_offset is None else min(up_to_offset, self.log_end_offset)
         if self._epoch_needs_fsync:
-            self._epoch_needs_fsync = False
             self.epoch_cache.dirty = True
-            self.epoch_cache.write(fsync=True)
+            try:
+                self.epoch_cache.write(fsync=True)
+            except OSError as error:
+                raise KafkaStorageError(f"flush of {self.epoch_cache.path} failed: {error}") from error
+            self._epoch_needs_fsync = False  # only now: a failed write is retried by the next flush
         if up_to <= self.recovery_point:
             return
         with self.lock:
@@ -775,16 +652,36 @@ class Log:
 
     @_locked
     def close(self):
-        """Close every file (trimming the indexes); pending deletions are finished."""
+        """Close every file (writing the indexes out); pending deletions are finished.
+
+        :raises OSError: the first failure; every segment is closed anyway.
+        """
         self.closed = True
         self.cleaner_generation += 1
         if self._epoch_needs_fsync:
             self.epoch_cache.dirty = True
             self.epoch_cache.write(fsync=True)
             self._epoch_needs_fsync = False
+        failures = []
         for segment in self.segments:
-            segment.close()
+            try:
+                segment.close()
+            except OSError as error:
+                failures.append(error)
         self.delete_expired_files(force=True)
+        if failures:
+            raise failures[0]
+
+    @_locked
+    def rename_dir(self, target):
+        """Rename the partition directory to ``target`` (topic deletion); files stay open and usable."""
+        os.rename(self.directory, target)
+        self.directory = target
+        self.epoch_cache.path = os.path.join(target, os.path.basename(self.epoch_cache.path))
+        for segment in self.segments:
+            segment.move_to(target)
+        for _due, segment in self._pending_deletes:
+            segment.move_to(target)
 
     @_locked
     def delete(self):
@@ -792,6 +689,7 @@ class Log:
         self.closed = True
         self.cleaner_generation += 1
         for segment in self.segments:
+            segment.indexes.forget()  # about to be removed: not worth writing
             segment.close()
         self.delete_expired_files(force=True)
         shutil.rmtree(self.directory, ignore_errors=True)
@@ -799,10 +697,3 @@ class Log:
     def __repr__(self):
         return (f"Log({self.topic}-{self.partition}, start={self.log_start_offset}, end={self.log_end_offset}, "
                 f"segments={len(self.segments)})")
-
-
-def _unlink_quietly(path):
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

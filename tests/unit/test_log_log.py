@@ -25,7 +25,7 @@ def fill(log, count, size=1, epoch=0, timestamp=1_000_000):
 
 
 def test_offset_index_lookup_and_recount_after_crash(tmp_path):
-    """Lookups return the floor entry; an untrimmed pre-allocated file reopens with the right count."""
+    """Lookups return the floor entry; a pre-allocated (untrimmed) file loads with the right count."""
     path = str(tmp_path / "0.index")
     index = OffsetIndex(path, 100, 4096)
     for i in range(1, 6):
@@ -33,13 +33,16 @@ def test_offset_index_lookup_and_recount_after_crash(tmp_path):
     assert index.lookup(99) == (100, 0)
     assert index.lookup(125) == (120, 2000)
     assert index.lookup_by_position(3500) == (130, 3000)
-    assert os.path.getsize(path) == 4096  # pre-allocated, like a crash before trimming
-    reopened = OffsetIndex(path, 100, 4096)
-    assert reopened.entries == 5
+    assert not os.path.exists(path)  # nothing written until asked
+    assert index.write_out() and os.path.getsize(path) == 40
+    os.truncate(path, 4096)  # pre-allocated, as Kafka or a crash of an mmap-based broker leaves it
+    reopened = OffsetIndex.load(path, 100, 4096)
+    assert reopened.entries == 5 and reopened.dirty
     reopened.truncate_to(130)
     assert reopened.last_entry == (120, 2000)
-    reopened.close()
+    reopened.write_out()
     assert os.path.getsize(path) == 16
+    assert OffsetIndex.load(path, 100, 4096).last_entry == (120, 2000)
 
 
 def test_time_index_appends_only_growing_timestamps(tmp_path):
