@@ -117,5 +117,5 @@ class LeaderEpochCache:
         if not self.dirty:
             return
         lines = ["{} {}".format(*entry) for entry in self.entries]
-        self.dirty = False
         write_checkpoint(self.path, lines, fsync=fsync)
+        self.dirty = False  # only now: a failed write is retried by the next one

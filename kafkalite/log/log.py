@@ -247,6 +247,7 @@ class Log:
         :raises InvalidTimestampError: a CreateTime timestamp too far from the broker's clock.
         :raises InvalidRecordError: a control batch from a client.
         :raises OutOfOrderSequenceNumberError, InvalidProducerEpochError: idempotence checks.
+        :raises KafkaStorageError: a roll or a new epoch's checkpoint failed (e.g. EMFILE); nothing was appended.
         """
         config = self.config
         header = read_batch_header(records, 0)
@@ -279,11 +280,11 @@ class Log:
             header = set_log_append_time(records, header, now)
             append_time = now
         segment = self._maybe_roll(size, header.max_timestamp, last_offset, now, base_offset)
+        if leader_epoch >= 0 and leader_epoch != self.epoch_cache.latest_epoch:
+            self._assign_epochs([(leader_epoch, base_offset)])
         segment.append(records[:size] if len(records) != size else records, last_offset, header.max_timestamp,
                        last_offset)
         self.log_end_offset = last_offset + 1
-        if leader_epoch >= 0 and leader_epoch != self.epoch_cache.latest_epoch:
-            self._assign_epoch(leader_epoch, base_offset)
         self.producer_state.update(header)
         self.unflushed_messages += header.records_count
         return LogAppendInfo(base_offset, last_offset, append_time, self.log_start_offset, False,
@@ -299,6 +300,7 @@ class Log:
         :returns: :class:`LogAppendInfo` (offsets -1 when ``records`` holds no whole batch).
         :raises OffsetOutOfRangeError: a batch starts below the log end offset or out of order.
         :raises CorruptMessageError: a batch fails its CRC.
+        :raises KafkaStorageError: a roll or a new epoch's checkpoint failed (e.g. EMFILE); nothing was appended.
         """
         headers = list(iter_batch_headers(records))
         if not headers:
@@ -321,20 +323,42 @@ class Log:
         segment = self._maybe_roll(end, max_timestamp, last_offset, now, first_offset)
         if not segment.can_convert_to_relative_offset(first_offset):
             segment = self.roll(first_offset)
+        epochs = []
+        latest_epoch = self.epoch_cache.latest_epoch
+        for header in headers:
+            if header.partition_leader_epoch > latest_epoch:
+                latest_epoch = header.partition_leader_epoch
+                epochs.append((latest_epoch, header.base_offset))
+        self._assign_epochs(epochs)
         segment.append(memoryview(records)[:end], last_offset, max_timestamp, offset_of_max)
         self.log_end_offset = last_offset + 1
         for header in headers:
-            if header.partition_leader_epoch > self.epoch_cache.latest_epoch:
-                self._assign_epoch(header.partition_leader_epoch, header.base_offset)
             self.producer_state.update(header)
         self.unflushed_messages += count
         return LogAppendInfo(first_offset, last_offset, -1, self.log_start_offset, False, count, end)
 
-    def _assign_epoch(self, epoch, start_offset):
-        if self.epoch_cache.assign(epoch, start_offset):
-            # tmp + rename now; the fsync happens in flush(), off the reactor thread
-            self.epoch_cache.write(fsync=False)
-            self._epoch_needs_fsync = True
+    def _assign_epochs(self, epochs):
+        """Record new ``(epoch, start_offset)`` entries and write the checkpoint, before the append.
+
+        Recovery trusts the checkpoint for epochs, so an append whose epoch could not be
+        written (EMFILE) must not happen: the cache is put back and the append refused.
+
+        :raises KafkaStorageError: the checkpoint could not be written.
+        """
+        cache = self.epoch_cache
+        before = list(cache.entries)
+        changed = False
+        for epoch, start_offset in epochs:
+            changed = cache.assign(epoch, start_offset) or changed
+        if not changed:
+            return
+        try:
+            cache.write(fsync=False)  # tmp + rename now; the fsync happens in flush(), off the reactor thread
+        except OSError as error:
+            cache.entries = before
+            cache.dirty = False
+            raise KafkaStorageError(f"cannot write {cache.path}: {error}") from error
+        self._epoch_needs_fsync = True
 
     def _maybe_roll(self, messages_size, max_timestamp, max_offset, now, first_offset):
         segment = self.segments[-1]

@@ -19,6 +19,7 @@ from kafkalite.protocol.errors import KafkaStorageError
 from tests.support.log import (
     FakeClock,
     append_numbered,
+    batch,
     descriptors_exhausted,
     open_descriptors,
     open_log,
@@ -258,6 +259,27 @@ def test_running_out_of_descriptors_at_a_roll(tmp_path):
     assert os.path.getsize(rolled.offset_index_path) == rolled.offset_index.entries * 8 > 0
     assert log.recovery_point == log.log_end_offset
     log.close()
+
+
+def test_a_new_epoch_that_cannot_be_checkpointed_appends_nothing(tmp_path):
+    """EMFILE writing leader-epoch-checkpoint for a new epoch: KafkaStorageError before anything is appended."""
+    clock = FakeClock()
+    log = open_log(tmp_path / "t-0", clock, **SMALL)
+    log.append_as_leader(memoryview(batch([b"a"])), 0)
+    with descriptors_exhausted():
+        log.append_as_leader(memoryview(batch([b"same epoch"])), 0)  # no new epoch: no file needed
+        with pytest.raises(KafkaStorageError, match="leader-epoch-checkpoint"):
+            log.append_as_leader(memoryview(batch([b"b"])), 1)
+        with pytest.raises(KafkaStorageError, match="leader-epoch-checkpoint"):
+            log.append_as_follower(memoryview(batch([b"c"], base_offset=2, partition_leader_epoch=1)))
+    assert log.log_end_offset == 2 and log.epoch_cache.entries == [(0, 0)]
+    assert log.append_as_leader(memoryview(batch([b"b"])), 1).first_offset == 2
+    log.close()
+    with open(tmp_path / "t-0" / "leader-epoch-checkpoint") as handle:
+        assert handle.read().split("\n")[2:4] == ["0 0", "1 2"]
+    reopened = open_log(tmp_path / "t-0", clock, **SMALL)
+    assert [value for _, value in read_all(reopened)] == [b"a", b"same epoch", b"b"]
+    reopened.close()
 
 
 def test_a_log_that_cannot_be_created_leaves_nothing_behind(tmp_path):
