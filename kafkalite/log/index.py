@@ -78,6 +78,11 @@ class _Index:
         return self._written != self.entries or self._file_length != self.entries * self.entry_size
 
     @property
+    def file_length(self):
+        """The file's length when known, else None (absent, or not read yet)."""
+        return self._file_length
+
+    @property
     def needs_sync(self):
         """True when this object wrote the file since its last fsync."""
         return self._changes != self._synced_changes
@@ -151,6 +156,12 @@ class _Index:
         """Write to ``path`` from now on (the file was moved with its directory)."""
         with self._lock:
             self.path = path
+
+    def mark_absent(self):
+        """The file is known not to exist: with no entries there is nothing to write."""
+        with self._lock:
+            if self._written == 0 and self._file_length is None:
+                self._file_length = 0
 
     def reset(self):
         """Drop every entry (before a rebuild)."""
@@ -285,11 +296,13 @@ class TimeIndex(_Index):
     entry = struct.Struct(">qi")
 
     def maybe_append(self, timestamp, offset, skip_full_check=False):
-        """Add (timestamp, offset) when ``timestamp`` is above the last entry's."""
+        """Add (timestamp, offset) when ``timestamp`` is above the last entry's (-1 for an empty index)."""
         if self.entries:
             last_timestamp, last_relative = self._entry_at(self.entries - 1)
             if timestamp <= last_timestamp or offset - self.base_offset < last_relative:
                 return
+        elif timestamp < 0:
+            return
         if skip_full_check and self.entries >= self._max_entries:
             return
         self._write((timestamp, offset - self.base_offset))

@@ -64,12 +64,15 @@ def clean_directory(directory):
     return sorted(bases)
 
 
-def load_log(log, recovery_point, log_start_offset, had_clean_shutdown):
-    """Open ``log``'s segments, recover them if needed and set its offsets (see the module doc)."""
-    bases = clean_directory(log.directory)
+def load_log(log, recovery_point, log_start_offset, had_clean_shutdown, new=False):
+    """Open ``log``'s segments, recover them if needed and set its offsets (see the module doc).
+
+    :param new: the directory was just created: nothing to list.
+    """
+    bases = [] if new else clean_directory(log.directory)
     last = len(bases) - 1
     for i, base in enumerate(bases):
-        log.add_segment(log.new_segment(base, active=(i == last)))
+        log.add_segment(log.new_segment(base, active=(i == last), new=False))
     rebuild_epochs = log.epoch_cache.load_failed
     if not had_clean_shutdown:
         recover_segments(log, recovery_point)

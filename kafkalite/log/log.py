@@ -116,11 +116,12 @@ class Log:
     :param index_cache: the :class:`IndexCache` for inactive segments' indexes, shared by a
         broker's logs; a small one of this log's own when None.
     :param create: create ``directory`` when missing (False: it is known to exist).
+    :param new: the caller just created ``directory``: it is empty, there is nothing to read.
     :raises OSError: the directory or a file cannot be opened; nothing stays open then.
     """
 
     def __init__(self, directory, config, time_ms, recovery_point=0, log_start_offset=None,
-                 had_clean_shutdown=False, index_cache=None, create=True):
+                 had_clean_shutdown=False, index_cache=None, create=True, new=False):
         self.directory = directory
         self.config = config
         self.time_ms = time_ms
@@ -145,10 +146,10 @@ class Log:
         self.index_cache = index_cache if index_cache is not None else IndexCache(max_segments=16)
         if create:
             os.makedirs(directory, exist_ok=True)
-        self.epoch_cache = LeaderEpochCache(directory)
+        self.epoch_cache = LeaderEpochCache(directory, read=not new)
         self._epoch_needs_fsync = False
         try:
-            load_log(self, recovery_point, log_start_offset, had_clean_shutdown)
+            load_log(self, recovery_point, log_start_offset, had_clean_shutdown, new)
         except BaseException:
             for segment in self.segments:
                 segment.file.close()
@@ -156,15 +157,18 @@ class Log:
 
     # -- segments (also used by the loader and the swap) ----------------------------------
 
-    def new_segment(self, base_offset, active=True):
-        """A :class:`LogSegment` of this log at ``base_offset`` (not added to it)."""
+    def new_segment(self, base_offset, active=True, new=True):
+        """A :class:`LogSegment` of this log at ``base_offset`` (not added to it).
+
+        :param new: it is being created (False: it exists on disk, the loader opens it).
+        """
         jitter = 0
         if self.config.segment_jitter_ms > 0:
             # deterministic per segment, like Kafka's random jitter but reproducible in tests
             jitter = (base_offset * 2654435761) % self.config.segment_jitter_ms
         return LogSegment(self.directory, base_offset, self.config.index_interval_bytes,
                           self.config.segment_index_bytes, jitter, self.time_ms(), active,
-                          index_cache=self.index_cache)
+                          index_cache=self.index_cache, new=new)
 
     def rebuild_producer_state(self, rebuild_epochs):
         """Scan every batch header (never records) to rebuild producers and, if needed, epochs."""
@@ -172,14 +176,11 @@ class Log:
         if rebuild_epochs:
             self.epoch_cache.clear()
         for segment in self.segments:
-            position = 0
-            while position < segment.size:
-                header = segment.read_header(position)
+            for header in segment.headers():
                 if header.producer_id >= 0:
                     self.producer_state.update(header)
                 if rebuild_epochs and header.partition_leader_epoch > self.epoch_cache.latest_epoch:
                     self.epoch_cache.assign(header.partition_leader_epoch, header.base_offset)
-                position += header.size
         self.producer_state.truncate_head(self.log_start_offset)
 
     def drop_segments_after(self, slot):

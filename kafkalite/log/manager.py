@@ -14,6 +14,7 @@ import os
 import shutil
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from kafkalite.log.checkpoint import CorruptCheckpointError, read_offset_checkpoint, write_offset_checkpoint
 from kafkalite.log.cleaner import CleanerConfig, LogCleaner
@@ -33,6 +34,8 @@ LOG_START_OFFSET_CHECKPOINT = "log-start-offset-checkpoint"
 META_PROPERTIES = "meta.properties"
 _DELETE_SUFFIX = "-delete"
 _FUTURE_SUFFIX = "-future"
+# fsyncs of different files overlap in the device and the journal; the GIL is released meanwhile
+_FLUSH_THREADS = 8
 
 
 class InconsistentBrokerMetadataError(Exception):
@@ -144,12 +147,20 @@ class LogManager:
             return log
         log_dir = min(self.log_dirs, key=lambda path: self._logs_in_dir[path])
         path = os.path.join(log_dir, f"{topic}-{partition}")
-        existed = os.path.isdir(path)
         try:
-            log = Log(path, config or self.default_config, self.time_ms, index_cache=self.index_cache)
+            try:
+                os.mkdir(path)
+                new = True
+            except FileExistsError:
+                new = False
+            try:
+                log = Log(path, config or self.default_config, self.time_ms, index_cache=self.index_cache,
+                          create=False, new=new)
+            except OSError:
+                if new:
+                    _remove_new_directory(path)
+                raise
         except OSError as error:
-            if not existed:
-                _remove_new_directory(path)
             raise KafkaStorageError(f"cannot open the log in {path}: {error}") from error
         self._register(key, log, log_dir)
         return log
@@ -218,14 +229,25 @@ class LogManager:
         :raises KafkaStorageError: after trying every log, when any failed (naming the first).
         """
         now = self.time_ms()
-        failed = []
-        for log in self.all_logs():
-            if force or log.unflushed_messages >= log.config.flush_messages or \
-                    now - log.last_flush_ms >= log.config.flush_ms:
-                try:
-                    log.flush()
-                except (OSError, KafkaStorageError) as error:
-                    failed.append((log, error))
+        due = [log for log in self.all_logs() if force or log.unflushed_messages >= log.config.flush_messages or
+               now - log.last_flush_ms >= log.config.flush_ms]
+        self._flush(due)
+
+    @staticmethod
+    def _flush(logs):
+        """Flush ``logs``, several at a time; raise after trying them all."""
+        def flush(log):
+            try:
+                log.flush()
+            except (OSError, KafkaStorageError) as error:
+                return log, error
+            return None
+        if len(logs) > 1:
+            with ThreadPoolExecutor(min(_FLUSH_THREADS, len(logs)), thread_name_prefix="log-flush") as pool:
+                outcomes = list(pool.map(flush, logs))
+        else:
+            outcomes = [flush(log) for log in logs]
+        failed = [outcome for outcome in outcomes if outcome is not None]
         if failed:
             log, error = failed[0]
             raise KafkaStorageError(f"flush failed for {len(failed)} logs, first {log.topic}-{log.partition}: "
@@ -254,8 +276,7 @@ class LogManager:
         """Stop the cleaner; flush everything, write all checkpoints, close the logs, mark a clean shutdown."""
         if self.cleaner is not None:
             self.cleaner.shutdown()
-        for log in self.all_logs():
-            log.flush()
+        self._flush(self.all_logs())
         self.checkpoint_recovery_points()
         self.checkpoint_high_watermarks()
         self.checkpoint_log_start_offsets()

@@ -28,9 +28,42 @@ TIME_INDEX_SUFFIX = ".timeindex"
 _INT32_MAX = 2**31 - 1
 
 
+_SCAN_CHUNK_BYTES = 256 * 1024
+
+
 def segment_file_name(base_offset, suffix):
     """``00000000000000000042.log``: the base offset zero-padded to 20 digits."""
     return f"{base_offset:020d}{suffix}"
+
+
+class _ChunkReader:
+    """Reads a file forward in chunks, so a scan of small batches costs a ``pread`` per chunk, not per batch.
+
+    :param fd: the file.
+    :param end: where reading stops (the file size or a bound below it).
+    """
+
+    def __init__(self, fd, end):
+        self._fd = fd
+        self._end = end
+        self._start = 0
+        self._view = memoryview(b"")
+
+    def view(self, position, length):
+        """``length`` bytes at ``position`` (fewer only at the end of the file)."""
+        offset = position - self._start
+        if offset < 0 or offset + length > len(self._view):
+            self._view = memoryview(os.pread(self._fd, max(length, min(_SCAN_CHUNK_BYTES, self._end - position)),
+                                             position))
+            self._start, offset = position, 0
+        return self._view[offset:offset + length]
+
+    def header(self, position):
+        """The :class:`BatchHeader` of the batch at ``position``.
+
+        :raises CorruptMessageError: a truncated header or a wrong magic.
+        """
+        return read_batch_header(self.view(position, BATCH_HEADER_SIZE))._replace(position=position)
 
 
 class LogSegment:
@@ -47,10 +80,11 @@ class LogSegment:
         cleaner is writing).
     :param index_cache: the :class:`~kafkalite.log.index_cache.IndexCache` holding the
         indexes of inactive segments; None: load them again on every use.
+    :param new: the segment is being created: none of its files exists yet.
     """
 
     def __init__(self, directory, base_offset, index_interval_bytes, max_index_size, rolling_jitter_ms=0,
-                 created_ms=0, active=True, suffix="", index_cache=None):
+                 created_ms=0, active=True, suffix="", index_cache=None, new=False):
         self.directory = directory
         self.base_offset = base_offset
         self.index_interval_bytes = index_interval_bytes
@@ -75,7 +109,7 @@ class LogSegment:
         self.deleted = False
         if self.size == 0 and active:
             # An empty log has empty indexes, whatever files a crash left: nothing to read.
-            self.indexes.pin_fresh()
+            self.indexes.pin_fresh(files_absent=new)
             self._max_timestamp_and_offset = (-1, base_offset)
 
     # -- indexes ---------------------------------------------------------------------------
@@ -114,14 +148,15 @@ class LogSegment:
         time_index.sanity_check(size)
         last_offset, position = offset_index.last_entry
         next_offset = self.base_offset
+        reader = _ChunkReader(self._fd, size)
         try:
             if offset_index.entries:
-                header = self.read_header(position)
+                header = reader.header(position)
                 if header.base_offset < self.base_offset or header.last_offset > last_offset:
                     raise CorruptIndexError(f"{offset_index.path}: last entry ({last_offset}, {position}) "
                                             "does not point at its batch")
             while position < size:
-                header = self.read_header(position)
+                header = reader.header(position)
                 if header.size < BATCH_HEADER_SIZE:
                     raise CorruptIndexError(f"{self.log_path}: bad batch length at {position}")
                 next_offset = header.next_offset
@@ -138,11 +173,10 @@ class LogSegment:
         """Fill empty ``indexes`` from the batch headers, without CRC checks (missing or corrupt files)."""
         self._max_timestamp_and_offset = (-1, self.base_offset)
         position = last_index_entry = 0
-        while position < self.size:
-            header = self.read_header(position)
+        for header in self.headers():
+            position = header.position
             last_index_entry = self._index_batch(header, position, last_index_entry, indexes)
-            position += max(header.size, BATCH_HEADER_SIZE)
-        self.bytes_since_last_index_entry = position - last_index_entry
+        self.bytes_since_last_index_entry = self.size - last_index_entry
         indexes[1].maybe_append(*self._max_timestamp(), skip_full_check=True)
 
     def make_active(self):
@@ -154,6 +188,18 @@ class LogSegment:
     def read_header(self, position):
         """The :class:`BatchHeader` of the batch starting at byte ``position``."""
         return read_batch_header(os.pread(self._fd, BATCH_HEADER_SIZE, position))._replace(position=position)
+
+    def headers(self, position=0):
+        """The headers of the batches from ``position`` (a batch start) to the end, read in chunks.
+
+        :raises CorruptMessageError: a header that cannot be a batch's.
+        """
+        size = self.size
+        reader = _ChunkReader(self._fd, size)
+        while position < size:
+            header = reader.header(position)
+            yield header
+            position += max(header.size, BATCH_HEADER_SIZE)
 
     def translate_offset(self, offset, starting_position=0):
         """Header of the first batch whose last offset is ≥ ``offset``, or None past the end."""
@@ -173,15 +219,21 @@ class LogSegment:
         return self.size if header is None else header.position
 
     def read_next_offset(self):
-        """The offset after the last batch of this segment (``base_offset`` when empty)."""
+        """The offset after the last batch of this segment (``base_offset`` when empty).
+
+        A segment too small to have index entries is scanned from its start without loading
+        its indexes: a restart of many small logs opens no index file.
+        """
         if self._next_offset is None:
-            last_offset, position = self.offset_index.last_entry
-            next_offset = max(self.base_offset, last_offset)
-            size = self.size
-            while position < size:
-                header = self.read_header(position)
+            if self.size <= self.index_interval_bytes and not self.indexes.loaded:
+                next_offset, position = self.base_offset, 0
+            else:
+                last_offset, position = self.offset_index.last_entry
+                if self._next_offset is not None:  # the indexes' sanity check found it while loading
+                    return self._next_offset
+                next_offset = max(self.base_offset, last_offset)
+            for header in self.headers(position):
                 next_offset = header.next_offset
-                position += header.size
             self._next_offset = next_offset
         return self._next_offset
 
@@ -291,11 +343,12 @@ class LogSegment:
         self._reset_indexes()
         self._rolling_based_timestamp = None
         file_size = os.fstat(self._fd).st_size
+        reader = _ChunkReader(self._fd, file_size)
         valid_bytes = 0
         last_index_entry = 0
         next_offset = self.base_offset
         while valid_bytes < file_size:
-            header = self._valid_batch_at(valid_bytes, file_size, next_offset)
+            header = self._valid_batch_at(reader, valid_bytes, file_size, next_offset)
             if header is None:
                 break
             last_index_entry = self._index_batch(header, valid_bytes, last_index_entry)
@@ -312,11 +365,11 @@ class LogSegment:
         self.indexes.store()
         return truncated
 
-    def _valid_batch_at(self, position, file_size, min_offset):
+    def _valid_batch_at(self, reader, position, file_size, min_offset):
         if file_size - position < BATCH_HEADER_SIZE:
             return None
         try:
-            header = self.read_header(position)
+            header = reader.header(position)
         except CorruptMessageError:
             return None
         if header.batch_length < BATCH_HEADER_SIZE - LOG_OVERHEAD or position + header.size > file_size:
@@ -324,7 +377,7 @@ class LogSegment:
         if header.base_offset < min_offset or header.last_offset_delta < 0 or \
                 not self.can_convert_to_relative_offset(header.last_offset):
             return None
-        data = os.pread(self._fd, header.size, position)
+        data = reader.view(position, header.size)
         try:
             check_crc(data, header._replace(position=0))
         except CorruptMessageError:

@@ -120,12 +120,20 @@ class SegmentIndexes:
 
     # -- state changes ------------------------------------------------------------------
 
-    def pin_fresh(self):
-        """Pin new, empty indexes (an empty segment, or before a recovery rebuilds them)."""
+    def pin_fresh(self, files_absent=False):
+        """Pin new, empty indexes (an empty segment, or before a recovery rebuilds them).
+
+        :param files_absent: the segment was just created, so no index file exists: an
+            index that stays empty is never written (a missing file of a small segment is
+            rebuilt from it when needed).
+        """
         with self._lock:
             if self.cache is not None:
                 self.cache.discard(self)
             self._pinned = self.fresh()
+            if files_absent:
+                for index in self._pinned:
+                    index.mark_absent()
             return self._pinned
 
     def make_active(self):
@@ -188,7 +196,8 @@ class SegmentIndexes:
                     raise
         if pinned is not None:
             for index in pinned:
-                index.write_out(fsync=True)
+                if index.entries or index.file_length:  # an absent index loses nothing: it is rebuilt
+                    index.write_out(fsync=True)
             self.store()
             return
         try:

@@ -210,6 +210,29 @@ def run_child(path, crash):
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
 
 
+def test_empty_indexes_of_new_segments_get_no_files_but_stale_ones_are_cut(tmp_path):
+    """A segment created here whose indexes stay empty writes no index file; one found on disk with an empty log
+    (its index files of unknown content) gets them cut to its entries at close."""
+    clock = FakeClock()
+    log = open_log(tmp_path / "t-0", clock, **SMALL)
+    append_numbered(log, 1)
+    log.roll()
+    log.close()
+    assert sorted(os.listdir(tmp_path / "t-0")) == [  # the rolled one's time index has its final entry
+        "00000000000000000000.log", "00000000000000000000.timeindex", "00000000000000000001.log",
+        "leader-epoch-checkpoint"]
+    stale = tmp_path / "t-0" / "00000000000000000001.index"
+    stale.write_bytes((5).to_bytes(4, "big") + (100).to_bytes(4, "big"))  # left by a crash, say
+    reopened = open_log(tmp_path / "t-0", clock, **SMALL)
+    assert read_all(reopened) == [(0, b"v0")]
+    reopened.close()
+    assert stale.stat().st_size == 0
+    again = open_log(tmp_path / "t-0", clock, **SMALL)
+    append_numbered(again, 20, start=1)  # now with entries: written at roll and close
+    again.close()
+    assert (tmp_path / "t-0" / "00000000000000000001.index").stat().st_size > 0
+
+
 def test_kill_9_mid_append_leaves_correct_indexes_after_recovery(tmp_path):
     """After SIGKILL, with stale index files on disk, recovery rebuilds the active segment's indexes: every
     batch is found, and all files match a clean run's byte for byte once closed."""
