@@ -1,8 +1,9 @@
 """Log: one partition replica's directory of segments (Kafka 2.8's ``kafka.log.Log``).
 
-Owns offset assignment, rolling, reads as zero-copy file regions, retention, truncation,
-the leader-epoch cache and idempotent-producer state. Loading and crash recovery live in
-:mod:`kafkalite.log.loader`, the cleaner's segment swap in :mod:`kafkalite.log.swap`.
+Owns offset assignment, rolling, reads as zero-copy file regions, truncation, the
+leader-epoch cache and idempotent-producer state. Loading and crash recovery live in
+:mod:`kafkalite.log.loader`, retention in :mod:`kafkalite.log.retention`, the cleaner's
+segment swap in :mod:`kafkalite.log.swap`.
 Plain synchronous code. Nothing on the append path fsyncs.
 
 Threads: the broker calls appends, reads, retention and truncation on its reactor thread,
@@ -26,6 +27,7 @@ from kafkalite.log.epoch_cache import LeaderEpochCache
 from kafkalite.log.index_cache import IndexCache
 from kafkalite.log.loader import load_log
 from kafkalite.log.producer_state import ProducerStateManager
+from kafkalite.log.retention import LogRetention
 from kafkalite.log.segment import LogSegment
 from kafkalite.log.swap import SWAP_END_SUFFIX
 from kafkalite.protocol.errors import (
@@ -104,8 +106,11 @@ class FetchDataInfo(NamedTuple):
     position: int = -1
 
 
-class Log:
+class Log(LogRetention):
     """One partition replica stored in ``directory`` (named ``<topic>-<partition>``).
+
+    Retention (:meth:`delete_retention_segments`, :meth:`delete_expired_files`) comes from
+    :class:`~kafkalite.log.retention.LogRetention`.
 
     :param directory: the partition directory; created when missing.
     :param config: a :class:`~kafkalite.log.config.LogConfig`.
@@ -540,81 +545,6 @@ class Log:
             self._epoch_needs_fsync = True
         self.producer_state.truncate_head(offset)
         return True
-
-    # -- retention ---------------------------------------------------------------------------------
-
-    @_locked
-    def delete_retention_segments(self):
-        """Delete old segments by ``retention.ms``, ``retention.bytes`` and the log start offset.
-
-        Time and size retention apply only when ``delete`` is in ``cleanup.policy``; segments
-        wholly below the log start offset always go (as in Kafka 2.8). Only segments wholly
-        below the high watermark are considered, and the log always keeps an active segment.
-
-        :returns: the number of segments deleted.
-        """
-        deleted = 0
-        config = self.config
-        if config.delete_enabled:
-            if config.retention_ms >= 0:
-                now = self.time_ms()
-                deleted += self._delete_segments(
-                    lambda segment, _next: now - segment.largest_timestamp_or_mtime > config.retention_ms)
-            if config.retention_bytes >= 0:
-                excess = [self.size_in_bytes - config.retention_bytes]
-
-                def over_size(segment, _next):
-                    if excess[0] - segment.size >= 0:
-                        excess[0] -= segment.size
-                        return True
-                    return False
-                deleted += self._delete_segments(over_size)
-        deleted += self._delete_segments(
-            lambda segment, next_segment: next_segment is not None and
-            next_segment.base_offset <= self.log_start_offset)
-        return deleted
-
-    def _delete_segments(self, predicate):
-        segments = self.segments
-        doomed = []
-        for i, segment in enumerate(segments):
-            next_segment = segments[i + 1] if i + 1 < len(segments) else None
-            upper = next_segment.base_offset if next_segment is not None else self.log_end_offset
-            if next_segment is None and segment.size == 0:
-                break
-            if self.high_watermark >= upper and predicate(segment, next_segment):
-                doomed.append(segment)
-            else:
-                break
-        if not doomed:
-            return 0
-        if len(doomed) == len(segments):
-            self.roll()
-        del self.segments[:len(doomed)]
-        del self._bases[:len(doomed)]
-        for segment in doomed:
-            self.schedule_delete(segment)
-        self.maybe_increment_log_start_offset(self.segments[0].base_offset)
-        return len(doomed)
-
-    def schedule_delete(self, segment):
-        segment.mark_deleted()
-        self._pending_deletes.append((self.time_ms() + self.config.file_delete_delay_ms, segment))
-
-    @_locked
-    def delete_expired_files(self, force=False):
-        """Close and unlink ``.deleted`` segments whose ``file.delete.delay.ms`` has passed.
-
-        :returns: the number of segments removed.
-        """
-        now = self.time_ms()
-        due = [entry for entry in self._pending_deletes if force or entry[0] <= now]
-        if not due:
-            return 0
-        self._pending_deletes = [entry for entry in self._pending_deletes if not (force or entry[0] <= now)]
-        for _due, segment in due:
-            segment.delete_files()
-        return len(due)
 
     # -- compaction ------------------------------------------------------------------------------
 

@@ -204,11 +204,16 @@ class LogManager:
         """Retention over every log, then removal of expired ``.deleted`` files and deleted dirs.
 
         :returns: the number of segments deleted by retention.
+        :raises KafkaStorageError: after going through every log, when one failed (e.g. EMFILE).
         """
         deleted = 0
+        failed = []
         for log in self.all_logs():
-            deleted += log.delete_retention_segments()
-            log.delete_expired_files()
+            try:
+                deleted += log.delete_retention_segments()
+                log.delete_expired_files()
+            except (OSError, KafkaStorageError) as error:
+                failed.append((log, error))
         now = self.time_ms()
         remaining = []
         for due, log, path in self._deleted_logs:
@@ -219,6 +224,10 @@ class LogManager:
             else:
                 remaining.append((due, log, path))
         self._deleted_logs = remaining
+        if failed:
+            log, error = failed[0]
+            raise KafkaStorageError(f"retention failed for {len(failed)} logs, first {log.topic}-{log.partition}: "
+                                    f"{error}") from error
         return deleted
 
     def flush_logs(self, force=False):
