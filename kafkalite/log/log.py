@@ -181,7 +181,7 @@ class Log(LogRetention):
         if rebuild_epochs:
             self.epoch_cache.clear()
         for segment in self.segments:
-            for header in segment.headers():
+            for _position, header in segment.headers():
                 if header.producer_id >= 0:
                     self.producer_state.update(header)
                 if rebuild_epochs and header.partition_leader_epoch > self.epoch_cache.latest_epoch:

@@ -59,11 +59,13 @@ class _ChunkReader:
         return self._view[offset:offset + length]
 
     def header(self, position):
-        """The :class:`BatchHeader` of the batch at ``position``.
+        """The :class:`BatchHeader` of the batch at ``position``, its ``position`` field left 0.
+
+        Scans track positions themselves: filling the field costs a tuple copy per batch.
 
         :raises CorruptMessageError: a truncated header or a wrong magic.
         """
-        return read_batch_header(self.view(position, BATCH_HEADER_SIZE))._replace(position=position)
+        return read_batch_header(self.view(position, BATCH_HEADER_SIZE))
 
 
 class LogSegment:
@@ -172,9 +174,8 @@ class LogSegment:
     def rebuild_indexes(self, indexes):
         """Fill empty ``indexes`` from the batch headers, without CRC checks (missing or corrupt files)."""
         self._max_timestamp_and_offset = (-1, self.base_offset)
-        position = last_index_entry = 0
-        for header in self.headers():
-            position = header.position
+        last_index_entry = 0
+        for position, header in self.headers():
             last_index_entry = self._index_batch(header, position, last_index_entry, indexes)
         self.bytes_since_last_index_entry = self.size - last_index_entry
         indexes[1].maybe_append(*self._max_timestamp(), skip_full_check=True)
@@ -190,7 +191,9 @@ class LogSegment:
         return read_batch_header(os.pread(self._fd, BATCH_HEADER_SIZE, position))._replace(position=position)
 
     def headers(self, position=0):
-        """The headers of the batches from ``position`` (a batch start) to the end, read in chunks.
+        """``(position, header)`` of the batches from ``position`` (a batch start) to the end, read in chunks.
+
+        The headers' own ``position`` field is 0: use the position paired with them.
 
         :raises CorruptMessageError: a header that cannot be a batch's.
         """
@@ -198,7 +201,7 @@ class LogSegment:
         reader = _ChunkReader(self._fd, size)
         while position < size:
             header = reader.header(position)
-            yield header
+            yield position, header
             position += max(header.size, BATCH_HEADER_SIZE)
 
     def translate_offset(self, offset, starting_position=0):
@@ -232,7 +235,7 @@ class LogSegment:
                 if self._next_offset is not None:  # the indexes' sanity check found it while loading
                     return self._next_offset
                 next_offset = max(self.base_offset, last_offset)
-            for header in self.headers(position):
+            for _position, header in self.headers(position):
                 next_offset = header.next_offset
             self._next_offset = next_offset
         return self._next_offset
@@ -334,10 +337,9 @@ class LogSegment:
 
     # -- recovery and truncation ---------------------------------------------------------
 
-    def recover(self, on_batch=None):
+    def recover(self):
         """CRC-check every batch, rebuild both indexes, cut the file at the first bad batch.
 
-        :param on_batch: called with each valid header (epoch cache, producer state).
         :returns: the number of bytes truncated off the end.
         """
         self._reset_indexes()
@@ -352,8 +354,6 @@ class LogSegment:
             if header is None:
                 break
             last_index_entry = self._index_batch(header, valid_bytes, last_index_entry)
-            if on_batch is not None:
-                on_batch(header)
             valid_bytes += header.size
             next_offset = header.next_offset
         truncated = file_size - valid_bytes
@@ -377,9 +377,8 @@ class LogSegment:
         if header.base_offset < min_offset or header.last_offset_delta < 0 or \
                 not self.can_convert_to_relative_offset(header.last_offset):
             return None
-        data = reader.view(position, header.size)
         try:
-            check_crc(data, header._replace(position=0))
+            check_crc(reader.view(position, header.size), header)  # the header's position is 0, as the view's
         except CorruptMessageError:
             return None
         return header
