@@ -21,6 +21,7 @@ from kafkalite.log.config import LogConfig
 from kafkalite.log.manager import LogManager
 from kafkalite.network.server import KafkaServerFactory, listen
 from kafkalite.protocol import errors
+from kafkalite.protocol.errors import KafkaStorageError
 from kafkalite.protocol.recordcodec import Record, build_batch, decode_batches
 from kafkalite.replica.fetcher import ReplicaFetcherManager
 from kafkalite.replica.isr import IsrWriter
@@ -326,7 +327,7 @@ class KafkaServer:
         self._loops.append(loop)
 
     def _periodic_task_failed(self, failure, name, interval_ms):
-        if failure.check(OSError, errors.KafkaStorageError):
+        if failure.check(OSError, KafkaStorageError):
             self.log.error("periodic task {name} failed, retrying in {interval} ms: {error}", name=name,
                            interval=interval_ms, error=failure.getErrorMessage())
         else:
