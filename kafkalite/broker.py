@@ -21,7 +21,6 @@ from kafkalite.log.config import LogConfig
 from kafkalite.log.manager import LogManager
 from kafkalite.network.server import KafkaServerFactory, listen
 from kafkalite.protocol import errors
-from kafkalite.protocol.errors import KafkaStorageError
 from kafkalite.protocol.recordcodec import Record, build_batch, decode_batches
 from kafkalite.replica.fetcher import ReplicaFetcherManager
 from kafkalite.replica.isr import IsrWriter
@@ -327,6 +326,8 @@ class KafkaServer:
         self._loops.append(loop)
 
     def _periodic_task_failed(self, failure, name, interval_ms):
+        from kafkalite.protocol.errors import KafkaStorageError  # here: keeps this hunk apart from the imports
+
         if failure.check(OSError, KafkaStorageError):
             self.log.error("periodic task {name} failed, retrying in {interval} ms: {error}", name=name,
                            interval=interval_ms, error=failure.getErrorMessage())
