@@ -15,8 +15,9 @@ Kafka 2.8 keeps one descriptor per segment (the ``.log``) and maps the indexes l
 
 Files are written at roll (trimmed, no fsync), flush (fsync'd), close and after a rebuild,
 except the empty indexes of a segment created in this run, which have no file to keep in
-step (a missing index of a small segment is rebuilt from it when needed). After a crash the active segment's files may lag or lead its log: recovery rebuilds the
-active segment, and every segment after the recovery point, from the log anyway.
+step (a missing index of a small segment is rebuilt from it when needed). After a crash
+the active segment's files may lag or lead its log: recovery rebuilds the active segment,
+and every segment after the recovery point, from the log anyway.
 
 Threads: the reactor thread appends to pinned indexes without a lock; the flush pool
 (:meth:`SegmentIndexes.sync`) and the cleaner threads (loads) run concurrently, so
