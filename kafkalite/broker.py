@@ -271,11 +271,32 @@ class KafkaServer:
         self._every(config.log_flush_offset_checkpoint_interval_ms, self._checkpoint_recovery_points)
 
     def _every(self, interval_ms, fn):
-        loop = task.LoopingCall(fn)
+        """Run ``fn`` every ``interval_ms``; a failure is logged and ``fn`` runs again next period.
+
+        A bare LoopingCall stops for good at the first failure: one EMFILE while writing a
+        checkpoint would end checkpoints until a restart.
+        """
+        name = fn.__name__
+
+        def run_once():
+            d = defer.maybeDeferred(fn)
+            d.addErrback(self._periodic_task_failed, name, interval_ms)
+            return d
+        loop = task.LoopingCall(run_once)
         loop.clock = self.reactor
         d = loop.start(interval_ms / 1000.0, now=False)
-        d.addErrback(lambda f: self.log.failure("periodic task {name} stopped", f, name=fn.__name__))
+        d.addErrback(lambda f: self.log.failure("periodic task {name} stopped", f, name=name))
         self._loops.append(loop)
+
+    def _periodic_task_failed(self, failure, name, interval_ms):
+        from kafkalite.protocol.errors import KafkaStorageError  # here: keeps this hunk apart from the imports
+
+        if failure.check(OSError, KafkaStorageError):
+            self.log.error("periodic task {name} failed, retrying in {interval} ms: {error}", name=name,
+                           interval=interval_ms, error=failure.getErrorMessage())
+        else:
+            self.log.failure("periodic task {name} failed, retrying in {interval} ms", failure, name=name,
+                             interval=interval_ms)
 
     def _retention(self):
         deleted = self.log_manager.cleanup_logs()
@@ -287,9 +308,12 @@ class KafkaServer:
 
     def _checkpoint_recovery_points(self):
         def flush_and_checkpoint():
-            self.log_manager.flush_logs()
-            self.log_manager.checkpoint_recovery_points()
-            self.log_manager.checkpoint_log_start_offsets()
+            try:
+                self.log_manager.flush_logs()
+            finally:
+                # a log whose flush failed keeps its recovery point, so the others still get checkpointed
+                self.log_manager.checkpoint_recovery_points()
+                self.log_manager.checkpoint_log_start_offsets()
         return self.in_pool(flush_and_checkpoint)
 
     # -- shutdown ------------------------------------------------------------------------

@@ -1,13 +1,31 @@
 """``kafkalite-server CONFIG [--override key=value ...]``: one broker in the foreground.
 
 Logs to stderr, shuts down cleanly on SIGTERM or SIGINT and exits 0; a bad
-configuration exits 1 with one line naming the key and what it accepts.
+configuration exits 1 with one line naming the key and what it accepts. Before anything
+else opens files, the soft ``RLIMIT_NOFILE`` is raised to the hard limit (each log
+segment keeps one descriptor, as in Kafka, whose documentation tells operators the same).
 """
 
 import argparse
+import resource
 import sys
 
-__all__ = ["main"]
+__all__ = ["main", "raise_open_files_limit"]
+
+
+def raise_open_files_limit():
+    """Raise the soft ``RLIMIT_NOFILE`` to the hard limit.
+
+    :returns: ``(soft before, soft now, hard)``; the soft limit stays as it was when the
+        kernel refuses (an unlimited hard limit above ``fs.nr_open``).
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass
+    return soft, resource.getrlimit(resource.RLIMIT_NOFILE)[0], hard
 
 
 def parse_args(argv):
@@ -51,6 +69,9 @@ def run(config):
     globalLogBeginner.beginLoggingTo([FilteringLogObserver(textFileLogObserver(sys.stderr), [predicate])],
                                      redirectStandardIO=False)
     log = Logger(namespace="kafkalite.server")
+    before, soft, hard = raise_open_files_limit()
+    log.info("open files limit (RLIMIT_NOFILE): soft {soft} (was {before}), hard {hard}",
+             soft=_limit(soft), before=_limit(before), hard=_limit(hard))
     for key in config.unknown_keys:
         log.warn("unknown configuration key {key} ignored", key=key)
 
@@ -90,6 +111,10 @@ def run(config):
     reactor.addSystemEventTrigger("before", "shutdown", lambda: defer.Deferred.fromCoroutine(server.shutdown()))
     reactor.run()
     return status["code"]
+
+
+def _limit(value):
+    return "unlimited" if value == resource.RLIM_INFINITY else value
 
 
 if __name__ == "__main__":

@@ -47,8 +47,8 @@ def read_checkpoint(path, fields):
     :raises CorruptCheckpointError: malformed content.
     """
     try:
-        with open(path, encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
+        with open(path, "rb") as handle:  # binary, decoded at once: cheaper per file than a text stream
+            lines = handle.read().decode("utf-8").splitlines()
     except FileNotFoundError:
         return []
     try:

@@ -399,7 +399,8 @@ class LogCleaner:
             if os.path.exists(stale):
                 os.unlink(stale)
         cleaned = LogSegment(directory, base, config.index_interval_bytes, config.segment_index_bytes,
-                             created_ms=self.time_ms(), active=True, suffix=".cleaned")
+                             created_ms=self.time_ms(), active=True, suffix=".cleaned", index_cache=log.index_cache,
+                             new=True)
         try:
             for segment in group:
                 retain_deletes = segment.largest_timestamp_or_mtime > horizon

@@ -20,13 +20,16 @@ class LeaderEpochCache:
     """Ordered epoch entries, strictly increasing in both epoch and start offset.
 
     :param directory: the partition directory holding the checkpoint file.
+    :param read: read the checkpoint (False: the directory was just created, there is none).
     """
 
-    def __init__(self, directory):
+    def __init__(self, directory, read=True):
         self.path = os.path.join(directory, LEADER_EPOCH_CHECKPOINT)
         self.entries = []
         self.dirty = False
         self.load_failed = False
+        if not read:
+            return
         try:
             for epoch, start_offset in read_checkpoint(self.path, 2):
                 self.entries.append((int(epoch), int(start_offset)))
@@ -117,5 +120,5 @@ class LeaderEpochCache:
         if not self.dirty:
             return
         lines = ["{} {}".format(*entry) for entry in self.entries]
-        self.dirty = False
         write_checkpoint(self.path, lines, fsync=fsync)
+        self.dirty = False  # only now: a failed write is retried by the next one

@@ -1,16 +1,26 @@
 """Sparse segment indexes: ``<base>.index`` (offset → position) and ``<base>.timeindex``.
 
-Both are arrays of fixed-size big-endian entries (reference §5.2), pre-allocated to
-``segment.index.bytes`` and memory-mapped while their segment is active, trimmed to their
-real length when it stops being active or the log closes. Entries are strictly increasing
-in both columns, which is what makes the binary searches below and the recovery of the
-entry count of an untrimmed (crashed) index possible: an all-zero entry after the first
-one can only be pre-allocated space.
+Both are arrays of fixed-size big-endian entries (reference §5.2), strictly increasing in
+both columns, which is what makes the binary searches below possible.
+
+In memory an index is a ``bytearray`` holding exactly its entries, in the file's own
+format, and **no file descriptor is kept**: :meth:`load` reads the file once through a
+short-lived descriptor, and :meth:`write_out` brings the file up to date through another
+(appending only what is new, cutting what was truncated), optionally with an fsync. The
+segment decides when (roll, flush, close; see :mod:`kafkalite.log.segment`). Kafka maps
+its index files and closes them after mapping; CPython's ``mmap`` keeps a ``dup()`` of the
+descriptor (``trackfd`` only exists from 3.13), and a mapping without one (ctypes) turns a
+use after ``munmap`` by the cleaner or flush threads into a segfault, whereas a buffer an
+evicted index leaves behind stays valid for whoever still holds it.
+
+Files written here are trimmed to their entries. A longer file (pre-allocated by Kafka or
+an older kafkalite, left by a crash) is read up to its first all-zero entry after slot 0:
+with strictly increasing entries, that can only be pre-allocated space.
 """
 
-import mmap
 import os
 import struct
+import threading
 
 __all__ = ["CorruptIndexError", "OffsetIndex", "TimeIndex"]
 
@@ -20,106 +30,138 @@ class CorruptIndexError(Exception):
 
 
 class _Index:
-    """Common machinery: an mmap of ``max_index_size`` bytes with ``entries`` valid entries."""
+    """Common machinery: ``entries`` valid entries in a buffer, and what of them the file holds.
+
+    :param path: the index file (not touched until :meth:`write_out`).
+    :param base_offset: the segment's base offset (entries hold offsets relative to it).
+    :param max_index_size: ``segment.index.bytes``: :attr:`is_full` beyond it.
+    :param data: initial entries, in the file format (a whole number of entries).
+    """
 
     entry = None  # struct.Struct of one entry
 
-    def __init__(self, path, base_offset, max_index_size, writable=True):
+    def __init__(self, path, base_offset, max_index_size, data=b""):
         self.path = path
         self.base_offset = base_offset
         self.entry_size = self.entry.size
         self._max_entries = max(0, max_index_size // self.entry_size)
-        self._mmap = None
-        self._file = None
-        self.entries = 0
-        self._open(writable)
+        self._buffer = bytearray(data)
+        self.entries = len(self._buffer) // self.entry_size
+        # Serialises write_out (flush thread) with truncation and renames (other threads).
+        self._lock = threading.Lock()
+        self._written = 0  # leading entries the file is known to hold
+        self._file_length = None  # the file's length when known (None: absent or unknown)
+        self._changes = 0  # bumped by every write to the file
+        self._synced_changes = 0  # the value of _changes at the last fsync
+        self._discarded = False
 
-    # -- lifecycle -----------------------------------------------------------------
+    @classmethod
+    def load(cls, path, base_offset, max_index_size):
+        """The index stored in ``path``.
 
-    def _open(self, writable):
-        exists = os.path.exists(self.path)
-        self._file = open(self.path, "r+b" if exists else "w+b")  # noqa: SIM115 (lives as long as the index)
-        length = os.fstat(self._file.fileno()).st_size
-        usable = length - length % self.entry_size
-        if usable:
-            with mmap.mmap(self._file.fileno(), usable, access=mmap.ACCESS_READ) as view:
-                self.entries = self._count_entries(view, usable // self.entry_size)
-        self._writable = False
-        if writable:
-            self.make_writable()
-        else:
-            self.trim()
+        :raises FileNotFoundError: there is no such file.
+        """
+        with open(path, "rb", buffering=0) as handle:
+            data = handle.readall()
+        size = cls.entry.size
+        count = _count_entries(data, len(data) // size, size)
+        index = cls(path, base_offset, max_index_size, memoryview(data)[:count * size])
+        index._written = count
+        index._file_length = len(data)
+        return index
 
-    def _map(self, length):
-        if self._mmap is not None:
-            self._mmap.close()
-            self._mmap = None
-        if length > 0:
-            self._mmap = mmap.mmap(self._file.fileno(), length)
+    # -- files -------------------------------------------------------------------------
 
-    def _count_entries(self, view, slots):
-        """Entries in use: slots up to the first all-zero one after slot 0 (pre-allocated tail)."""
-        zero = bytes(self.entry_size)
-        low, high = 1, slots  # invariant: slots < low are used; slot high is zero or past the end
-        if slots == 0:
-            return 0
-        size = self.entry_size
-        while low < high:
-            middle = (low + high) // 2
-            if view[middle * size:(middle + 1) * size] == zero:
-                high = middle
-            else:
-                low = middle + 1
-        if low == 1 and view[0:size] == zero and self._zero_entry_is_empty():
-            return 0
-        return low
+    @property
+    def dirty(self):
+        """True when the file does not hold exactly the entries (never written, appended to, cut)."""
+        return self._written != self.entries or self._file_length != self.entries * self.entry_size
 
-    def _zero_entry_is_empty(self):
-        return True
+    @property
+    def file_length(self):
+        """The file's length when known, else None (absent, or not read yet)."""
+        return self._file_length
 
-    def make_writable(self):
-        """Extend the file to its pre-allocated size and map it for appends (active segment)."""
-        if self._writable:
-            return
-        length = self._max_entries * self.entry_size
-        length = max(length, self.entries * self.entry_size)
-        os.ftruncate(self._file.fileno(), length)
-        self._map(length)
-        self._writable = True
+    @property
+    def needs_sync(self):
+        """True when this object wrote the file since its last fsync."""
+        return self._changes != self._synced_changes
 
-    def trim(self):
-        """Cut the file back to its entries (the segment stopped being active)."""
-        length = self.entries * self.entry_size
-        self._map(0)
-        os.ftruncate(self._file.fileno(), length)
-        self._map(length)
-        self._writable = False
+    @property
+    def size_in_bytes(self):
+        """Memory held by the entries."""
+        return len(self._buffer)
 
-    def flush(self):
-        """Write dirty pages to disk (fsync); for the flush thread."""
-        if self._mmap is not None:
-            self._mmap.flush()
+    def write_out(self, fsync=False):
+        """Make the file hold exactly the entries (creating it), then fsync it when asked.
+
+        Only entries not yet written are written; a longer file is cut. The descriptor is
+        closed before returning; the fsync runs outside the lock, so appends and
+        truncations never wait for the disk.
+
+        :returns: True when the file was changed.
+        :raises OSError: the file could not be opened, written or synced.
+        """
+        with self._lock:
+            if self._discarded:
+                return False
+            count = self.entries
+            length = count * self.entry_size
+            changed = self._written != count or self._file_length != length
+            fsync = fsync and (changed or self._changes != self._synced_changes)
+            if not changed and not fsync:
+                return False
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o644)
+            try:
+                start = self._written * self.entry_size
+                if start < length:
+                    os.pwrite(fd, self._buffer[start:length], start)
+                if self._file_length != length:
+                    os.ftruncate(fd, length)
+                self._written, self._file_length = count, length
+                if changed:
+                    self._changes += 1
+                changes = self._changes
+            except BaseException:
+                os.close(fd)
+                raise
+        try:
+            if fsync:
+                os.fsync(fd)
+                with self._lock:
+                    self._synced_changes = max(self._synced_changes, changes)
+        finally:
+            os.close(fd)
+        return changed
 
     def close(self):
-        """Trim and release the file."""
-        if self._file is None:
-            return
-        self.trim()
-        self._map(0)
-        self._file.close()
-        self._file = None
+        """Write the entries out (trimmed); the object stays usable."""
+        self.write_out()
 
-    def delete(self):
-        """Close and unlink (or just close when already unlinked)."""
-        self.close()
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
+    def discard(self):
+        """Never write this index again (its segment is being deleted)."""
+        with self._lock:
+            self._discarded = True
 
     def rename(self, path):
-        os.rename(self.path, path)
-        self.path = path
+        """Rename the file (when it exists) to ``path`` and write there from now on."""
+        with self._lock:
+            try:
+                os.rename(self.path, path)
+            except FileNotFoundError:
+                self._written, self._file_length = 0, None
+            self.path = path
+
+    def retarget(self, path):
+        """Write to ``path`` from now on (the file was moved with its directory)."""
+        with self._lock:
+            self.path = path
+
+    def mark_absent(self):
+        """The file is known not to exist: with no entries there is nothing to write."""
+        with self._lock:
+            if self._written == 0 and self._file_length is None:
+                self._file_length = 0
 
     def reset(self):
         """Drop every entry (before a rebuild)."""
@@ -136,27 +178,27 @@ class _Index:
         return self._max_entries
 
     def _entry_at(self, slot):
-        return self.entry.unpack_from(self._mmap, slot * self.entry_size)
+        return self.entry.unpack_from(self._buffer, slot * self.entry_size)
 
     def _write(self, values):
-        if not self._writable:
-            self.make_writable()
         if self.entries >= self._max_entries:
             return  # sparse: a missing entry only lengthens a scan; the segment rolls when full
-        self.entry.pack_into(self._mmap, self.entries * self.entry_size, *values)
+        # buffer first, count second: a concurrent write_out never reads past the buffer
+        self._buffer += self.entry.pack(*values)
         self.entries += 1
 
     def truncate_entries(self, count):
-        """Keep only the first ``count`` entries, zeroing the rest of the mapped area."""
-        if count >= self.entries:
-            return
-        if self._mmap is not None:
-            start = count * self.entry_size
-            end = self.entries * self.entry_size
-            self._mmap[start:end] = bytes(end - start)
-        self.entries = count
-        if not self._writable:
-            self.trim()
+        """Keep only the first ``count`` entries.
+
+        The file is cut at the next :meth:`write_out`: until then only the active segment
+        (always recovered after a crash) can have a file longer than its entries.
+        """
+        with self._lock:
+            if count >= self.entries:
+                return
+            self.entries = count
+            del self._buffer[count * self.entry_size:]
+            self._written = min(self._written, count)
 
     def _search(self, key_of, target):
         """Index of the last entry whose key ≤ ``target``, or -1."""
@@ -172,15 +214,32 @@ class _Index:
         return found
 
 
+def _count_entries(data, slots, size):
+    """Entries in use: slots up to the first all-zero one after slot 0 (pre-allocated tail).
+
+    Slot 0 may only be all zero when the index is empty: the first entry is written after
+    more than ``index.interval.bytes``, at a position > 0.
+    """
+    if slots == 0:
+        return 0
+    zero = bytes(size)
+    view = memoryview(data)
+    low, high = 1, slots  # invariant: slots < low are used; slot high is zero or past the end
+    while low < high:
+        middle = (low + high) // 2
+        if view[middle * size:(middle + 1) * size] == zero:
+            high = middle
+        else:
+            low = middle + 1
+    if low == 1 and view[0:size] == zero:
+        return 0
+    return low
+
+
 class OffsetIndex(_Index):
     """``<base>.index``: 8-byte entries (relative_offset int32, position int32)."""
 
     entry = struct.Struct(">ii")
-
-    def _zero_entry_is_empty(self):
-        # Slot 0 may legitimately be (0, 0) only if followed by more entries: never alone,
-        # because the first index entry is written after >index_interval bytes, at position > 0.
-        return True
 
     def append(self, offset, position):
         """Add an entry for ``offset`` (the largest offset of an append starting at ``position``)."""
@@ -237,11 +296,13 @@ class TimeIndex(_Index):
     entry = struct.Struct(">qi")
 
     def maybe_append(self, timestamp, offset, skip_full_check=False):
-        """Add (timestamp, offset) when ``timestamp`` is above the last entry's."""
+        """Add (timestamp, offset) when ``timestamp`` is above the last entry's (-1 for an empty index)."""
         if self.entries:
             last_timestamp, last_relative = self._entry_at(self.entries - 1)
             if timestamp <= last_timestamp or offset - self.base_offset < last_relative:
                 return
+        elif timestamp < 0:
+            return
         if skip_full_check and self.entries >= self._max_entries:
             return
         self._write((timestamp, offset - self.base_offset))

@@ -1,9 +1,10 @@
 """Log: one partition replica's directory of segments (Kafka 2.8's ``kafka.log.Log``).
 
-Owns offset assignment, rolling, reads as zero-copy file regions, retention, truncation,
-crash recovery (including finishing or rolling back a log cleaner's segment swap), the
-leader-epoch cache and idempotent-producer state. Plain synchronous code. Nothing on the
-append path fsyncs.
+Owns offset assignment, rolling, reads as zero-copy file regions, truncation, the
+leader-epoch cache and idempotent-producer state. Loading and crash recovery live in
+:mod:`kafkalite.log.loader`, retention in :mod:`kafkalite.log.retention`, the cleaner's
+segment swap in :mod:`kafkalite.log.swap`.
+Plain synchronous code. Nothing on the append path fsyncs.
 
 Threads: the broker calls appends, reads, retention and truncation on its reactor thread,
 ``flush`` and construction (recovery) from its I/O pool, and the log cleaner
@@ -21,10 +22,14 @@ import threading
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from kafkalite.log import swap
 from kafkalite.log.epoch_cache import LeaderEpochCache
-from kafkalite.log.index import CorruptIndexError
+from kafkalite.log.index_cache import IndexCache
+from kafkalite.log.loader import load_log
 from kafkalite.log.producer_state import ProducerStateManager
-from kafkalite.log.segment import INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, LogSegment, segment_file_name
+from kafkalite.log.retention import LogRetention
+from kafkalite.log.segment import LogSegment
+from kafkalite.log.swap import SWAP_END_SUFFIX
 from kafkalite.protocol.errors import (
     InvalidRecordError,
     InvalidTimestampError,
@@ -44,10 +49,6 @@ from kafkalite.protocol.regions import FileRegion
 
 __all__ = ["SWAP_END_SUFFIX", "FetchDataInfo", "Log", "LogAppendInfo", "parse_topic_partition"]
 
-#: ``<base>.swapend`` holds the offset where the old segments a cleaned ``<base>.log.swap``
-#: replaces end: recovery deletes exactly the old segments with a base in [base, end).
-SWAP_END_SUFFIX = ".swapend"
-
 _LONG_MAX = 2**63 - 1
 EARLIEST_TIMESTAMP = -2
 LATEST_TIMESTAMP = -1
@@ -59,14 +60,6 @@ def _locked(method):
         with self.lock:
             return method(self, *args, **kwargs)
     return wrapper
-
-
-def _fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def parse_topic_partition(name):
@@ -113,8 +106,11 @@ class FetchDataInfo(NamedTuple):
     position: int = -1
 
 
-class Log:
+class Log(LogRetention):
     """One partition replica stored in ``directory`` (named ``<topic>-<partition>``).
+
+    Retention (:meth:`delete_retention_segments`, :meth:`delete_expired_files`) comes from
+    :class:`~kafkalite.log.retention.LogRetention`.
 
     :param directory: the partition directory; created when missing.
     :param config: a :class:`~kafkalite.log.config.LogConfig`.
@@ -122,10 +118,15 @@ class Log:
     :param recovery_point: offset up to which the log is known to be flushed.
     :param log_start_offset: the checkpointed log start offset, if any.
     :param had_clean_shutdown: skip recovery (the log dir had ``.kafka_cleanshutdown``).
+    :param index_cache: the :class:`IndexCache` for inactive segments' indexes, shared by a
+        broker's logs; a small one of this log's own when None.
+    :param create: create ``directory`` when missing (False: it is known to exist).
+    :param new: the caller just created ``directory``: it is empty, there is nothing to read.
+    :raises OSError: the directory or a file cannot be opened; nothing stays open then.
     """
 
     def __init__(self, directory, config, time_ms, recovery_point=0, log_start_offset=None,
-                 had_clean_shutdown=False):
+                 had_clean_shutdown=False, index_cache=None, create=True, new=False):
         self.directory = directory
         self.config = config
         self.time_ms = time_ms
@@ -147,149 +148,58 @@ class Log:
         self.last_flush_ms = time_ms()
         self.recovered_bytes_truncated = 0
         self.producer_state = ProducerStateManager()
-        os.makedirs(directory, exist_ok=True)
-        self.epoch_cache = LeaderEpochCache(directory)
+        self.index_cache = index_cache if index_cache is not None else IndexCache(max_segments=16)
+        if create:
+            os.makedirs(directory, exist_ok=True)
+        self.epoch_cache = LeaderEpochCache(directory, read=not new)
         self._epoch_needs_fsync = False
-        self._load(recovery_point, log_start_offset, had_clean_shutdown)
+        try:
+            load_log(self, recovery_point, log_start_offset, had_clean_shutdown, new)
+        except BaseException:
+            for segment in self.segments:
+                segment.file.close()
+            raise
 
-    # -- loading and recovery -----------------------------------------------------------
+    # -- segments (also used by the loader and the swap) ----------------------------------
 
-    def _new_segment(self, base_offset, active=True):
+    def new_segment(self, base_offset, active=True, new=True):
+        """A :class:`LogSegment` of this log at ``base_offset`` (not added to it).
+
+        :param new: it is being created (False: it exists on disk, the loader opens it).
+        """
         jitter = 0
         if self.config.segment_jitter_ms > 0:
             # deterministic per segment, like Kafka's random jitter but reproducible in tests
             jitter = (base_offset * 2654435761) % self.config.segment_jitter_ms
         return LogSegment(self.directory, base_offset, self.config.index_interval_bytes,
-                          self.config.segment_index_bytes, jitter, self.time_ms(), active)
+                          self.config.segment_index_bytes, jitter, self.time_ms(), active,
+                          index_cache=self.index_cache, new=new)
 
-    def _clean_temp_files(self):
-        """Remove leftovers of interrupted deletes and cleanings; finish committed swaps.
-
-        A cleaner swap commits when ``<base>.log.cleaned`` is renamed to ``<base>.log.swap``
-        (its ``<base>.swapend`` is in place by then). Anything ``.cleaned`` is an uncommitted
-        cleaning: dropped, the originals are intact. A ``.log.swap`` is finished here: the old
-        segments it replaces are deleted and it takes their place; its indexes are rebuilt.
-        """
-        directory = self.directory
-        for name in os.listdir(directory):
-            if name.endswith((".deleted", ".cleaned", ".tmp")):
-                os.unlink(os.path.join(directory, name))
-        names = os.listdir(directory)
-        for name in sorted(names):
-            swap_suffix = LOG_SUFFIX + ".swap"
-            stem = name[:-len(swap_suffix)]
-            if not (name.endswith(swap_suffix) and stem.isdigit()):
-                continue
-            base = int(stem)
-            end = self._read_swap_end(base)
-            for other in os.listdir(directory):
-                other_stem = other[:-len(LOG_SUFFIX)]
-                if other.endswith(LOG_SUFFIX) and other_stem.isdigit() and \
-                        base <= int(other_stem) and (end is None or int(other_stem) < end):
-                    os.unlink(os.path.join(directory, other))
-            os.rename(os.path.join(directory, name), os.path.join(directory, segment_file_name(base, LOG_SUFFIX)))
-            for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX):
-                # rebuilt by _load from the swapped-in log
-                path = os.path.join(directory, segment_file_name(base, suffix))
-                if os.path.exists(path):
-                    os.unlink(path)
-        for name in os.listdir(directory):
-            if name.endswith((".swap", SWAP_END_SUFFIX)):
-                os.unlink(os.path.join(directory, name))
-        logs = set()
-        for name in os.listdir(self.directory):
-            if name.endswith(LOG_SUFFIX) and name[:-len(LOG_SUFFIX)].isdigit():
-                logs.add(int(name[:-len(LOG_SUFFIX)]))
-        for name in os.listdir(self.directory):
-            for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX):
-                stem = name[:-len(suffix)]
-                if name.endswith(suffix) and stem.isdigit() and int(stem) not in logs:
-                    os.unlink(os.path.join(self.directory, name))
-        return sorted(logs)
-
-    def _read_swap_end(self, base):
-        """The end offset recorded for the swap of ``base``; None when absent or unreadable."""
-        try:
-            with open(os.path.join(self.directory, segment_file_name(base, SWAP_END_SUFFIX)), encoding="ascii") as f:
-                return int(f.read().strip())
-        except (OSError, ValueError):
-            # Without it every later segment would be at risk: replace only the same base.
-            return base + 1
-
-    def _load(self, recovery_point, log_start_offset, had_clean_shutdown):
-        bases = self._clean_temp_files()
-        for i, base in enumerate(bases):
-            missing_index = not all(os.path.exists(os.path.join(self.directory, segment_file_name(base, suffix)))
-                                    for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX))
-            segment = self._new_segment(base, active=(i == len(bases) - 1))
-            next_base = bases[i + 1] if i + 1 < len(bases) else None
-            if missing_index:
-                segment.rebuild_indexes()
-            else:
-                try:
-                    segment.offset_index.sanity_check(segment.size, next_base)
-                    segment.time_index.sanity_check(segment.size, next_base)
-                except CorruptIndexError:
-                    segment.rebuild_indexes()
-            self._add_segment(segment)
-        rebuild_epochs = self.epoch_cache.load_failed
-        if not had_clean_shutdown:
-            self._recover(recovery_point)
-        if not self.segments:
-            self._add_segment(self._new_segment(log_start_offset or 0))
-        self.log_end_offset = self.segments[-1].read_next_offset()
-        start = self.segments[0].base_offset
-        if log_start_offset is not None:
-            start = max(start, log_start_offset)
-        self.log_start_offset = start
-        if start > self.log_end_offset:
-            self.truncate_fully_and_start_at(start)
-        self._rebuild_producer_state(rebuild_epochs)
-        self.epoch_cache.truncate_from_end(self.log_end_offset)
-        self.epoch_cache.truncate_from_start(self.log_start_offset)
-        self.epoch_cache.write(fsync=True)
-        if had_clean_shutdown:
-            self.recovery_point = self.log_end_offset
-        else:
-            self.recovery_point = min(recovery_point, self.log_end_offset)
-        self.recovery_point = max(self.recovery_point, self.log_start_offset)
-        self.high_watermark = self.log_start_offset
-
-    def _recover(self, recovery_point):
-        """CRC-check segments from the one holding ``recovery_point``; cut at the first bad batch."""
-        for i, segment in enumerate(list(self.segments)):
-            upper = self.segments[i + 1].base_offset if i + 1 < len(self.segments) else None
-            if upper is not None and upper <= recovery_point:
-                continue
-            truncated = segment.recover()
-            if truncated:
-                self.recovered_bytes_truncated += truncated
-                for later in self.segments[i + 1:]:
-                    later.delete_files()
-                del self.segments[i + 1:]
-                del self._bases[i + 1:]
-                if not segment.offset_index._writable:
-                    segment.offset_index.make_writable()
-                    segment.time_index.make_writable()
-                break
-
-    def _rebuild_producer_state(self, rebuild_epochs):
+    def rebuild_producer_state(self, rebuild_epochs):
         """Scan every batch header (never records) to rebuild producers and, if needed, epochs."""
         self.producer_state.clear()
         if rebuild_epochs:
             self.epoch_cache.clear()
         for segment in self.segments:
-            position = 0
-            while position < segment.size:
-                header = segment.read_header(position)
+            for _position, header in segment.headers():
                 if header.producer_id >= 0:
                     self.producer_state.update(header)
                 if rebuild_epochs and header.partition_leader_epoch > self.epoch_cache.latest_epoch:
                     self.epoch_cache.assign(header.partition_leader_epoch, header.base_offset)
-                position += header.size
         self.producer_state.truncate_head(self.log_start_offset)
 
-    def _add_segment(self, segment):
+    def drop_segments_after(self, slot):
+        """Forget the segments after ``slot`` (recovery deleted their files)."""
+        del self.segments[slot + 1:]
+        del self._bases[slot + 1:]
+
+    def splice_segments(self, old_segments, segment):
+        """Put ``segment`` where the consecutive ``old_segments`` are (the cleaner's commit)."""
+        first = self.segments.index(old_segments[0])
+        self.segments[first:first + len(old_segments)] = [segment]
+        self._bases[first:first + len(old_segments)] = [segment.base_offset]
+
+    def add_segment(self, segment):
         self.segments.append(segment)
         self._bases.append(segment.base_offset)
 
@@ -343,6 +253,7 @@ class Log:
         :raises InvalidTimestampError: a CreateTime timestamp too far from the broker's clock.
         :raises InvalidRecordError: a control batch from a client.
         :raises OutOfOrderSequenceNumberError, InvalidProducerEpochError: idempotence checks.
+        :raises KafkaStorageError: a roll or a new epoch's checkpoint failed (e.g. EMFILE); nothing was appended.
         """
         config = self.config
         header = read_batch_header(records, 0)
@@ -375,11 +286,11 @@ class Log:
             header = set_log_append_time(records, header, now)
             append_time = now
         segment = self._maybe_roll(size, header.max_timestamp, last_offset, now, base_offset)
+        if leader_epoch >= 0 and leader_epoch != self.epoch_cache.latest_epoch:
+            self._assign_epochs([(leader_epoch, base_offset)])
         segment.append(records[:size] if len(records) != size else records, last_offset, header.max_timestamp,
                        last_offset)
         self.log_end_offset = last_offset + 1
-        if leader_epoch >= 0 and leader_epoch != self.epoch_cache.latest_epoch:
-            self._assign_epoch(leader_epoch, base_offset)
         self.producer_state.update(header)
         self.unflushed_messages += header.records_count
         return LogAppendInfo(base_offset, last_offset, append_time, self.log_start_offset, False,
@@ -395,6 +306,7 @@ class Log:
         :returns: :class:`LogAppendInfo` (offsets -1 when ``records`` holds no whole batch).
         :raises OffsetOutOfRangeError: a batch starts below the log end offset or out of order.
         :raises CorruptMessageError: a batch fails its CRC.
+        :raises KafkaStorageError: a roll or a new epoch's checkpoint failed (e.g. EMFILE); nothing was appended.
         """
         headers = list(iter_batch_headers(records))
         if not headers:
@@ -417,20 +329,42 @@ class Log:
         segment = self._maybe_roll(end, max_timestamp, last_offset, now, first_offset)
         if not segment.can_convert_to_relative_offset(first_offset):
             segment = self.roll(first_offset)
+        epochs = []
+        latest_epoch = self.epoch_cache.latest_epoch
+        for header in headers:
+            if header.partition_leader_epoch > latest_epoch:
+                latest_epoch = header.partition_leader_epoch
+                epochs.append((latest_epoch, header.base_offset))
+        self._assign_epochs(epochs)
         segment.append(memoryview(records)[:end], last_offset, max_timestamp, offset_of_max)
         self.log_end_offset = last_offset + 1
         for header in headers:
-            if header.partition_leader_epoch > self.epoch_cache.latest_epoch:
-                self._assign_epoch(header.partition_leader_epoch, header.base_offset)
             self.producer_state.update(header)
         self.unflushed_messages += count
         return LogAppendInfo(first_offset, last_offset, -1, self.log_start_offset, False, count, end)
 
-    def _assign_epoch(self, epoch, start_offset):
-        if self.epoch_cache.assign(epoch, start_offset):
-            # tmp + rename now; the fsync happens in flush(), off the reactor thread
-            self.epoch_cache.write(fsync=False)
-            self._epoch_needs_fsync = True
+    def _assign_epochs(self, epochs):
+        """Record new ``(epoch, start_offset)`` entries and write the checkpoint, before the append.
+
+        Recovery trusts the checkpoint for epochs, so an append whose epoch could not be
+        written (EMFILE) must not happen: the cache is put back and the append refused.
+
+        :raises KafkaStorageError: the checkpoint could not be written.
+        """
+        cache = self.epoch_cache
+        before = list(cache.entries)
+        changed = False
+        for epoch, start_offset in epochs:
+            changed = cache.assign(epoch, start_offset) or changed
+        if not changed:
+            return
+        try:
+            cache.write(fsync=False)  # tmp + rename now; the fsync happens in flush(), off the reactor thread
+        except OSError as error:
+            cache.entries = before
+            cache.dirty = False
+            raise KafkaStorageError(f"cannot write {cache.path}: {error}") from error
+        self._epoch_needs_fsync = True
 
     def _maybe_roll(self, messages_size, max_timestamp, max_offset, now, first_offset):
         segment = self.segments[-1]
@@ -444,19 +378,25 @@ class Log:
         """Start a new active segment at ``new_base_offset`` (default: the log end offset).
 
         An empty active segment is reused (or replaced when the new base is higher).
+
+        :raises KafkaStorageError: the new segment's file cannot be created (e.g. EMFILE); the
+            log is unchanged.
         """
         base = self.log_end_offset if new_base_offset is None else max(new_base_offset, self.log_end_offset)
         active = self.segments[-1]
+        if active.size == 0 and active.base_offset == base:
+            return active
+        try:
+            segment = self.new_segment(base)  # first: when this fails, nothing has changed
+        except OSError as error:
+            raise KafkaStorageError(f"cannot roll {self.topic}-{self.partition} at {base}: {error}") from error
         if active.size == 0:
-            if active.base_offset == base:
-                return active
             self.segments.pop()
             self._bases.pop()
             active.delete_files()
         else:
             active.on_become_inactive()
-        segment = self._new_segment(base)
-        self._add_segment(segment)
+        self.add_segment(segment)
         return segment
 
     # -- reads -----------------------------------------------------------------------------------
@@ -471,6 +411,7 @@ class Log:
             offset is ≥ it.
         :returns: :class:`FetchDataInfo`; ``records`` is None when nothing can be returned.
         :raises OffsetOutOfRangeError: ``start_offset`` is below the log start or above the log end offset.
+        :raises KafkaStorageError: a file could not be read.
         """
         log_end_offset = self.log_end_offset
         if start_offset < self.log_start_offset or start_offset > log_end_offset:
@@ -486,9 +427,12 @@ class Log:
             segment = segments[slot]
             upper = bases[slot + 1] if slot + 1 < len(bases) else log_end_offset
             max_position = None
-            if max_offset is not None and max_offset < upper:
-                max_position = segment.position_before(max_offset)
-            found = segment.read(start_offset, max_bytes, max_position, min_one_message)
+            try:
+                if max_offset is not None and max_offset < upper:
+                    max_position = segment.position_before(max_offset)
+                found = segment.read(start_offset, max_bytes, max_position, min_one_message)
+            except OSError as error:  # e.g. EMFILE loading an evicted index
+                raise KafkaStorageError(f"read of {self.topic}-{self.partition} failed: {error}") from error
             if found is not None:
                 position, length = found
                 return FetchDataInfo(start_offset, FileRegion(segment.file, position, length),
@@ -546,11 +490,10 @@ class Log:
             del self.segments[keep:]
             del self._bases[keep:]
             for segment in doomed:
-                self._schedule_delete(segment)
+                self.schedule_delete(segment)
         active = self.segments[-1]
+        active.make_active()
         active.truncate_to(offset)
-        active.offset_index.make_writable()
-        active.time_index.make_writable()
         self.log_end_offset = active.read_next_offset()
         self.log_start_offset = min(self.log_start_offset, self.log_end_offset)
         self._after_truncation()
@@ -562,10 +505,10 @@ class Log:
         self.cleaner_generation += 1
         self.truncated_to = offset if self.truncated_to is None else min(self.truncated_to, offset)
         for segment in self.segments:
-            self._schedule_delete(segment)
+            self.schedule_delete(segment)
         self.segments = []
         self._bases = []
-        self._add_segment(self._new_segment(offset))
+        self.add_segment(self.new_segment(offset))
         self.log_end_offset = offset
         self.log_start_offset = offset
         self.epoch_cache.clear()
@@ -575,7 +518,7 @@ class Log:
         self.epoch_cache.truncate_from_end(self.log_end_offset)
         self.epoch_cache.write(fsync=False)
         self._epoch_needs_fsync = True
-        self._rebuild_producer_state(False)
+        self.rebuild_producer_state(False)
         self.recovery_point = min(getattr(self, "recovery_point", 0), self.log_end_offset)
         self.recovery_point = max(self.recovery_point, self.log_start_offset)
         self.high_watermark = min(max(getattr(self, "high_watermark", 0), self.log_start_offset),
@@ -603,81 +546,6 @@ class Log:
         self.producer_state.truncate_head(offset)
         return True
 
-    # -- retention ---------------------------------------------------------------------------------
-
-    @_locked
-    def delete_retention_segments(self):
-        """Delete old segments by ``retention.ms``, ``retention.bytes`` and the log start offset.
-
-        Time and size retention apply only when ``delete`` is in ``cleanup.policy``; segments
-        wholly below the log start offset always go (as in Kafka 2.8). Only segments wholly
-        below the high watermark are considered, and the log always keeps an active segment.
-
-        :returns: the number of segments deleted.
-        """
-        deleted = 0
-        config = self.config
-        if config.delete_enabled:
-            if config.retention_ms >= 0:
-                now = self.time_ms()
-                deleted += self._delete_segments(
-                    lambda segment, _next: now - segment.largest_timestamp_or_mtime > config.retention_ms)
-            if config.retention_bytes >= 0:
-                excess = [self.size_in_bytes - config.retention_bytes]
-
-                def over_size(segment, _next):
-                    if excess[0] - segment.size >= 0:
-                        excess[0] -= segment.size
-                        return True
-                    return False
-                deleted += self._delete_segments(over_size)
-        deleted += self._delete_segments(
-            lambda segment, next_segment: next_segment is not None and
-            next_segment.base_offset <= self.log_start_offset)
-        return deleted
-
-    def _delete_segments(self, predicate):
-        segments = self.segments
-        doomed = []
-        for i, segment in enumerate(segments):
-            next_segment = segments[i + 1] if i + 1 < len(segments) else None
-            upper = next_segment.base_offset if next_segment is not None else self.log_end_offset
-            if next_segment is None and segment.size == 0:
-                break
-            if self.high_watermark >= upper and predicate(segment, next_segment):
-                doomed.append(segment)
-            else:
-                break
-        if not doomed:
-            return 0
-        if len(doomed) == len(segments):
-            self.roll()
-        del self.segments[:len(doomed)]
-        del self._bases[:len(doomed)]
-        for segment in doomed:
-            self._schedule_delete(segment)
-        self.maybe_increment_log_start_offset(self.segments[0].base_offset)
-        return len(doomed)
-
-    def _schedule_delete(self, segment):
-        segment.mark_deleted()
-        self._pending_deletes.append((self.time_ms() + self.config.file_delete_delay_ms, segment))
-
-    @_locked
-    def delete_expired_files(self, force=False):
-        """Close and unlink ``.deleted`` segments whose ``file.delete.delay.ms`` has passed.
-
-        :returns: the number of segments removed.
-        """
-        now = self.time_ms()
-        due = [entry for entry in self._pending_deletes if force or entry[0] <= now]
-        if not due:
-            return 0
-        self._pending_deletes = [entry for entry in self._pending_deletes if not (force or entry[0] <= now)]
-        for _due, segment in due:
-            segment.delete_files()
-        return len(due)
-
     # -- compaction ------------------------------------------------------------------------------
 
     def inactive_segments_snapshot(self):
@@ -689,17 +557,9 @@ class Log:
         """Swap the cleaner's ``cleaned`` segment in for ``old_segments`` (called on a cleaner thread).
 
         ``cleaned`` has ``.cleaned`` files, fsync'd, with ``<base>.swapend.cleaned`` holding
-        ``end_offset`` (the base of the segment after ``old_segments``). The steps, each of which
-        recovery after a crash handles (see :meth:`_clean_temp_files`):
-
-        1. ``<base>.swapend.cleaned`` → ``<base>.swapend`` (harmless alone: recovery drops it);
-        2. ``<base>.log.cleaned`` → ``<base>.log.swap``: the commit point;
-        3. the old segments → ``.deleted``, still open for FileRegions already handed out, closed
-           after ``file.delete.delay.ms``;
-        4. ``<base>.log.swap`` → ``<base>.log`` and the indexes ``.cleaned`` → final names;
-        5. ``<base>.swapend`` removed.
-
-        Readers switch to ``cleaned`` at the commit point, under ``lock``.
+        ``end_offset`` (the base of the segment after ``old_segments``). The steps, and how
+        recovery after a crash handles each, are :mod:`kafkalite.log.swap`'s. Readers switch
+        to ``cleaned`` at the commit point, under ``lock``.
 
         :param generation: :attr:`cleaner_generation` when the cleaner took its snapshot; if a
             truncation or deletion happened since, or an old segment left the log (retention),
@@ -707,40 +567,7 @@ class Log:
         :param step_hook: test-only: called with each step's name just before the step.
         :returns: True when swapped; False when abandoned (the cleaned files are removed).
         """
-        hook = step_hook or (lambda step: None)
-        base = cleaned.base_offset
-        swap_end = os.path.join(self.directory, segment_file_name(base, SWAP_END_SUFFIX))
-        with self.lock:
-            live = {id(segment) for segment in self.segments[:-1]}
-            if self.closed or generation != self.cleaner_generation or \
-                    any(id(segment) not in live for segment in old_segments):
-                names = [os.path.basename(path) for path in
-                         (cleaned.log_path, cleaned.offset_index.path, cleaned.time_index.path)]
-                cleaned.delete_files()
-                # the directory may have been renamed meanwhile (topic deletion): unlink by name too
-                for name in names:
-                    _unlink_quietly(os.path.join(self.directory, name))
-                _unlink_quietly(os.path.join(self.directory, os.path.basename(swap_end) + ".cleaned"))
-                return False
-            hook("swapend")
-            os.rename(swap_end + ".cleaned", swap_end)
-            hook("commit")
-            cleaned.rename_log_file(".swap")
-            first = self.segments.index(old_segments[0])
-            self.segments[first:first + len(old_segments)] = [cleaned]
-            self._bases[first:first + len(old_segments)] = [base]
-            _fsync_dir(self.directory)
-            for segment in old_segments:
-                hook("delete_old")
-                self._schedule_delete(segment)
-            hook("rename_log")
-            cleaned.rename_log_file("")
-            hook("rename_indexes")
-            cleaned.rename_index_files("")
-            hook("remove_swapend")
-            os.unlink(swap_end)
-        _fsync_dir(self.directory)
-        return True
+        return swap.replace_segments(self, cleaned, old_segments, end_offset, generation, step_hook)
 
     # -- flushing and closing ------------------------------------------------------------------------
 
@@ -748,12 +575,17 @@ class Log:
         """fsync segments holding offsets in [recovery_point, up_to_offset), then advance the recovery point.
 
         Safe to call from a thread pool while the reactor thread appends.
+
+        :raises KafkaStorageError: a write or fsync failed; the recovery point stays.
         """
         up_to = self.log_end_offset if up_to_offset is None else min(up_to_offset, self.log_end_offset)
         if self._epoch_needs_fsync:
-            self._epoch_needs_fsync = False
             self.epoch_cache.dirty = True
-            self.epoch_cache.write(fsync=True)
+            try:
+                self.epoch_cache.write(fsync=True)
+            except OSError as error:
+                raise KafkaStorageError(f"flush of {self.epoch_cache.path} failed: {error}") from error
+            self._epoch_needs_fsync = False  # only now: a failed write is retried by the next flush
         if up_to <= self.recovery_point:
             return
         with self.lock:
@@ -775,16 +607,36 @@ class Log:
 
     @_locked
     def close(self):
-        """Close every file (trimming the indexes); pending deletions are finished."""
+        """Close every file (writing the indexes out); pending deletions are finished.
+
+        :raises OSError: the first failure; every segment is closed anyway.
+        """
         self.closed = True
         self.cleaner_generation += 1
         if self._epoch_needs_fsync:
             self.epoch_cache.dirty = True
             self.epoch_cache.write(fsync=True)
             self._epoch_needs_fsync = False
+        failures = []
         for segment in self.segments:
-            segment.close()
+            try:
+                segment.close()
+            except OSError as error:
+                failures.append(error)
         self.delete_expired_files(force=True)
+        if failures:
+            raise failures[0]
+
+    @_locked
+    def rename_dir(self, target):
+        """Rename the partition directory to ``target`` (topic deletion); files stay open and usable."""
+        os.rename(self.directory, target)
+        self.directory = target
+        self.epoch_cache.path = os.path.join(target, os.path.basename(self.epoch_cache.path))
+        for segment in self.segments:
+            segment.move_to(target)
+        for _due, segment in self._pending_deletes:
+            segment.move_to(target)
 
     @_locked
     def delete(self):
@@ -792,6 +644,7 @@ class Log:
         self.closed = True
         self.cleaner_generation += 1
         for segment in self.segments:
+            segment.indexes.forget()  # about to be removed: not worth writing
             segment.close()
         self.delete_expired_files(force=True)
         shutil.rmtree(self.directory, ignore_errors=True)
@@ -799,10 +652,3 @@ class Log:
     def __repr__(self):
         return (f"Log({self.topic}-{self.partition}, start={self.log_start_offset}, end={self.log_end_offset}, "
                 f"segments={len(self.segments)})")
-
-
-def _unlink_quietly(path):
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

@@ -4,19 +4,23 @@ Loads and recovers logs at start, creates logs in the least-loaded dir, deletes 
 logs (rename to ``…-delete``, remove later), writes the per-dir checkpoint files
 (recovery points, high watermarks, log start offsets), runs retention, flushes, and marks a
 clean shutdown with ``.kafka_cleanshutdown``. Also reads and writes ``meta.properties``,
-and owns the log cleaner (:meth:`LogManager.start_cleaner`), whose threads it stops first
-on shutdown. Synchronous; the broker runs ``load``, ``flush_logs``, ``cleanup_logs`` and
-``shutdown`` in its thread pool.
+owns the :class:`~kafkalite.log.index_cache.IndexCache` its logs share for the indexes of
+inactive segments, and owns the log cleaner (:meth:`LogManager.start_cleaner`), whose
+threads it stops first on shutdown. Synchronous; the broker runs ``load``, ``flush_logs``,
+``cleanup_logs`` and ``shutdown`` in its thread pool.
 """
 
 import os
 import shutil
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from kafkalite.log.checkpoint import CorruptCheckpointError, read_offset_checkpoint, write_offset_checkpoint
 from kafkalite.log.cleaner import CleanerConfig, LogCleaner
+from kafkalite.log.index_cache import IndexCache
 from kafkalite.log.log import Log, parse_topic_partition
+from kafkalite.protocol.errors import KafkaStorageError
 
 __all__ = [
     "CLEAN_SHUTDOWN_FILE", "LOG_START_OFFSET_CHECKPOINT", "META_PROPERTIES", "RECOVERY_POINT_CHECKPOINT",
@@ -30,6 +34,8 @@ LOG_START_OFFSET_CHECKPOINT = "log-start-offset-checkpoint"
 META_PROPERTIES = "meta.properties"
 _DELETE_SUFFIX = "-delete"
 _FUTURE_SUFFIX = "-future"
+# fsyncs of different files overlap in the device and the journal; the GIL is released meanwhile
+_FLUSH_THREADS = 8
 
 
 class InconsistentBrokerMetadataError(Exception):
@@ -42,14 +48,17 @@ class LogManager:
     :param log_dirs: the ``log.dirs`` paths.
     :param default_config: the :class:`LogConfig` for logs created without their own.
     :param time_ms: a callable returning the current time in milliseconds.
+    :param index_cache: the :class:`IndexCache` shared by the logs (default bounds when None).
     """
 
-    def __init__(self, log_dirs, default_config, time_ms):
+    def __init__(self, log_dirs, default_config, time_ms, index_cache=None):
         self.log_dirs = [os.path.abspath(path) for path in log_dirs]
         self.default_config = default_config
         self.time_ms = time_ms
+        self.index_cache = index_cache if index_cache is not None else IndexCache()
         self.logs = {}  # (topic, partition) -> Log
         self._log_dir_of = {}  # (topic, partition) -> log dir
+        self._logs_in_dir = dict.fromkeys(self.log_dirs, 0)
         self._deleted_logs = []  # (due_ms, Log or None, path)
         self.skipped_dirs = []  # directory names that are not <topic>-<partition>
         self.had_clean_shutdown = {}
@@ -71,10 +80,10 @@ class LogManager:
             recovery_points = self._read_checkpoint(log_dir, RECOVERY_POINT_CHECKPOINT)
             start_offsets = self._read_checkpoint(log_dir, LOG_START_OFFSET_CHECKPOINT)
             high_watermarks = self._read_checkpoint(log_dir, REPLICATION_OFFSET_CHECKPOINT)
-            for name in sorted(os.listdir(log_dir)):
+            with os.scandir(log_dir) as entries:
+                directories = sorted(entry.name for entry in entries if entry.is_dir())
+            for name in directories:
                 path = os.path.join(log_dir, name)
-                if not os.path.isdir(path):
-                    continue
                 if name.endswith(_DELETE_SUFFIX):
                     self._deleted_logs.append((self.time_ms(), None, path))
                     continue
@@ -88,11 +97,10 @@ class LogManager:
                     continue
                 log = Log(path, configs.get(key[0], self.default_config), self.time_ms,
                           recovery_point=recovery_points.get(key, 0), log_start_offset=start_offsets.get(key),
-                          had_clean_shutdown=clean)
+                          had_clean_shutdown=clean, index_cache=self.index_cache, create=False)
                 if key in high_watermarks:
                     log.update_high_watermark(high_watermarks[key])
-                self.logs[key] = log
-                self._log_dir_of[key] = log_dir
+                self._register(key, log, log_dir)
             if clean:
                 os.unlink(marker)
 
@@ -126,6 +134,10 @@ class LogManager:
 
         An existing log takes ``config`` when one is given: logs loaded at start-up have the
         broker defaults until their topic's overrides are known (compaction, retention).
+
+        :raises KafkaStorageError: the log could not be created or opened (e.g. EMFILE); its
+            message names the directory and the OS error. Nothing is left registered or
+            open, and a directory created by this call is removed again.
         """
         key = (topic, partition)
         log = self.logs.get(key)
@@ -133,14 +145,30 @@ class LogManager:
             if config is not None and config != log.config:
                 log.update_config(config)
             return log
-        counts = dict.fromkeys(self.log_dirs, 0)
-        for log_dir in self._log_dir_of.values():
-            counts[log_dir] = counts.get(log_dir, 0) + 1
-        log_dir = min(self.log_dirs, key=lambda path: counts[path])
-        log = Log(os.path.join(log_dir, f"{topic}-{partition}"), config or self.default_config, self.time_ms)
+        log_dir = min(self.log_dirs, key=lambda path: self._logs_in_dir[path])
+        path = os.path.join(log_dir, f"{topic}-{partition}")
+        try:
+            try:
+                os.mkdir(path)
+                new = True
+            except FileExistsError:
+                new = False
+            try:
+                log = Log(path, config or self.default_config, self.time_ms, index_cache=self.index_cache,
+                          create=False, new=new)
+            except OSError:
+                if new:
+                    _remove_new_directory(path)
+                raise
+        except OSError as error:
+            raise KafkaStorageError(f"cannot open the log in {path}: {error}") from error
+        self._register(key, log, log_dir)
+        return log
+
+    def _register(self, key, log, log_dir):
         self.logs[key] = log
         self._log_dir_of[key] = log_dir
-        return log
+        self._logs_in_dir[log_dir] += 1
 
     def all_logs(self):
         """Every open log, as a list."""
@@ -158,17 +186,15 @@ class LogManager:
         """
         key = (topic, partition)
         log = self.logs.pop(key, None)
-        self._log_dir_of.pop(key, None)
+        log_dir = self._log_dir_of.pop(key, None)
         if log is None:
             return False
+        self._logs_in_dir[log_dir] -= 1
         with log.lock:
             log.cleaner_generation += 1  # a cleaning in progress must not swap into a deleted log
             log.closed = True
         target = f"{log.directory}.{uuid.uuid4().hex}{_DELETE_SUFFIX}"
-        with log.lock:
-            os.rename(log.directory, target)
-            log.directory = target
-            log.epoch_cache.path = os.path.join(target, os.path.basename(log.epoch_cache.path))
+        log.rename_dir(target)
         self._deleted_logs.append((self.time_ms() + log.config.file_delete_delay_ms, log, target))
         return True
 
@@ -178,11 +204,16 @@ class LogManager:
         """Retention over every log, then removal of expired ``.deleted`` files and deleted dirs.
 
         :returns: the number of segments deleted by retention.
+        :raises KafkaStorageError: after going through every log, when one failed (e.g. EMFILE).
         """
         deleted = 0
+        failed = []
         for log in self.all_logs():
-            deleted += log.delete_retention_segments()
-            log.delete_expired_files()
+            try:
+                deleted += log.delete_retention_segments()
+                log.delete_expired_files()
+            except (OSError, KafkaStorageError) as error:
+                failed.append((log, error))
         now = self.time_ms()
         remaining = []
         for due, log, path in self._deleted_logs:
@@ -193,15 +224,43 @@ class LogManager:
             else:
                 remaining.append((due, log, path))
         self._deleted_logs = remaining
+        if failed:
+            log, error = failed[0]
+            raise KafkaStorageError(f"retention failed for {len(failed)} logs, first {log.topic}-{log.partition}: "
+                                    f"{error}") from error
         return deleted
 
     def flush_logs(self, force=False):
-        """Flush logs whose ``flush.messages`` or ``flush.ms`` is due (every log when ``force``)."""
+        """Flush logs whose ``flush.messages`` or ``flush.ms`` is due (every log when ``force``).
+
+        A log that fails keeps its recovery point; the others are flushed all the same.
+
+        :raises KafkaStorageError: after trying every log, when any failed (naming the first).
+        """
         now = self.time_ms()
-        for log in self.all_logs():
-            if force or log.unflushed_messages >= log.config.flush_messages or \
-                    now - log.last_flush_ms >= log.config.flush_ms:
+        due = [log for log in self.all_logs() if force or log.unflushed_messages >= log.config.flush_messages or
+               now - log.last_flush_ms >= log.config.flush_ms]
+        self._flush(due)
+
+    @staticmethod
+    def _flush(logs):
+        """Flush ``logs``, several at a time; raise after trying them all."""
+        def flush(log):
+            try:
                 log.flush()
+            except (OSError, KafkaStorageError) as error:
+                return log, error
+            return None
+        if len(logs) > 1:
+            with ThreadPoolExecutor(min(_FLUSH_THREADS, len(logs)), thread_name_prefix="log-flush") as pool:
+                outcomes = list(pool.map(flush, logs))
+        else:
+            outcomes = [flush(log) for log in logs]
+        failed = [outcome for outcome in outcomes if outcome is not None]
+        if failed:
+            log, error = failed[0]
+            raise KafkaStorageError(f"flush failed for {len(failed)} logs, first {log.topic}-{log.partition}: "
+                                    f"{error}") from error
 
     def _checkpoint(self, name, value_of, include=lambda log: True):
         for log_dir in self.log_dirs:
@@ -226,8 +285,7 @@ class LogManager:
         """Stop the cleaner; flush everything, write all checkpoints, close the logs, mark a clean shutdown."""
         if self.cleaner is not None:
             self.cleaner.shutdown()
-        for log in self.all_logs():
-            log.flush()
+        self._flush(self.all_logs())
         self.checkpoint_recovery_points()
         self.checkpoint_high_watermarks()
         self.checkpoint_log_start_offsets()
@@ -286,6 +344,14 @@ class LogManager:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
+
+
+def _remove_new_directory(path):
+    """Remove a log directory this broker just created; ``rmdir`` first, as it needs no descriptor (EMFILE)."""
+    try:
+        os.rmdir(path)
+    except OSError:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _read_properties(path):

@@ -5,13 +5,18 @@ holding it (sparse offset index, then a scan of batch headers), cuts reads at wh
 boundaries, and recovers itself after a crash by CRC-checking every batch and rebuilding
 both indexes. It never decodes records: everything here works on the 61-byte headers.
 
-Not thread-safe: the owning :class:`~kafkalite.log.log.Log` serialises access, except
-:meth:`LogSegment.flush`, which only fsyncs and may run on another thread.
+The only descriptor a segment keeps is its ``.log`` file's: the indexes are buffers whose
+files are written through short-lived descriptors, pinned while the segment is active and
+cached (bounded, shared) while it is not; see :mod:`kafkalite.log.segment_indexes`.
+
+Not thread-safe: the owning :class:`~kafkalite.log.log.Log` serialises changes, except
+:meth:`LogSegment.flush` (the flush pool) and reads of inactive segments (cleaner threads).
 """
 
 import os
 
-from kafkalite.log.index import OffsetIndex, TimeIndex
+from kafkalite.log.index import CorruptIndexError
+from kafkalite.log.segment_indexes import SegmentIndexes
 from kafkalite.protocol.errors import CorruptMessageError
 from kafkalite.protocol.records import BATCH_HEADER_SIZE, LOG_OVERHEAD, check_crc, read_batch_header
 
@@ -23,9 +28,44 @@ TIME_INDEX_SUFFIX = ".timeindex"
 _INT32_MAX = 2**31 - 1
 
 
+_SCAN_CHUNK_BYTES = 256 * 1024
+
+
 def segment_file_name(base_offset, suffix):
     """``00000000000000000042.log``: the base offset zero-padded to 20 digits."""
     return f"{base_offset:020d}{suffix}"
+
+
+class _ChunkReader:
+    """Reads a file forward in chunks, so a scan of small batches costs a ``pread`` per chunk, not per batch.
+
+    :param fd: the file.
+    :param end: where reading stops (the file size or a bound below it).
+    """
+
+    def __init__(self, fd, end):
+        self._fd = fd
+        self._end = end
+        self._start = 0
+        self._view = memoryview(b"")
+
+    def view(self, position, length):
+        """``length`` bytes at ``position`` (fewer only at the end of the file)."""
+        offset = position - self._start
+        if offset < 0 or offset + length > len(self._view):
+            self._view = memoryview(os.pread(self._fd, max(length, min(_SCAN_CHUNK_BYTES, self._end - position)),
+                                             position))
+            self._start, offset = position, 0
+        return self._view[offset:offset + length]
+
+    def header(self, position):
+        """The :class:`BatchHeader` of the batch at ``position``, its ``position`` field left 0.
+
+        Scans track positions themselves: filling the field costs a tuple copy per batch.
+
+        :raises CorruptMessageError: a truncated header or a wrong magic.
+        """
+        return read_batch_header(self.view(position, BATCH_HEADER_SIZE))
 
 
 class LogSegment:
@@ -34,45 +74,135 @@ class LogSegment:
     :param directory: the partition directory.
     :param base_offset: the first offset this segment may hold.
     :param index_interval_bytes: bytes appended between two index entries.
-    :param max_index_size: pre-allocated size of each index file.
+    :param max_index_size: ``segment.index.bytes``: the segment rolls when an index holds that much.
     :param rolling_jitter_ms: subtracted from ``segment.ms`` for this segment.
     :param created_ms: creation time (the fall-back for time-based rolling).
-    :param active: map the indexes for appends (the last segment of a log).
+    :param active: the last segment of a log (appended to; its indexes are pinned).
     :param suffix: appended to all three file names (``.cleaned`` for a segment the log
         cleaner is writing).
+    :param index_cache: the :class:`~kafkalite.log.index_cache.IndexCache` holding the
+        indexes of inactive segments; None: load them again on every use.
+    :param new: the segment is being created: none of its files exists yet.
     """
 
     def __init__(self, directory, base_offset, index_interval_bytes, max_index_size, rolling_jitter_ms=0,
-                 created_ms=0, active=True, suffix=""):
+                 created_ms=0, active=True, suffix="", index_cache=None, new=False):
         self.directory = directory
         self.base_offset = base_offset
         self.index_interval_bytes = index_interval_bytes
         self.rolling_jitter_ms = rolling_jitter_ms
         self.created_ms = created_ms
-        self.log_path = os.path.join(directory, segment_file_name(base_offset, LOG_SUFFIX) + suffix)
+        stem = os.path.join(directory, f"{base_offset:020d}")
+        self.log_path = stem + LOG_SUFFIX + suffix
         # unbuffered append mode: every write lands at the end, ftruncate keeps working.
         self.file = open(self.log_path, "a+b", buffering=0)  # noqa: SIM115 (lives as long as the segment)
         self._fd = self.file.fileno()
-        self.size = os.fstat(self._fd).st_size
-        self.offset_index = OffsetIndex(
-            os.path.join(directory, segment_file_name(base_offset, INDEX_SUFFIX) + suffix),
-            base_offset, max_index_size, writable=active)
-        self.time_index = TimeIndex(
-            os.path.join(directory, segment_file_name(base_offset, TIME_INDEX_SUFFIX) + suffix),
-            base_offset, max_index_size, writable=active)
+        try:
+            self.size = os.fstat(self._fd).st_size
+        except BaseException:
+            self.file.close()
+            raise
+        self.indexes = SegmentIndexes(self, stem + INDEX_SUFFIX + suffix, stem + TIME_INDEX_SUFFIX + suffix,
+                                      max_index_size, index_cache, active)
+        self._max_timestamp_and_offset = None  # read from the time index on first use
         self.bytes_since_last_index_entry = 0
-        timestamp, offset = self.time_index.last_entry
-        self.max_timestamp_so_far = timestamp
-        self.offset_of_max_timestamp = offset
         self._rolling_based_timestamp = None
         self._next_offset = None if self.size else base_offset
         self.deleted = False
+        if self.size == 0 and active:
+            # An empty log has empty indexes, whatever files a crash left: nothing to read.
+            self.indexes.pin_fresh(files_absent=new)
+            self._max_timestamp_and_offset = (-1, base_offset)
+
+    # -- indexes ---------------------------------------------------------------------------
+
+    @property
+    def offset_index(self):
+        """The :class:`~kafkalite.log.index.OffsetIndex` (pinned, cached, or loaded now)."""
+        return self.indexes.get()[0]
+
+    @property
+    def time_index(self):
+        """The :class:`~kafkalite.log.index.TimeIndex` (pinned, cached, or loaded now)."""
+        return self.indexes.get()[1]
+
+    @property
+    def offset_index_path(self):
+        return self.indexes.offset_index_path
+
+    @property
+    def time_index_path(self):
+        return self.indexes.time_index_path
+
+    def check_indexes(self, offset_index, time_index):
+        """Check indexes read from disk against the log (called when they are loaded).
+
+        Kafka skips this (it recovers every segment after the recovery point); it is cheap
+        here and catches files a crash, an older kafkalite or a hand left stale: the last
+        offset entry must point at a batch start whose offsets do not pass the entry, the
+        batches from there must end exactly at the end of the log, and both indexes' last
+        offsets must lie below the log's next offset.
+
+        :raises CorruptIndexError: they do not.
+        """
+        size = self.size
+        offset_index.sanity_check(size)
+        time_index.sanity_check(size)
+        last_offset, position = offset_index.last_entry
+        next_offset = self.base_offset
+        reader = _ChunkReader(self._fd, size)
+        try:
+            if offset_index.entries:
+                header = reader.header(position)
+                if header.base_offset < self.base_offset or header.last_offset > last_offset:
+                    raise CorruptIndexError(f"{offset_index.path}: last entry ({last_offset}, {position}) "
+                                            "does not point at its batch")
+            while position < size:
+                header = reader.header(position)
+                if header.size < BATCH_HEADER_SIZE:
+                    raise CorruptIndexError(f"{self.log_path}: bad batch length at {position}")
+                next_offset = header.next_offset
+                position += header.size
+        except CorruptMessageError as error:
+            raise CorruptIndexError(f"{offset_index.path}: {error}") from None
+        if position != size or (offset_index.entries and last_offset >= next_offset) or \
+                (time_index.entries and time_index.last_entry[1] >= next_offset):
+            raise CorruptIndexError(f"{offset_index.path} or {time_index.path} point past the log")
+        if self._next_offset is None:
+            self._next_offset = next_offset
+
+    def rebuild_indexes(self, indexes):
+        """Fill empty ``indexes`` from the batch headers, without CRC checks (missing or corrupt files)."""
+        self._max_timestamp_and_offset = (-1, self.base_offset)
+        last_index_entry = 0
+        for position, header in self.headers():
+            last_index_entry = self._index_batch(header, position, last_index_entry, indexes)
+        self.bytes_since_last_index_entry = self.size - last_index_entry
+        indexes[1].maybe_append(*self._max_timestamp(), skip_full_check=True)
+
+    def make_active(self):
+        """This segment is the last of its log again (truncation): pin its indexes."""
+        self.indexes.make_active()
 
     # -- reading headers ---------------------------------------------------------------
 
     def read_header(self, position):
         """The :class:`BatchHeader` of the batch starting at byte ``position``."""
         return read_batch_header(os.pread(self._fd, BATCH_HEADER_SIZE, position))._replace(position=position)
+
+    def headers(self, position=0):
+        """``(position, header)`` of the batches from ``position`` (a batch start) to the end, read in chunks.
+
+        The headers' own ``position`` field is 0: use the position paired with them.
+
+        :raises CorruptMessageError: a header that cannot be a batch's.
+        """
+        size = self.size
+        reader = _ChunkReader(self._fd, size)
+        while position < size:
+            header = reader.header(position)
+            yield position, header
+            position += max(header.size, BATCH_HEADER_SIZE)
 
     def translate_offset(self, offset, starting_position=0):
         """Header of the first batch whose last offset is ≥ ``offset``, or None past the end."""
@@ -92,22 +222,48 @@ class LogSegment:
         return self.size if header is None else header.position
 
     def read_next_offset(self):
-        """The offset after the last batch of this segment (``base_offset`` when empty)."""
+        """The offset after the last batch of this segment (``base_offset`` when empty).
+
+        A segment too small to have index entries is scanned from its start without loading
+        its indexes: a restart of many small logs opens no index file.
+        """
         if self._next_offset is None:
-            last_offset, position = self.offset_index.last_entry
-            next_offset = max(self.base_offset, last_offset)
-            size = self.size
-            while position < size:
-                header = self.read_header(position)
+            if self.size <= self.index_interval_bytes and not self.indexes.loaded:
+                next_offset, position = self.base_offset, 0
+            else:
+                last_offset, position = self.offset_index.last_entry
+                if self._next_offset is not None:  # the indexes' sanity check found it while loading
+                    return self._next_offset
+                next_offset = max(self.base_offset, last_offset)
+            for _position, header in self.headers(position):
                 next_offset = header.next_offset
-                position += header.size
             self._next_offset = next_offset
         return self._next_offset
+
+    def _max_timestamp(self):
+        """``(timestamp, offset)``: the largest max-timestamp so far and the last offset of its batch.
+
+        Read from the time index's last entry the first time (the final entry forced at roll
+        and close holds it), then kept here: retention and the cleaner ask for it of every
+        old segment, and the index may be evicted meanwhile.
+        """
+        found = self._max_timestamp_and_offset
+        if found is None:
+            found = self._max_timestamp_and_offset = self.time_index.last_entry
+        return found
+
+    @property
+    def max_timestamp_so_far(self):
+        return self._max_timestamp()[0]
+
+    @property
+    def offset_of_max_timestamp(self):
+        return self._max_timestamp()[1]
 
     @property
     def largest_timestamp(self):
         """The largest batch max-timestamp in the segment (-1 if none)."""
-        return max(self.max_timestamp_so_far, self.time_index.last_entry[0])
+        return self._max_timestamp()[0]
 
     @property
     def largest_timestamp_or_mtime(self):
@@ -165,40 +321,39 @@ class LogSegment:
             written += self.file.write(view[written:])
         self._note_timestamp(max_timestamp, offset_of_max_timestamp)
         if self.bytes_since_last_index_entry > self.index_interval_bytes:
-            self.offset_index.append(largest_offset, position)
-            self.time_index.maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp)
+            offset_index, time_index = self.indexes.get()
+            offset_index.append(largest_offset, position)
+            time_index.maybe_append(*self._max_timestamp())
             self.bytes_since_last_index_entry = 0
         self.bytes_since_last_index_entry += length
         self.size = position + length
         self._next_offset = largest_offset + 1
 
     def on_become_inactive(self):
-        """The segment was rolled: force a final time index entry and trim the indexes."""
-        self.time_index.maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp, skip_full_check=True)
-        self.offset_index.trim()
-        self.time_index.trim()
+        """The segment was rolled: force a final time index entry, write both indexes out, cache them."""
+        time_index = self.time_index
+        time_index.maybe_append(*self._max_timestamp(), skip_full_check=True)
+        self.indexes.make_inactive()
 
     # -- recovery and truncation ---------------------------------------------------------
 
-    def recover(self, on_batch=None):
+    def recover(self):
         """CRC-check every batch, rebuild both indexes, cut the file at the first bad batch.
 
-        :param on_batch: called with each valid header (epoch cache, producer state).
         :returns: the number of bytes truncated off the end.
         """
         self._reset_indexes()
         self._rolling_based_timestamp = None
         file_size = os.fstat(self._fd).st_size
+        reader = _ChunkReader(self._fd, file_size)
         valid_bytes = 0
         last_index_entry = 0
         next_offset = self.base_offset
         while valid_bytes < file_size:
-            header = self._valid_batch_at(valid_bytes, file_size, next_offset)
+            header = self._valid_batch_at(reader, valid_bytes, file_size, next_offset)
             if header is None:
                 break
             last_index_entry = self._index_batch(header, valid_bytes, last_index_entry)
-            if on_batch is not None:
-                on_batch(header)
             valid_bytes += header.size
             next_offset = header.next_offset
         truncated = file_size - valid_bytes
@@ -207,13 +362,14 @@ class LogSegment:
         self.size = valid_bytes
         self._finish_index_rebuild(valid_bytes, last_index_entry)
         self._next_offset = next_offset
+        self.indexes.store()
         return truncated
 
-    def _valid_batch_at(self, position, file_size, min_offset):
+    def _valid_batch_at(self, reader, position, file_size, min_offset):
         if file_size - position < BATCH_HEADER_SIZE:
             return None
         try:
-            header = self.read_header(position)
+            header = reader.header(position)
         except CorruptMessageError:
             return None
         if header.batch_length < BATCH_HEADER_SIZE - LOG_OVERHEAD or position + header.size > file_size:
@@ -221,51 +377,38 @@ class LogSegment:
         if header.base_offset < min_offset or header.last_offset_delta < 0 or \
                 not self.can_convert_to_relative_offset(header.last_offset):
             return None
-        data = os.pread(self._fd, header.size, position)
         try:
-            check_crc(data, header._replace(position=0))
+            check_crc(reader.view(position, header.size), header)  # the header's position is 0, as the view's
         except CorruptMessageError:
             return None
         return header
 
-    def rebuild_indexes(self):
-        """Recreate both indexes from the batch headers without CRC checks (corrupt/missing index)."""
-        self._reset_indexes()
-        position = 0
-        last_index_entry = 0
-        while position < self.size:
-            header = self.read_header(position)
-            last_index_entry = self._index_batch(header, position, last_index_entry)
-            position += header.size
-        self._finish_index_rebuild(position, last_index_entry)
-
     def _reset_indexes(self):
-        self.offset_index.reset()
-        self.time_index.reset()
-        self.max_timestamp_so_far = -1
-        self.offset_of_max_timestamp = self.base_offset
+        """Pin fresh, empty indexes (recovery rebuilds them); their files are overwritten later."""
+        self.indexes.pin_fresh()
+        self._max_timestamp_and_offset = (-1, self.base_offset)
 
     def _note_timestamp(self, max_timestamp, offset):
         """Keep the largest timestamp seen and the offset it belongs to."""
-        if max_timestamp > self.max_timestamp_so_far:
-            self.max_timestamp_so_far = max_timestamp
-            self.offset_of_max_timestamp = offset
+        if max_timestamp > self._max_timestamp()[0]:
+            self._max_timestamp_and_offset = (max_timestamp, offset)
 
-    def _index_batch(self, header, position, last_index_entry):
+    def _index_batch(self, header, position, last_index_entry, indexes=None):
         """While rebuilding, account for the batch at ``position``; returns where the last index entry now points.
 
         An entry is added once more than ``index_interval_bytes`` lie between the last entry and this batch.
         """
         self._note_timestamp(header.max_timestamp, header.last_offset)
         if position - last_index_entry > self.index_interval_bytes:
-            self.offset_index.append(header.last_offset, position)
-            self.time_index.maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp)
+            offset_index, time_index = indexes or self.indexes.get()
+            offset_index.append(header.last_offset, position)
+            time_index.maybe_append(*self._max_timestamp())
             return position
         return last_index_entry
 
     def _finish_index_rebuild(self, end, last_index_entry):
         self.bytes_since_last_index_entry = end - last_index_entry
-        self.time_index.maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp, skip_full_check=True)
+        self.time_index.maybe_append(*self._max_timestamp(), skip_full_check=True)
 
     def truncate_to(self, offset):
         """Drop every batch whose last offset is ≥ ``offset``... rounded to batch starts.
@@ -279,22 +422,22 @@ class LogSegment:
             return 0
         position = header.position
         removed = self.size - position
-        self.offset_index.truncate_to(offset)
-        self.time_index.truncate_to(offset)
+        offset_index, time_index = self.indexes.get()
+        offset_index.truncate_to(offset)
+        time_index.truncate_to(offset)
         os.ftruncate(self._fd, position)
         self.size = position
         self._next_offset = None
         self._rolling_based_timestamp = None
         # Recompute the max timestamp from what remains: the time index may have lost entries.
-        timestamp, ts_offset = self.time_index.last_entry
-        self.max_timestamp_so_far, self.offset_of_max_timestamp = timestamp, ts_offset
-        _last_offset, last_position = self.offset_index.last_entry
-        scan = last_position if self.offset_index.entries else 0
+        self._max_timestamp_and_offset = time_index.last_entry
+        _last_offset, last_position = offset_index.last_entry
+        scan = last_position if offset_index.entries else 0
         while scan < self.size:
             batch = self.read_header(scan)
             self._note_timestamp(batch.max_timestamp, batch.last_offset)
             scan += batch.size
-        self.bytes_since_last_index_entry = self.size - last_position if self.offset_index.entries else self.size
+        self.bytes_since_last_index_entry = self.size - last_position if offset_index.entries else self.size
         return removed
 
     # -- reading ---------------------------------------------------------------------------
@@ -341,29 +484,28 @@ class LogSegment:
     # -- files ------------------------------------------------------------------------------
 
     def flush(self):
-        """fsync the log and both indexes."""
+        """fsync the log and both indexes (for the flush pool; concurrent appends are fine)."""
         if self.deleted:
             return
         os.fsync(self._fd)
-        self.offset_index.flush()
-        self.time_index.flush()
+        self.indexes.sync()
 
     def close(self):
-        """Force the final time index entry, trim the indexes and close every file."""
+        """Force the final time index entry, write the indexes out and close the log file."""
         if self.file.closed:
             return
-        if not self.deleted:
-            self.time_index.maybe_append(self.max_timestamp_so_far, self.offset_of_max_timestamp,
-                                         skip_full_check=True)
-        self.offset_index.close()
-        self.time_index.close()
-        self.file.close()
+        try:
+            self.indexes.close(self._max_timestamp_and_offset)
+        finally:
+            self.file.close()
+
+    def _index_paths(self, directory, suffix):
+        return (os.path.join(directory, segment_file_name(self.base_offset, INDEX_SUFFIX) + suffix),
+                os.path.join(directory, segment_file_name(self.base_offset, TIME_INDEX_SUFFIX) + suffix))
 
     def change_suffix(self, suffix):
-        """Rename the three files to ``<name><suffix>`` (``.deleted``), keeping them open."""
-        for index in (self.offset_index, self.time_index):
-            if os.path.exists(index.path):
-                index.rename(index.path + suffix)
+        """Rename the three files to ``<name><suffix>`` (``.deleted``), keeping the log open."""
+        self.indexes.rename(self.offset_index_path + suffix, self.time_index_path + suffix)
         os.rename(self.log_path, self.log_path + suffix)
         self.log_path += suffix
 
@@ -375,20 +517,29 @@ class LogSegment:
 
     def rename_index_files(self, suffix):
         """Rename both indexes to their canonical names plus ``suffix``."""
-        for index, kind in ((self.offset_index, INDEX_SUFFIX), (self.time_index, TIME_INDEX_SUFFIX)):
-            index.rename(os.path.join(self.directory, segment_file_name(self.base_offset, kind) + suffix))
+        self.indexes.rename(*self._index_paths(self.directory, suffix))
+
+    def move_to(self, directory):
+        """Follow the partition directory, renamed to ``directory`` with everything in it."""
+        self.directory = directory
+        self.indexes.retarget(*(os.path.join(directory, os.path.basename(path))
+                                for path in (self.offset_index_path, self.time_index_path)))
+        self.log_path = os.path.join(directory, os.path.basename(self.log_path))
 
     def mark_deleted(self):
         """Rename to ``.deleted``; reads through already-issued FileRegions keep working."""
-        self.change_suffix(".deleted")
+        # first: a flush racing with the renames then knows why its files vanished
         self.deleted = True
+        self.indexes.forget()
+        self.change_suffix(".deleted")
 
     def delete_files(self):
         """Close and unlink all files of this segment."""
-        self.offset_index.delete()
-        self.time_index.delete()
+        self.deleted = True
+        self.indexes.forget()
         if not self.file.closed:
             self.file.close()
+        self.indexes.unlink()
         try:
             os.unlink(self.log_path)
         except FileNotFoundError:

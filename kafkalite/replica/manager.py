@@ -138,7 +138,14 @@ class ReplicaManager:
         for key, state in to_apply:
             partition = self.partitions.get(key)
             if partition is None:
-                log = self.log_manager.get_or_create_log(key[0], key[1], configs[key[0]])
+                try:
+                    log = self.log_manager.get_or_create_log(key[0], key[1], configs[key[0]])
+                except (errors.KafkaStorageError, OSError) as error:
+                    # e.g. EMFILE: this partition fails alone; the others and the session carry on
+                    self.log.error("{topic}-{partition}: answering KAFKA_STORAGE_ERROR to LeaderAndIsr: {error}",
+                                   topic=key[0], partition=key[1], error=error)
+                    results.append((key, errors.KafkaStorageError.code))
+                    continue
                 partition = Partition(key[0], key[1], self.broker_id, log)
                 self.partitions[key] = partition
             else:

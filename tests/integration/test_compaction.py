@@ -141,8 +141,7 @@ def test_a_crash_during_cleaning_loses_nothing(zookeeper, tmp_path, monkeypatch,
 
 def test_cleaner_threads_clean_in_the_background_and_stop(tmp_path):
     """LogManager.start_cleaner runs real threads that compact due logs; shutdown stops and joins them."""
-    from tests.unit.test_log_cleaner import KEY, TS, new_manager, write_rounds
-    from tests.unit.test_log_support import FakeClock
+    from tests.support.log import KEY, TS, FakeClock, new_manager, write_rounds
 
     manager = new_manager(tmp_path, FakeClock(TS))
     write_rounds(manager.get_log(*KEY), rounds=4)

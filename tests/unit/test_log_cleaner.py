@@ -6,61 +6,19 @@ import pytest
 
 from kafkalite.log.checkpoint import read_offset_checkpoint
 from kafkalite.log.cleaner import CLEANER_CHECKPOINT, CleanerConfig, LogCleaner
-from kafkalite.log.config import LogConfig
 from kafkalite.log.log import Log
-from kafkalite.log.manager import LogManager
-from kafkalite.protocol.recordcodec import Record, build_batch, decode_batches
-from tests.unit.test_log_support import FakeClock
-
-TS = 1_000_000
-KEY = ("c", 0)
-SWAP_STEPS = ["cleaned", "swapend", "commit", "delete_old", "rename_log", "rename_indexes", "remove_swapend"]
-
-
-class SimulatedCrash(Exception):
-    """Raised by a step hook to stop the cleaner mid-swap, as a crash would."""
-
-
-def compacted_config(**overrides):
-    settings = {"cleanup_policy": ("compact",), "segment_bytes": 100_000, "index_interval_bytes": 64,
-                "min_cleanable_dirty_ratio": 0.0, "file_delete_delay_ms": 1000}
-    settings.update(overrides)
-    return LogConfig(**settings)
-
-
-def new_manager(tmp_path, clock, **overrides):
-    manager = LogManager([str(tmp_path / "logs")], compacted_config(**overrides), clock)
-    manager.load()
-    manager.get_or_create_log(*KEY)
-    return manager
-
-
-def append(log, pairs, timestamp=TS, compression=0, producer_id=-1, base_sequence=-1):
-    """Append one batch holding ``pairs`` of (key, value) and return its first offset."""
-    records = [Record(key if key is None else key.encode(), value if value is None else value.encode(),
-                      timestamp=timestamp) for key, value in pairs]
-    data = build_batch(records, compression=compression, producer_id=producer_id,
-                       producer_epoch=0 if producer_id >= 0 else -1, base_sequence=base_sequence)
-    info = log.append_as_leader(memoryview(data), 0)
-    log.update_high_watermark(log.log_end_offset)
-    return info.first_offset
-
-
-def contents(log):
-    """Every (offset, key, value) readable from the log, following reads across segments."""
-    out = []
-    offset = log.log_start_offset
-    while offset < log.log_end_offset:
-        info = log.read(offset, 10**9)
-        if info.records is None:
-            break
-        data = info.records.read()
-        last = offset
-        for header, records in decode_batches(data):
-            last = header.last_offset
-            out.extend((r.offset, r.key and r.key.decode(), r.value and r.value.decode()) for r in records)
-        offset = last + 1
-    return out
+from kafkalite.protocol.recordcodec import decode_batches
+from tests.support.log import (
+    KEY,
+    SWAP_STEPS,
+    TS,
+    FakeClock,
+    SimulatedCrash,
+    append_keyed,
+    contents,
+    new_manager,
+    write_rounds,
+)
 
 
 def batch_headers(log):
@@ -78,21 +36,13 @@ def latest_per_key(rows):
     return latest
 
 
-def write_rounds(log, rounds=4, keys=5, per_segment=2):
-    """``rounds`` batches over ``keys`` keys each, rolling every ``per_segment`` batches."""
-    for round_number in range(rounds):
-        append(log, [(f"k{k}", f"v{round_number}-{k}") for k in range(keys)])
-        if (round_number + 1) % per_segment == 0:
-            log.roll()
-
-
 def test_cleaning_keeps_the_latest_record_per_key_at_its_offset(tmp_path):
     """After a pass every key has exactly its latest value, at the offset it was written; batches keep their ends."""
     clock = FakeClock(TS)
     manager = new_manager(tmp_path, clock)
     log = manager.get_log(*KEY)
     write_rounds(log, rounds=4)
-    append(log, [("k0", "active")])  # in the active segment: never cleaned
+    append_keyed(log, [("k0", "active")])  # in the active segment: never cleaned
     before = contents(log)
     last_offsets = [header.last_offset for header in batch_headers(log)]
     result = LogCleaner(manager, CleanerConfig(), clock).clean_once()
@@ -114,10 +64,10 @@ def test_rewritten_batches_keep_their_codec_and_last_offset_delta(tmp_path, code
     clock = FakeClock(TS)
     manager = new_manager(tmp_path, clock)
     log = manager.get_log(*KEY)
-    append(log, [("a", "1"), ("b", "1"), ("c", "1")], compression=codec)
-    append(log, [("c", "2")], compression=codec)
+    append_keyed(log, [("a", "1"), ("b", "1"), ("c", "1")], compression=codec)
+    append_keyed(log, [("c", "2")], compression=codec)
     log.roll()
-    append(log, [("x", "0")])
+    append_keyed(log, [("x", "0")])
     LogCleaner(manager, CleanerConfig(), clock).clean_once()
     first = batch_headers(log)[0]
     assert (first.base_offset, first.last_offset_delta, first.records_count) == (0, 2, 2)
@@ -131,10 +81,10 @@ def test_tombstones_are_dropped_only_after_delete_retention(tmp_path):
     clock = FakeClock(TS)
     manager = new_manager(tmp_path, clock, delete_retention_ms=10_000)
     log = manager.get_log(*KEY)
-    append(log, [("gone", "v"), ("kept", "v")])
-    append(log, [("gone", None)])
+    append_keyed(log, [("gone", "v"), ("kept", "v")])
+    append_keyed(log, [("gone", None)])
     log.roll()
-    append(log, [("other", "v")])
+    append_keyed(log, [("other", "v")])
     cleaner = LogCleaner(manager, CleanerConfig(), clock)
     clock.now = TS + 5_000
     cleaner.clean_once()
@@ -142,7 +92,7 @@ def test_tombstones_are_dropped_only_after_delete_retention(tmp_path):
     clock.now = TS + 20_000
     assert cleaner.clean_once() is None  # nothing new is dirty
     log.roll()
-    append(log, [("later", "v")], timestamp=TS + 20_000)
+    append_keyed(log, [("later", "v")], timestamp=TS + 20_000)
     cleaner.clean_once()
     assert contents(log) == [(1, "kept", "v"), (3, "other", "v"), (4, "later", "v")]
     manager.shutdown()
@@ -154,17 +104,17 @@ def test_dirty_ratio_decides_whether_a_log_is_cleaned(tmp_path):
     manager = new_manager(tmp_path, clock, min_cleanable_dirty_ratio=0.5)
     log = manager.get_log(*KEY)
     for i in range(6):
-        append(log, [(f"k{i}", "x" * 50)])
+        append_keyed(log, [(f"k{i}", "x" * 50)])
     log.roll()
     cleaner = LogCleaner(manager, CleanerConfig(), clock)
     assert cleaner.clean_once() is not None  # all dirty: ratio 1.0
-    append(log, [("k0", "y" * 50)])
+    append_keyed(log, [("k0", "y" * 50)])
     log.roll()
     found = cleaner.cleanable(KEY, log)
     assert 0 < found.dirty_ratio < 0.5
     assert cleaner.clean_once() is None
     for i in range(1, 6):
-        append(log, [(f"k{i}", "y" * 50)])
+        append_keyed(log, [(f"k{i}", "y" * 50)])
     log.roll()
     assert cleaner.cleanable(KEY, log).dirty_ratio >= 0.5
     assert cleaner.clean_once() is not None
@@ -177,10 +127,10 @@ def test_min_compaction_lag_holds_back_young_segments(tmp_path):
     clock = FakeClock(TS)
     manager = new_manager(tmp_path, clock, min_compaction_lag_ms=60_000)
     log = manager.get_log(*KEY)
-    append(log, [("k", "1")])
-    append(log, [("k", "2")])
+    append_keyed(log, [("k", "1")])
+    append_keyed(log, [("k", "2")])
     log.roll()
-    append(log, [("z", "1")])
+    append_keyed(log, [("z", "1")])
     cleaner = LogCleaner(manager, CleanerConfig(), clock)
     assert cleaner.clean_once() is None
     clock.now = TS + 60_001
@@ -211,7 +161,7 @@ def test_checkpoint_records_progress_and_a_new_cleaner_resumes_from_it(tmp_path)
     manager = new_manager(tmp_path, clock)
     log = manager.get_log(*KEY)
     write_rounds(log, rounds=4)
-    append(log, [("k0", "tail")])
+    append_keyed(log, [("k0", "tail")])
     LogCleaner(manager, CleanerConfig(), clock).clean_once()
     path = os.path.join(manager.log_dirs[0], CLEANER_CHECKPOINT)
     assert read_offset_checkpoint(path) == {KEY: 20}
@@ -231,13 +181,13 @@ def test_compact_and_delete_both_apply(tmp_path):
     clock = FakeClock(TS)
     manager = new_manager(tmp_path, clock, cleanup_policy=("compact", "delete"), retention_ms=100_000)
     log = manager.get_log(*KEY)
-    append(log, [("old", "1")], timestamp=TS)
+    append_keyed(log, [("old", "1")], timestamp=TS)
     log.roll()
     clock.now = TS + 200_000
     for value in ("a", "b", "c"):
-        append(log, [("k", value)], timestamp=clock.now)
+        append_keyed(log, [("k", value)], timestamp=clock.now)
     log.roll()
-    append(log, [("tail", "x")], timestamp=clock.now)
+    append_keyed(log, [("tail", "x")], timestamp=clock.now)
     assert manager.cleanup_logs() == 1
     LogCleaner(manager, CleanerConfig(), clock).clean_once()
     assert contents(log) == [(3, "k", "c"), (4, "tail", "x")]
@@ -249,11 +199,11 @@ def test_a_producers_last_batch_stays_as_an_empty_batch(tmp_path):
     clock = FakeClock(TS)
     manager = new_manager(tmp_path, clock)
     log = manager.get_log(*KEY)
-    append(log, [("k", "p1"), ("j", "p1")], producer_id=7, base_sequence=0)
-    append(log, [("k", "p2")], producer_id=7, base_sequence=2)
-    append(log, [("k", "plain"), ("j", "plain")])
+    append_keyed(log, [("k", "p1"), ("j", "p1")], producer_id=7, base_sequence=0)
+    append_keyed(log, [("k", "p2")], producer_id=7, base_sequence=2)
+    append_keyed(log, [("k", "plain"), ("j", "plain")])
     log.roll()
-    append(log, [("z", "z")])
+    append_keyed(log, [("z", "z")])
     LogCleaner(manager, CleanerConfig(), clock).clean_once()
     headers = batch_headers(log)
     assert [(h.base_offset, h.last_offset, h.records_count, h.producer_id) for h in headers] == \
@@ -271,7 +221,7 @@ def test_file_regions_handed_out_before_a_swap_stay_readable(tmp_path):
     manager = new_manager(tmp_path, clock)
     log = manager.get_log(*KEY)
     write_rounds(log, rounds=2, per_segment=2)
-    append(log, [("t", "t")])
+    append_keyed(log, [("t", "t")])
     region = log.read(0, 10**9).records
     expected = region.read()
     LogCleaner(manager, CleanerConfig(), clock).clean_once()
@@ -308,10 +258,10 @@ def _crash_fixture(tmp_path):
     manager = new_manager(tmp_path, clock, segment_bytes=500)
     log = manager.get_log(*KEY)
     for round_number in range(6):
-        append(log, [(f"k{k}", f"v{round_number}-{k}") for k in range(3)])
+        append_keyed(log, [(f"k{k}", f"v{round_number}-{k}") for k in range(3)])
         if round_number % 2 == 1:
             log.roll()  # small segments: each group merges several
-    append(log, [("k0", "tail")])
+    append_keyed(log, [("k0", "tail")])
     return clock, manager, log
 
 
@@ -368,9 +318,9 @@ def test_max_compaction_lag_forces_a_cleaning_below_the_dirty_ratio(tmp_path):
     write_rounds(log, rounds=4)
     cleaner = LogCleaner(manager, CleanerConfig(), clock)
     cleaner.clean_once()
-    append(log, [("k0", "late")])
+    append_keyed(log, [("k0", "late")])
     log.roll()
-    append(log, [("z", "z")])
+    append_keyed(log, [("z", "z")])
     assert cleaner.clean_once() is None
     clock.now = TS + 50_001
     assert cleaner.cleanable(KEY, log).forced
@@ -385,7 +335,7 @@ def test_a_full_offset_map_cleans_in_several_passes(tmp_path):
     manager = new_manager(tmp_path, clock)
     log = manager.get_log(*KEY)
     write_rounds(log, rounds=6, per_segment=1)
-    append(log, [("tail", "x")])
+    append_keyed(log, [("tail", "x")])
     before = contents(log)
     cleaner = LogCleaner(manager, CleanerConfig(dedupe_buffer_size=5 * 24 * 10 // 9 + 1), clock)
     assert cleaner.config.max_map_entries == 5
@@ -404,7 +354,7 @@ def test_deleting_or_retention_during_cleaning_abandons_the_swap(tmp_path):
     manager = new_manager(tmp_path, clock, cleanup_policy=("compact", "delete"))
     log = manager.get_log(*KEY)
     write_rounds(log, rounds=4)
-    append(log, [("t", "t")])
+    append_keyed(log, [("t", "t")])
 
     def retention(step):
         if step == "cleaned":
@@ -432,7 +382,7 @@ def test_a_read_error_from_a_log_changing_underneath_is_an_abandoned_pass(tmp_pa
     manager = new_manager(tmp_path, clock)
     log = manager.get_log(*KEY)
     write_rounds(log, rounds=4)
-    append(log, [("t", "t")])
+    append_keyed(log, [("t", "t")])
     real_iter = cleaner_module._iter_batches
     calls = []
 

@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 from kafkalite.log.cleaner import CleanerConfig, LogCleaner
 from kafkalite.log.log import Log
 from kafkalite.log.manager import LogManager
-from tests.unit.test_log_cleaner import KEY, SWAP_STEPS, SimulatedCrash, append, compacted_config, contents
-from tests.unit.test_log_support import FakeClock
+from tests.support.log import KEY, SWAP_STEPS, FakeClock, SimulatedCrash, append_keyed, compacted_config, contents
 
 keys = st.sampled_from(["a", "b", "c", "d", "e", None])
 values = st.one_of(st.none(), st.text(alphabet="xyz", min_size=1, max_size=30))
@@ -41,7 +40,7 @@ class CompactionModel:
         self.reached = 0  # highest end offset a cleaning (finished or crashed) aimed at
 
     def append(self, pairs, codec):
-        first = append(self.log, [(key, value) for key, value in pairs], timestamp=self.clock.now,
+        first = append_keyed(self.log, [(key, value) for key, value in pairs], timestamp=self.clock.now,
                        compression=codec)
         for index, pair in enumerate(pairs):
             self.written[first + index] = pair

@@ -16,7 +16,7 @@ from kafkalite.protocol.errors import (
 )
 from kafkalite.protocol.recordcodec import decode_batches
 from kafkalite.protocol.records import read_batch_header
-from tests.unit.test_log_support import FakeClock, batch, open_log, read_all, values_read
+from tests.support.log import FakeClock, batch, open_log, read_all, values_read
 
 
 def fill(log, count, size=1, epoch=0, timestamp=1_000_000):
@@ -25,7 +25,7 @@ def fill(log, count, size=1, epoch=0, timestamp=1_000_000):
 
 
 def test_offset_index_lookup_and_recount_after_crash(tmp_path):
-    """Lookups return the floor entry; an untrimmed pre-allocated file reopens with the right count."""
+    """Lookups return the floor entry; a pre-allocated (untrimmed) file loads with the right count."""
     path = str(tmp_path / "0.index")
     index = OffsetIndex(path, 100, 4096)
     for i in range(1, 6):
@@ -33,13 +33,16 @@ def test_offset_index_lookup_and_recount_after_crash(tmp_path):
     assert index.lookup(99) == (100, 0)
     assert index.lookup(125) == (120, 2000)
     assert index.lookup_by_position(3500) == (130, 3000)
-    assert os.path.getsize(path) == 4096  # pre-allocated, like a crash before trimming
-    reopened = OffsetIndex(path, 100, 4096)
-    assert reopened.entries == 5
+    assert not os.path.exists(path)  # nothing written until asked
+    assert index.write_out() and os.path.getsize(path) == 40
+    os.truncate(path, 4096)  # pre-allocated, as Kafka or a crash of an mmap-based broker leaves it
+    reopened = OffsetIndex.load(path, 100, 4096)
+    assert reopened.entries == 5 and reopened.dirty
     reopened.truncate_to(130)
     assert reopened.last_entry == (120, 2000)
-    reopened.close()
+    reopened.write_out()
     assert os.path.getsize(path) == 16
+    assert OffsetIndex.load(path, 100, 4096).last_entry == (120, 2000)
 
 
 def test_time_index_appends_only_growing_timestamps(tmp_path):
@@ -255,4 +258,13 @@ def test_flush_advances_recovery_point(tmp_path):
     assert log.recovery_point == 2
     log.flush()
     assert log.recovery_point == 4 and log.unflushed_messages == 0
+    log.close()
+
+
+def test_helpers_build_a_readable_batch(tmp_path):
+    """The shared helpers (tests/support/log.py) round-trip one record through a log."""
+    clock = FakeClock()
+    log = open_log(tmp_path / "t-0", clock)
+    log.append_as_leader(memoryview(batch([b"a"])), 0)
+    assert read_all(log) == [(0, b"a")]
     log.close()

@@ -11,7 +11,7 @@ from kafkalite.log.config import LogConfig
 from kafkalite.log.log import Log
 from kafkalite.protocol.errors import OffsetOutOfRangeError
 from kafkalite.protocol.recordcodec import decode_batches
-from tests.unit.test_log_support import FakeClock, batch
+from tests.support.log import FakeClock, batch
 
 
 class LogMachine(RuleBasedStateMachine):

@@ -9,7 +9,7 @@ from kafkalite.log.config import LogConfig
 from kafkalite.log.log import Log, parse_topic_partition
 from kafkalite.log.manager import CLEAN_SHUTDOWN_FILE, InconsistentBrokerMetadataError, LogManager
 from kafkalite.protocol.errors import InvalidConfigError
-from tests.unit.test_log_support import FakeClock, batch, open_log, read_all
+from tests.support.log import FakeClock, batch, open_log, read_all
 
 
 def crash_log(path, clock, count=5, **config):
@@ -59,8 +59,8 @@ def test_recovery_skips_segments_below_recovery_point_but_rebuilds_missing_index
     first = log.segments[0]
     entries = first.offset_index.entries
     log.close()
-    os.unlink(first.offset_index.path)
-    with open(log.segments[1].offset_index.path, "wb") as handle:
+    os.unlink(first.offset_index_path)
+    with open(log.segments[1].offset_index_path, "wb") as handle:
         handle.write(b"\xff" * 16)
     reopened = Log(str(tmp_path / "t-0"), LogConfig(segment_bytes=400, index_interval_bytes=1), clock,
                    recovery_point=20, had_clean_shutdown=True)
