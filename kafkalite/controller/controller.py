@@ -93,7 +93,7 @@ class KafkaController:
             self.context, self.store, self.state_changes,
             lambda broker_id, response: self.events.put(TopicDeletionStopReplicaResponseReceived(broker_id, response)),
             enabled=config.delete_topic_enable)
-        self.events = ControllerEventManager(self._process, self._on_event_error)
+        self.events = ControllerEventManager(self._process, self._on_event_error, reactor)
         self._topic_unclean_election = topic_unclean_election
         self._is_active = False
         self._watches_lost = False
@@ -252,6 +252,7 @@ class KafkaController:
     # -- failover: rebuild the context, then tell every broker -------------------------------
 
     async def _on_controller_failover(self):
+        started = self.reactor.seconds()
         context = self.context
         broker_ids = await self.zk.get_children(zkdata.BROKER_IDS, watch=self._watch(BrokerChange()))
         topics = await self.zk.get_children(zkdata.BROKER_TOPICS, watch=self._watch(TopicChange()))
@@ -280,7 +281,8 @@ class KafkaController:
                 else:
                     context.replica_states[(key, replica)] = ReplicaState.DELETION_INELIGIBLE
                     offline_replicas.append((key, replica))
-        self.log.info("controller context loaded: {brokers} live brokers, {topics} topics, {partitions} partitions",
+        self.log.info("controller context loaded in {seconds:.2f} s: {brokers} live brokers, {topics} topics, "
+                      "{partitions} partitions", seconds=self.reactor.seconds() - started,
                       brokers=len(context.live_brokers), topics=len(context.assignments),
                       partitions=len(context.partition_states))
         # Elect first: a new leader's ISR already leaves out the dead replicas, so the replicas'
@@ -291,6 +293,8 @@ class KafkaController:
             ReplicaState.ONLINE)
         await self.state_changes.replicas(offline_replicas, ReplicaState.OFFLINE)
         self.batch.add_update_metadata(context, context.live_brokers, context.all_partitions())
+        self.log.info("controller failover: leaders and ISRs written in {seconds:.2f} s",
+                      seconds=self.reactor.seconds() - started)
         # Every state was just read: pending notifications say nothing new.
         paths, _ = await self.store.read_isr_change_notifications(self._watch(IsrChangeNotification()))
         await self.store.delete_paths(paths)

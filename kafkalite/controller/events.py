@@ -111,13 +111,18 @@ class ControllerEventManager:
     :param process: ``async process(event)``, called for each event after the ones before it.
     :param on_error: ``async on_error(event, failure)`` for an event whose processing raised
         (``failure`` a :class:`Failure` with the traceback); its own failure is logged.
+    :param clock: ``IReactorTime``; when given, events slower than :attr:`slow_event_s` are logged.
     """
 
     log = Logger(namespace="kafkalite.controller")
 
-    def __init__(self, process, on_error):
+    #: Events that take longer than this (seconds) are logged with their duration.
+    slow_event_s = 0.5
+
+    def __init__(self, process, on_error, clock=None):
         self._process = process
         self._on_error = on_error
+        self._clock = clock
         self._queue = deque()
         self._running = False
         self._stopped = False
@@ -151,6 +156,7 @@ class ControllerEventManager:
             while self._queue and not self._stopped:
                 event = self._queue.popleft()
                 self.current = event
+                started = self._clock.seconds() if self._clock is not None else None
                 try:
                     await self._process(event)
                 except Exception:  # noqa: BLE001 -- one failed event must not stop the queue
@@ -161,5 +167,9 @@ class ControllerEventManager:
                         self.log.failure("handling the failure of controller event {event} failed", event=event)
                 finally:
                     self.current = None
+                    if started is not None and self._clock.seconds() - started > self.slow_event_s:
+                        self.log.info("controller event {event} took {seconds:.2f} s ({queued} queued behind it)",
+                                      event=type(event).__name__, seconds=self._clock.seconds() - started,
+                                      queued=len(self._queue))
         finally:
             self._running = False

@@ -25,9 +25,12 @@ def fake_zk():
     return zk
 
 
-def run(coroutine):
-    """Drive a coroutine whose awaits all complete at once (the fake ZooKeeper answers synchronously)."""
+def run(coroutine, clock):
+    """Drive a coroutine: the writer sends its batches on the next reactor turn (``clock.advance(0)``)
+    and the fake ZooKeeper answers synchronously."""
     d = defer.Deferred.fromCoroutine(coroutine)
+    for _ in range(3):
+        clock.advance(0)
     assert d.called
     return d.result
 
@@ -51,8 +54,8 @@ def test_write_isr_is_version_checked_keeps_the_epoch_and_is_announced_once_per_
     zk, clock = fake_zk(), Clock()
     writer = IsrWriter(zk, clock)
     first, second = led_partition(zk, 0), led_partition(zk, 1)
-    assert run(writer.write_isr(first, [1, 2])) is True
-    assert run(writer.write_isr(second, [1])) is True
+    assert run(writer.write_isr(first, [1, 2]), clock) is True
+    assert run(writer.write_isr(second, [1]), clock) is True
     assert first.isr == [1, 2] and first.zk_version == 7 and not first.isr_update_in_flight
     state = json.loads(zk.nodes[zkdata.partition_state_path("t", 0)][0])
     assert (state["leader"], state["leader_epoch"], state["isr"], state["controller_epoch"]) == (1, 4, [1, 2], 2)
@@ -68,7 +71,7 @@ def test_lost_write_adopts_the_znode_when_it_still_names_us_leader():
     partition = led_partition(zk)
     zk._set(zkdata.partition_state_path("t", 0),
             zkdata.encode_partition_state(zkdata.PartitionState(1, 4, [1, 2], 2)), 6)
-    assert run(IsrWriter(zk, clock).write_isr(partition, [1, 3])) is False
+    assert run(IsrWriter(zk, clock).write_isr(partition, [1, 3]), clock) is False
     assert partition.isr == [1, 2] and partition.zk_version == 7
     clock.advance(1)
     assert notifications(zk) == []
@@ -80,8 +83,29 @@ def test_lost_write_to_a_new_leader_changes_nothing_locally():
     partition = led_partition(zk)
     zk._set(zkdata.partition_state_path("t", 0),
             zkdata.encode_partition_state(zkdata.PartitionState(2, 5, [2, 3], 3)), 6)
-    assert run(IsrWriter(zk, clock).write_isr(partition, [1, 2])) is False
+    assert run(IsrWriter(zk, clock).write_isr(partition, [1, 2]), clock) is False
     assert partition.isr == [1, 2, 3] and partition.zk_version == 6
+
+
+def test_writes_of_one_turn_go_out_in_one_batch_and_a_lost_answer_counts_as_written():
+    """Three shrinks asked in one reactor turn are one transactions() call; a write whose znode already
+    holds exactly our ISR (our earlier write landed, its answer was lost) is applied and announced."""
+    zk, clock = fake_zk(), Clock()
+    calls = []
+    transactions = zk.transactions
+    zk.transactions = lambda groups, **kw: calls.append(len(groups)) or transactions(groups, **kw)
+    writer = IsrWriter(zk, clock)
+    partitions = [led_partition(zk, i) for i in range(3)]
+    zk._set(zkdata.partition_state_path("t", 2), zkdata.encode_partition_state(zkdata.PartitionState(1, 4, [1, 2], 2)),
+            6)
+    pending = [defer.Deferred.fromCoroutine(writer.write_isr(p, [1, 2])) for p in partitions]
+    clock.advance(0)
+    clock.advance(0)
+    assert calls == [3] and all(d.called for d in pending)
+    assert [d.result for d in pending] == [True, True, True]
+    assert partitions[2].isr == [1, 2] and partitions[2].zk_version == 7
+    clock.advance(NOTIFICATION_DELAY_S)
+    assert notifications(zk)[0]["partitions"] == [{"topic": "t", "partition": i} for i in range(3)]
 
 
 def test_periodic_check_shrinks_lagging_followers_and_moves_the_high_watermark():
