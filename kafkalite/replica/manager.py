@@ -415,9 +415,11 @@ class ReplicaManager:
 
         def written(applied):
             if self.partitions.get(partition.key) is partition and partition.is_leader:
-                # A smaller ISR may let the high watermark, and parked acks=all produces, move on.
-                partition.maybe_increment_high_watermark()
-                self._on_high_watermark_moved(partition.key)
+                # A smaller ISR may let the high watermark, and parked acks=all produces, move on; parked
+                # fetches only care when the high watermark moved.
+                if partition.maybe_increment_high_watermark():
+                    self.fetch_purgatory.check(partition.key)
+                self.produce_purgatory.check(partition.key)
             return applied
 
         d.addCallback(written)
@@ -466,7 +468,7 @@ class DelayedProduce(DelayedOperation):
         self.results = results
         self.done = done
 
-    def try_complete(self):
+    def try_complete(self, key=None):
         for key, result in self.waiting:
             if result.error_code:
                 continue
@@ -500,24 +502,49 @@ class DelayedFetch(DelayedOperation):
         self.max_bytes = max_bytes
         self.partitions = partitions
         self.done = done
+        self._available = None
+        self._by_key = {}
+        for request in partitions:
+            self._by_key.setdefault((request.topic, request.partition), []).append(request)
 
-    def try_complete(self):
+    def try_complete(self, key=None):
+        """Whether to answer now; a check of one ``key`` re-reads only that partition.
+
+        A follower's fetch waits on thousands of partitions: re-reading all of them on every
+        check of any one (each append, each ISR write) would cost the leader quadratic time.
+        The bytes each partition had available are remembered between checks.
+        """
+        if self._available is None:
+            self._available = {}
+            for request in self.partitions:
+                if self._measure(request):
+                    return True
+        elif key is not None:
+            for request in self._by_key.get(key, ()):
+                if self._measure(request):
+                    return True
+        else:
+            for request in self.partitions:
+                if self._measure(request):
+                    return True
+        return sum(self._available.values()) >= self.min_bytes
+
+    def _measure(self, request):
+        """Record what ``request``'s partition has for us; True when the fetch must be answered at once."""
+        partition = self.manager.partitions.get((request.topic, request.partition))
+        if partition is None or not partition.is_leader:
+            return True
+        log = partition.log
+        bound = log.log_end_offset if self.replica_id >= 0 else log.high_watermark
+        if request.fetch_offset > bound or request.fetch_offset < log.log_start_offset:
+            return True
         available = 0
-        for request in self.partitions:
-            partition = self.manager.partitions.get((request.topic, request.partition))
-            if partition is None or not partition.is_leader:
-                return True
-            log = partition.log
-            bound = log.log_end_offset if self.replica_id >= 0 else log.high_watermark
-            if request.fetch_offset > bound or request.fetch_offset < log.log_start_offset:
-                return True
-            if bound > request.fetch_offset:
-                info = log.read(request.fetch_offset, request.max_bytes,
-                                None if self.replica_id >= 0 else bound, min_one_message=True)
-                if info.records is not None:
-                    available += info.records.length
-                    if available >= self.min_bytes:
-                        return True
+        if bound > request.fetch_offset:
+            info = log.read(request.fetch_offset, request.max_bytes,
+                            None if self.replica_id >= 0 else bound, min_one_message=True)
+            if info.records is not None:
+                available = info.records.length
+        self._available[id(request)] = available
         return False
 
     def on_complete(self, expired):

@@ -24,7 +24,9 @@ class DelayedOperation:
     _timer = None
     _purgatory = None
 
-    def try_complete(self):
+    def try_complete(self, key=None):
+        """Whether the operation can finish now; ``key`` is the watched key whose state changed
+        (None: check everything)."""
         raise NotImplementedError
 
     def on_complete(self, expired):
@@ -91,7 +93,7 @@ class Purgatory:
             if operation.completed:
                 continue
             try:
-                ready = operation.try_complete()
+                ready = operation.try_complete(key)
             except Exception:  # noqa: BLE001 -- a broken operation completes rather than hang forever
                 self.log.failure("delayed {name} operation failed its check", name=self.name)
                 ready = True

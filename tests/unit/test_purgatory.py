@@ -18,7 +18,7 @@ class Gate(DelayedOperation):
         self.checks = 0
         self.completions = []
 
-    def try_complete(self):
+    def try_complete(self, key=None):
         self.checks += 1
         if self.fail:
             raise RuntimeError("broken condition")
