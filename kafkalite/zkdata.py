@@ -664,6 +664,16 @@ def encode_partition_state(state):
 
 def decode_partition_state(data):
     """Decode a partition state znode."""
+    try:
+        # The common, well-formed case without the per-field checks below: a controller reads
+        # thousands of these at once.
+        obj = json.loads(data)
+        leader, epoch, isr, controller_epoch = obj["leader"], obj["leader_epoch"], obj["isr"], obj["controller_epoch"]
+        if type(leader) is type(epoch) is type(controller_epoch) is int and type(isr) is list and \
+                all(type(r) is int for r in isr):
+            return PartitionState(leader, epoch, tuple(isr), controller_epoch)
+    except (ValueError, TypeError, KeyError):
+        pass
     what = "partition state"
     obj = _loads(data, what)
     return PartitionState(

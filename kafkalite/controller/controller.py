@@ -38,6 +38,7 @@ from kafkalite.controller.events import (
     PartitionModifications,
     PreferredReplicaElection,
     Reelect,
+    ReplicaStateStartup,
     Resync,
     Startup,
     TopicChange,
@@ -100,7 +101,8 @@ class KafkaController:
         self._rebalance_loop = None
         self._handlers = {
             Startup: self._elect, Reelect: self._elect, ControllerChange: self._elect, Expire: self._expire,
-            Resync: self._resync, BrokerChange: self._on_broker_change, TopicChange: self._on_topic_change,
+            Resync: self._resync, ReplicaStateStartup: self._replica_state_startup,
+            BrokerChange: self._on_broker_change, TopicChange: self._on_topic_change,
             PartitionModifications: self._on_partition_modifications, TopicDeletion: self._on_topic_deletion,
             TopicDeletionStopReplicaResponseReceived: self._on_stop_replica_response,
             IsrChangeNotification: self._on_isr_change, PreferredReplicaElection: self._on_preferred_replica_election,
@@ -285,21 +287,33 @@ class KafkaController:
                       "{partitions} partitions", seconds=self.reactor.seconds() - started,
                       brokers=len(context.live_brokers), topics=len(context.assignments),
                       partitions=len(context.partition_states))
-        # Elect first: a new leader's ISR already leaves out the dead replicas, so the replicas'
-        # Offline transition below writes only the partitions they merely followed.
+        # Leaders first, and told at once: the replica state machine's start-up (every live
+        # replica told its leadership, the dead ones out of the ISRs) is the next event. Kafka
+        # runs it first, in this event; doing it after gets every partition a live leader about a
+        # second sooner at 10,000 partitions, and an elected leader's ISR already leaves out the
+        # dead replicas, so their Offline transition only writes the partitions they followed.
         await self._elect_offline_partitions()
-        await self.state_changes.replicas(
-            [(k, r) for k in context.all_partitions() for r in context.replicas(k) if context.is_live(r)],
-            ReplicaState.ONLINE)
-        await self.state_changes.replicas(offline_replicas, ReplicaState.OFFLINE)
         self.batch.add_update_metadata(context, context.live_brokers, context.all_partitions())
-        self.log.info("controller failover: leaders and ISRs written in {seconds:.2f} s",
+        self.events.put(ReplicaStateStartup(tuple(offline_replicas)))
+        self.log.info("controller failover: leaders elected in {seconds:.2f} s",
                       seconds=self.reactor.seconds() - started)
         # Every state was just read: pending notifications say nothing new.
         paths, _ = await self.store.read_isr_change_notifications(self._watch(IsrChangeNotification()))
         await self.store.delete_paths(paths)
         await self._on_topic_deletion()
         await self._on_preferred_replica_election()
+
+    async def _replica_state_startup(self, event):
+        if not self._is_active:
+            return
+        context = self.context
+        await self.state_changes.replicas(
+            [(k, r) for k in context.all_partitions() for r in context.replicas(k) if context.is_live(r)],
+            ReplicaState.ONLINE)
+        # Still as read at the failover, but every write is version-checked: a leader's ISR
+        # change since then makes it re-read and re-plan that partition.
+        await self.state_changes.replicas([(k, r) for k, r in event.offline_replicas if k in context.leaderships],
+                                          ReplicaState.OFFLINE, refresh=False)
 
     async def _watch_topics(self, topics):
         """Watch each topic's assignment znode (partitions added) — one-shot, re-armed on each change."""

@@ -17,7 +17,7 @@ from twisted.python.failure import Failure
 __all__ = [
     "AutoPreferredReplicaLeaderElection", "BrokerChange", "ControlledShutdown", "ControllerChange",
     "ControllerEvent", "ControllerEventManager", "Expire", "IsrChangeNotification", "PartitionModifications",
-    "PreferredReplicaElection", "Reelect", "Resync", "Startup", "TopicChange", "TopicDeletion",
+    "PreferredReplicaElection", "Reelect", "ReplicaStateStartup", "Resync", "Startup", "TopicChange", "TopicDeletion",
     "TopicDeletionStopReplicaResponseReceived",
 ]
 
@@ -44,6 +44,14 @@ class Reelect(ControllerEvent):
 @dataclass(frozen=True)
 class Expire(ControllerEvent):
     """The ZooKeeper session expired: our ephemeral ``/controller`` is gone; resign."""
+
+
+@dataclass(frozen=True)
+class ReplicaStateStartup(ControllerEvent):
+    """Right after a failover: every live replica is told its partition's leadership, and the
+    replicas of brokers that died while there was no controller leave the ISRs."""
+
+    offline_replicas: tuple = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)

@@ -37,15 +37,20 @@ class ControllerRequestBatch:
         self.listener_name = listener_name
         self._leader_and_isr = {}  # broker -> {key: (LeaderAndIsr, is_new)}
         self._update_metadata = {}  # broker -> set of keys
+        self._update_metadata_all = set()  # keys for every live broker
+        self._update_metadata_everyone = False
         self._stop_replica = {}  # broker -> {key: delete}
         self._stop_replica_callbacks = {}  # broker -> [callback(broker_id, response)]
 
     def is_empty(self):
-        return not (self._leader_and_isr or self._update_metadata or self._stop_replica)
+        return not (self._leader_and_isr or self._update_metadata or self._update_metadata_everyone
+                    or self._stop_replica)
 
     def clear(self):
         self._leader_and_isr.clear()
         self._update_metadata.clear()
+        self._update_metadata_all.clear()
+        self._update_metadata_everyone = False
         self._stop_replica.clear()
         self._stop_replica_callbacks.clear()
 
@@ -56,10 +61,16 @@ class ControllerRequestBatch:
         for broker_id in broker_ids:
             if context.is_live(broker_id):
                 self._leader_and_isr.setdefault(broker_id, {})[key] = (leadership, is_new)
-        self.add_update_metadata(context, context.live_brokers, [key])
+        self._update_metadata_all.add(key)
+        self._update_metadata_everyone = True
 
     def add_update_metadata(self, context, broker_ids, keys=()):
         """Send ``broker_ids`` (the live ones) UpdateMetadata with ``keys`` (and the live brokers)."""
+        if broker_ids is context.live_brokers:
+            # Every live broker (most calls): kept once, not once per broker.
+            self._update_metadata_all.update(keys)
+            self._update_metadata_everyone = True
+            return
         keys = list(keys)
         for broker_id in broker_ids:
             if context.is_live(broker_id):
@@ -83,12 +94,16 @@ class ControllerRequestBatch:
     def leader_and_isr_requests(self, context):
         """``{broker_id: LeaderAndIsr request body}`` for what was added."""
         requests = {}
+        built = {}  # a partition told to several brokers is described once
         for broker_id, entries in self._leader_and_isr.items():
             states = []
             leaders = set()
-            for key, (leadership, is_new) in sorted(entries.items()):
-                states.append(_partition_state(context, key, leadership, is_new=is_new))
-                leaders.add(leadership.leader)
+            for key, entry in sorted(entries.items()):
+                state = built.get(key)
+                if state is None or state[0] != entry:
+                    state = built[key] = (entry, _partition_state(context, key, entry[0], is_new=entry[1]))
+                states.append(state[1])
+                leaders.add(entry[0].leader)
             live_leaders = []
             for leader in sorted(leaders):
                 info = context.live_brokers.get(leader)
@@ -105,12 +120,16 @@ class ControllerRequestBatch:
 
     def update_metadata_requests(self, context):
         """``{broker_id: UpdateMetadata request body}``: the named partitions and every live broker."""
-        if not self._update_metadata:
+        per_broker = {b: set(keys) for b, keys in self._update_metadata.items() if context.is_live(b)}
+        if self._update_metadata_everyone:
+            for broker_id in context.live_brokers:
+                per_broker.setdefault(broker_id, set()).update(self._update_metadata_all)
+        if not per_broker:
             return {}
         live = live_brokers_for_metadata(context)
         grouped_by_keys = {}
         requests = {}
-        for broker_id, keys in self._update_metadata.items():
+        for broker_id, keys in per_broker.items():
             signature = frozenset(keys)
             if signature not in grouped_by_keys:
                 states = [self.metadata_state(context, key) for key in sorted(keys)]

@@ -8,9 +8,9 @@ change; this writes it (batched, fenced by the controller epoch, through
 leader's own ISR change (BadVersion) re-reads those partitions and plans them again, up
 to :data:`WRITE_ATTEMPTS` times, as Kafka's controller retries ``updateLeaderAndIsr``.
 
-Per-partition transitions are logged at debug level in the ``kafkalite.state_change``
-namespace and summarised at info level, one line per call: at 10,000 partitions a line
-each would cost the controller more than the ZooKeeper writes.
+Transitions are summarised at info level in the ``kafkalite.state_change`` namespace,
+one line per call, and failures name the partitions: at 10,000 partitions a line (even a
+filtered debug event) each would cost the controller more than the ZooKeeper writes.
 """
 
 from twisted.logger import Logger
@@ -134,21 +134,18 @@ class StateChanges:
 
     def _record(self, key, leadership):
         self.context.leaderships[key] = leadership
-        state = PartitionState.ONLINE if leadership.leader >= 0 else PartitionState.OFFLINE
-        self.context.partition_states[key] = state
-        self.log.debug("{topic}-{partition}: {state}, leader {leader} epoch {epoch} isr {isr}", topic=key[0],
-                       partition=key[1], state=state, leader=leadership.leader, epoch=leadership.leader_epoch,
-                       isr=list(leadership.isr))
+        self.context.partition_states[key] = PartitionState.ONLINE if leadership.leader >= 0 else PartitionState.OFFLINE
 
     # -- replicas ------------------------------------------------------------------------
 
-    async def replicas(self, replicas, target, on_stop_replica=None):
+    async def replicas(self, replicas, target, on_stop_replica=None, refresh=True):
         """Move ``replicas`` (``(key, broker)``) to ``target``; ``on_stop_replica(broker_id, response)``
-        hears the answers to the StopReplica requests the move sends."""
+        hears the answers to the StopReplica requests the move sends. ``refresh=False``: the
+        context's states were read from ZooKeeper in this very event (a failover)."""
         replicas = list(replicas)
         if not replicas:
             return
-        if target is ReplicaState.OFFLINE:
+        if target is ReplicaState.OFFLINE and refresh:
             # As Kafka does, re-read the states first: a leader may have just added the replica back
             # to the ISR, and a removal computed from our copy would lose to its write or miss it.
             keys = {key for key, _ in replicas if key in self.context.leaderships

@@ -60,16 +60,13 @@ class AdminApis:
 
     async def handle_create_topics(self, context, request):
         is_controller = self.controller.is_active
+        validate_only = request.get("validate_only", False)
+        names = [topic["name"] for topic in request["topics"]]
+        duplicates = {name for name in names if names.count(name) > 1}
         results = []
         created = []
-        for topic in request["topics"]:
-            name = topic["name"]
-            entry = {"name": name, "topic_id": None, "error_code": 0, "error_message": None,
-                     "num_partitions": -1, "replication_factor": -1, "configs": None}
-            results.append(entry)
-            if not is_controller:
-                entry["error_code"] = errors.NotControllerError.code
-                continue
+
+        async def create(topic, entry):
             try:
                 num_partitions = topic["num_partitions"]
                 replication_factor = topic["replication_factor"]
@@ -83,15 +80,30 @@ class AdminApis:
                     replication_factor = self.config.default_replication_factor
                 configs = {c["name"]: c["value"] for c in topic.get("configs") or ()}
                 written = await self.topic_admin.create_topic(
-                    name, num_partitions, replication_factor, assignment or None, configs,
-                    validate_only=request.get("validate_only", False))
+                    entry["name"], num_partitions, replication_factor, assignment or None, configs,
+                    validate_only=validate_only)
                 entry["num_partitions"] = len(written)
                 entry["replication_factor"] = len(next(iter(written.values())))
-                if not request.get("validate_only", False):
-                    created.append(name)
+                if not validate_only:
+                    created.append(entry["name"])
             except errors.KafkaError as error:
                 entry["error_code"] = error.code
                 entry["error_message"] = error.message
+
+        creations = []
+        for topic in request["topics"]:
+            entry = {"name": topic["name"], "topic_id": None, "error_code": 0, "error_message": None,
+                     "num_partitions": -1, "replication_factor": -1, "configs": None}
+            results.append(entry)
+            if not is_controller:
+                entry["error_code"] = errors.NotControllerError.code
+            elif topic["name"] in duplicates:
+                entry["error_code"] = errors.InvalidRequestError.code
+                entry["error_message"] = "Found multiple entries for topic %s in the request." % topic["name"]
+            else:
+                creations.append(defer.ensureDeferred(create(topic, entry)))
+        # The topics are independent: their ZooKeeper round trips overlap instead of adding up.
+        await defer.gatherResults(creations, consumeErrors=True)
         if created and request["timeout_ms"] > 0:
             ready = await self._wait_for_metadata(
                 lambda: all(self.metadata_cache.has_leaders(t) for t in created), request["timeout_ms"])

@@ -141,7 +141,8 @@ class TopicAdmin:
                 makepath=True)
         except NodeExistsError:
             raise errors.TopicAlreadyExistsError("Topic '%s' already exists." % topic) from None
-        self.log.info("created topic {topic} with assignment {assignment}", topic=topic, assignment=assignment)
+        self.log.info("created topic {topic}: {count} partitions, replication factor {rf}", topic=topic,
+                      count=len(assignment), rf=len(next(iter(assignment.values()))))
         return assignment
 
     @staticmethod
