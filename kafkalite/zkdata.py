@@ -598,7 +598,10 @@ def _replica_map(value, what):
             partition = int(key)
         except ValueError:
             raise ZnodeDataError(f"{what}: partition key {key!r} is not an integer") from None
-        result[partition] = _int_list(replicas, f"{what} partition {key}")
+        if type(replicas) is list and all(type(r) is int for r in replicas):
+            result[partition] = tuple(replicas)
+        else:
+            result[partition] = _int_list(replicas, f"{what} partition {key}")  # raises, naming the partition
     return dict(sorted(result.items()))
 
 

@@ -292,8 +292,10 @@ class KafkaController:
         # runs it first, in this event; doing it after gets every partition a live leader about a
         # second sooner at 10,000 partitions, and an elected leader's ISR already leaves out the
         # dead replicas, so their Offline transition only writes the partitions they followed.
+        # The brokers' metadata learns the new leaders now (they come with their LeaderAndIsr);
+        # every partition follows in the next event, with the replica states.
         await self._elect_offline_partitions()
-        self.batch.add_update_metadata(context, context.live_brokers, context.all_partitions())
+        self.batch.add_update_metadata(context, context.live_brokers)
         self.events.put(ReplicaStateStartup(tuple(offline_replicas)))
         self.log.info("controller failover: leaders elected in {seconds:.2f} s",
                       seconds=self.reactor.seconds() - started)
@@ -314,6 +316,7 @@ class KafkaController:
         # change since then makes it re-read and re-plan that partition.
         await self.state_changes.replicas([(k, r) for k, r in event.offline_replicas if k in context.leaderships],
                                           ReplicaState.OFFLINE, refresh=False)
+        self.batch.add_update_metadata(context, context.live_brokers, context.all_partitions())
 
     async def _watch_topics(self, topics):
         """Watch each topic's assignment znode (partitions added) — one-shot, re-armed on each change."""

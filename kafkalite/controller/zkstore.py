@@ -97,7 +97,7 @@ class ControllerZkStore:
         return brokers
 
     async def read_assignments(self, topics):
-        """``{topic: {partition: [replicas]}}`` of the existing, well-formed ones among ``topics``."""
+        """``{topic: {partition: (replicas)}}`` of the existing, well-formed ones among ``topics``."""
         topics = list(topics)
         results = await self.zk.get_many([zkdata.topic_path(t) for t in topics], batch=100)
         assignments = {}
@@ -109,7 +109,7 @@ class ControllerZkStore:
             except ValueError:
                 self.log.warn("ignoring topic {topic}: malformed assignment {data!r}", topic=topic, data=result[0])
                 continue
-            assignments[topic] = {int(p): list(r) for p, r in decoded.partitions.items()}
+            assignments[topic] = decoded.partitions
         return assignments
 
     # -- partition states ----------------------------------------------------------------

@@ -279,3 +279,11 @@ def test_json_carries_verdicts_and_descriptor_ratios():
     assert [figure["met"] for figure in data["figures"]] == [True, False, None]
     assert data["resources"][0]["fds_per_segment"] == pytest.approx(3.0)
     assert data["resources"][0]["fds_met"] is False and data["resources"][1]["fds_met"] is None
+
+
+def test_descriptors_per_segment_count_only_files_in_the_log_dirs_when_known():
+    """Sockets and other files do not count against the one-descriptor-per-segment target."""
+    sample = ResourceSample(1, "after create", None, 10_019, 10_000, 15, log_fds=10_000)
+    assert sample.fds_per_segment == 1.0 and sample.fds_met is True
+    assert ResourceSample(1, "x", None, 10_019, 10_000, 15).fds_met is False
+    assert ResourceSample(1, "x", None, None, 100, None, log_fds=150).fds_met is False

@@ -47,6 +47,7 @@ __all__ = [
     "FAILOVER_TARGET_S",
     "REJOIN_TARGET_S",
     "count_fds",
+    "count_log_fds",
     "count_segments",
     "read_rss_bytes",
     "run_scale",
@@ -91,6 +92,24 @@ def count_fds(pid):
         return len(os.listdir(f"/proc/{pid}/fd"))
     except (FileNotFoundError, ProcessLookupError):
         return None
+
+
+def count_log_fds(pid, log_dirs):
+    """Descriptors of ``pid`` open on files inside ``log_dirs`` (comma-separated), or ``None`` if it is gone."""
+    roots = [os.path.realpath(d) + os.sep for d in filter(None, log_dirs.split(","))]
+    try:
+        entries = os.listdir(f"/proc/{pid}/fd")
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    count = 0
+    for entry in entries:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{entry}")
+        except OSError:
+            continue
+        if any(target.startswith(root) for root in roots):
+            count += 1
+    return count
 
 
 def count_segments(log_dirs):
@@ -152,9 +171,11 @@ class _Scale:
     def sample_resources(self, when):
         for broker in self.cluster.brokers:
             pid = broker.pid
+            log_dirs = broker.properties()["log.dirs"]
             self.run.resources.append(ResourceSample(
                 broker.broker_id, when, read_rss_bytes(pid) if pid else None, count_fds(pid) if pid else None,
-                count_segments(broker.properties()["log.dirs"]), self.baseline_fds.get(broker.broker_id)))
+                count_segments(log_dirs), self.baseline_fds.get(broker.broker_id),
+                count_log_fds(pid, log_dirs) if pid else None))
 
     def figure(self, label, seconds=None, target_s=None, note=""):
         figure = Figure(label, None if seconds is None else max(0.0, seconds), target_s, note)

@@ -64,6 +64,7 @@ class ResourceSample:
 
     :ivar baseline_fds: descriptors it held once started, before any topic existed.
     :ivar segments: segment (``.log``) files in its log dir.
+    :ivar log_fds: descriptors open on files inside its log dirs (None: unknown).
     """
 
     broker_id: int
@@ -72,11 +73,17 @@ class ResourceSample:
     fds: int | None
     segments: int
     baseline_fds: int | None = None
+    log_fds: int | None = None
 
     @property
     def fds_per_segment(self):
-        """Descriptors held beyond the baseline, per segment (``None`` when unknown)."""
-        if self.fds is None or self.baseline_fds is None or not self.segments:
+        """Descriptors on log-dir files per segment; without that count, all descriptors held beyond
+        the baseline (sockets included) per segment (``None`` when unknown)."""
+        if not self.segments:
+            return None
+        if self.log_fds is not None:
+            return self.log_fds / self.segments
+        if self.fds is None or self.baseline_fds is None:
             return None
         return (self.fds - self.baseline_fds) / self.segments
 
@@ -143,16 +150,17 @@ def format_scale_report(run):
     for figure in errors:
         lines.append(f"  {figure.label}: {figure.error}")
     if run.resources:
-        lines += ["", f"{'broker':<7} {'when':<14} {'RSS MB':>8} {'open fds':>9} {'segments':>9} "
+        lines += ["", f"{'broker':<7} {'when':<14} {'RSS MB':>8} {'open fds':>9} {'log fds':>8} {'segments':>9} "
                       f"{'fds/segment':>12} {'target':>7}  result"]
         for sample in run.resources:
             rss = "-" if sample.rss_bytes is None else f"{sample.rss_bytes / 1e6:.1f}"
             fds = "-" if sample.fds is None else f"{sample.fds:,}"
+            log_fds = "-" if sample.log_fds is None else f"{sample.log_fds:,}"
             ratio = "-" if sample.fds_per_segment is None else f"{sample.fds_per_segment:.2f}"
-            lines.append(f"{sample.broker_id:<7} {sample.when:<14} {rss:>8} {fds:>9} {sample.segments:>9,} "
-                         f"{ratio:>12} {'<= 1':>7}  {_verdict(sample.fds_met)}")
-        lines.append("(fds/segment counts the descriptors a broker holds beyond those it held once started, "
-                     "before any topic existed)")
+            lines.append(f"{sample.broker_id:<7} {sample.when:<14} {rss:>8} {fds:>9} {log_fds:>8} "
+                         f"{sample.segments:>9,} {ratio:>12} {'<= 1':>7}  {_verdict(sample.fds_met)}")
+        lines.append("(log fds: descriptors open on files in the broker's log dirs; fds/segment is log fds per "
+                     "segment file)")
     if run.log_tails:
         lines += ["", "brokers' log tails when the phase failed:", run.log_tails]
     return lines
