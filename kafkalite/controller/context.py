@@ -48,6 +48,9 @@ class ControllerContext:
     :ivar partition_states: ``{(topic, partition): PartitionState}``.
     :ivar replica_states: ``{((topic, partition), broker_id): ReplicaState}``.
     :ivar topics_to_be_deleted: topics queued for deletion.
+    :ivar offline_replicas: ``{(topic, partition): {broker_id}}`` replicas on live brokers that
+        could not open their log (KAFKA_STORAGE_ERROR in LeaderAndIsr); never elected until
+        their broker restarts (Kafka's replicas on offline log dirs).
     """
 
     epoch: int = 0
@@ -59,6 +62,7 @@ class ControllerContext:
     partition_states: dict = field(default_factory=dict)
     replica_states: dict = field(default_factory=dict)
     topics_to_be_deleted: set = field(default_factory=set)
+    offline_replicas: dict = field(default_factory=dict)
 
     def reset(self, epoch=0, epoch_zk_version=-1):
         """Forget everything: after a resignation, or before a failover as controller of ``epoch``."""
@@ -70,9 +74,18 @@ class ControllerContext:
         """Registered, whether or not shutting down."""
         return broker_id in self.live_brokers
 
-    def eligible_brokers(self):
-        """Live brokers not shutting down: the ones that may become leaders."""
-        return {b: info for b, info in self.live_brokers.items() if b not in self.shutting_down}
+    def eligible_brokers(self, key=None):
+        """Live brokers not shutting down: the ones that may become leaders (of ``key``: whose
+        replica of it is not offline either)."""
+        excluded = self.offline_replicas.get(key, ()) if key is not None else ()
+        return {b: info for b, info in self.live_brokers.items() if b not in self.shutting_down and b not in excluded}
+
+    def forget_offline_replicas(self, broker_ids):
+        """Brokers that restarted or died: their replicas are no longer known to be on failed storage."""
+        for key in list(self.offline_replicas):
+            self.offline_replicas[key] -= set(broker_ids)
+            if not self.offline_replicas[key]:
+                del self.offline_replicas[key]
 
     # -- topics and partitions -----------------------------------------------------------
 

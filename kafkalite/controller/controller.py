@@ -35,6 +35,7 @@ from kafkalite.controller.events import (
     ControllerEventManager,
     Expire,
     IsrChangeNotification,
+    LeaderAndIsrResponseReceived,
     PartitionModifications,
     PreferredReplicaElection,
     Reelect,
@@ -105,7 +106,8 @@ class KafkaController:
             BrokerChange: self._on_broker_change, TopicChange: self._on_topic_change,
             PartitionModifications: self._on_partition_modifications, TopicDeletion: self._on_topic_deletion,
             TopicDeletionStopReplicaResponseReceived: self._on_stop_replica_response,
-            IsrChangeNotification: self._on_isr_change, PreferredReplicaElection: self._on_preferred_replica_election,
+            IsrChangeNotification: self._on_isr_change, LeaderAndIsrResponseReceived: self._on_storage_errors,
+            PreferredReplicaElection: self._on_preferred_replica_election,
             AutoPreferredReplicaLeaderElection: self._auto_rebalance, ControlledShutdown: self._controlled_shutdown,
         }
 
@@ -171,7 +173,7 @@ class KafkaController:
             await self._handlers[type(event)](event)
         finally:
             if self._is_active:
-                self.batch.send(self.context, self.channel)
+                self.batch.send(self.context, self.channel, self._leader_and_isr_answered)
             self.batch.clear()
 
     async def _on_event_error(self, event, failure):
@@ -358,6 +360,7 @@ class KafkaController:
         for broker_id in dead + bounced:
             self.channel.remove_broker(broker_id)
             context.shutting_down.discard(broker_id)
+        context.forget_offline_replicas(dead + bounced + new)
         # A bounced broker is handled as a failure and then a start-up (Kafka does the same),
         # failing while it is not yet live again, so nothing stops replicas it has just loaded.
         context.live_brokers = {b: info for b, info in current.items() if b not in bounced}
@@ -443,6 +446,32 @@ class KafkaController:
     async def _on_stop_replica_response(self, event):
         if self._is_active:
             await self.topic_deletion.on_stop_replica_response(event.broker_id, event.response)
+
+    # -- replicas whose log could not be opened -------------------------------------------
+
+    def _leader_and_isr_answered(self, broker_id, response):
+        entries = (response or {}).get("partition_errors") or ()
+        failed = tuple(sorted((e["topic_name"], e["partition_index"]) for e in entries
+                              if e["error_code"] == errors.KafkaStorageError.code))
+        if failed:
+            self.events.put(LeaderAndIsrResponseReceived(broker_id, failed))
+
+    async def _on_storage_errors(self, event):
+        """Kafka's ``onReplicasBecomeOffline`` for replicas on failed storage: they leave the ISRs
+        and, where they led, another replica is elected; they are not elected again until their
+        broker restarts."""
+        context = self.context
+        if not self._is_active or not context.is_live(event.broker_id):
+            return
+        keys = [k for k in event.keys if event.broker_id in context.replicas(k) and not context.is_being_deleted(k)]
+        for key in keys:
+            context.offline_replicas.setdefault(key, set()).add(event.broker_id)
+        self.log.warn("broker {broker} could not open {count} replicas (KAFKA_STORAGE_ERROR): {keys}",
+                      broker=event.broker_id, count=len(keys), keys=["%s-%d" % k for k in keys[:10]])
+        led = [k for k in keys if k in context.leaderships and context.leaderships[k].leader == event.broker_id]
+        await self.state_changes.partitions(led, PartitionState.OFFLINE)
+        await self._elect_offline_partitions()
+        await self.state_changes.replicas([(k, event.broker_id) for k in keys], ReplicaState.OFFLINE)
 
     # -- ISR change notifications ----------------------------------------------------------
 

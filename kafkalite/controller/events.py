@@ -16,9 +16,9 @@ from twisted.python.failure import Failure
 
 __all__ = [
     "AutoPreferredReplicaLeaderElection", "BrokerChange", "ControlledShutdown", "ControllerChange",
-    "ControllerEvent", "ControllerEventManager", "Expire", "IsrChangeNotification", "PartitionModifications",
-    "PreferredReplicaElection", "Reelect", "ReplicaStateStartup", "Resync", "Startup", "TopicChange", "TopicDeletion",
-    "TopicDeletionStopReplicaResponseReceived",
+    "ControllerEvent", "ControllerEventManager", "Expire", "IsrChangeNotification", "LeaderAndIsrResponseReceived",
+    "PartitionModifications", "PreferredReplicaElection", "Reelect", "ReplicaStateStartup", "Resync", "Startup",
+    "TopicChange", "TopicDeletion", "TopicDeletionStopReplicaResponseReceived",
 ]
 
 
@@ -87,6 +87,14 @@ class TopicDeletionStopReplicaResponseReceived(ControllerEvent):
 
     broker_id: int
     response: object = field(compare=False, default=None)
+
+
+@dataclass(frozen=True)
+class LeaderAndIsrResponseReceived(ControllerEvent):
+    """A broker could not open the logs of ``keys`` (KAFKA_STORAGE_ERROR in its LeaderAndIsr answer)."""
+
+    broker_id: int
+    keys: tuple = ()
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,7 @@ class PartitionStateMachine:
         return plan
 
     def _initial_leader(self, key, plan):
-        state = new_partition_state(self.context.replicas(key), self.context.eligible_brokers(),
+        state = new_partition_state(self.context.replicas(key), self.context.eligible_brokers(key),
                                     self.context.epoch)
         if state is None:
             plan.failed[key] = "no live replica among %s" % list(self.context.replicas(key))
@@ -115,7 +115,7 @@ class PartitionStateMachine:
             plan.failed[key] = "no leadership recorded"
             return
         replicas = context.replicas(key)
-        eligible = context.eligible_brokers()
+        eligible = context.eligible_brokers(key)
         if isinstance(election, OfflineElection):
             elected = offline_partition_election(replicas, current, eligible, key[0] in election.unclean_topics,
                                                  context.epoch)

@@ -57,9 +57,11 @@ class ControllerRequestBatch:
     # -- adding ----------------------------------------------------------------------------
 
     def add_leader_and_isr(self, context, broker_ids, key, leadership, is_new=False):
-        """Tell ``broker_ids`` (the live ones) ``key``'s ``leadership``; every live broker's metadata follows."""
+        """Tell ``broker_ids`` (the live ones whose replica of ``key`` is not offline) ``key``'s
+        ``leadership``; every live broker's metadata follows."""
+        offline = context.offline_replicas.get(key, ())
         for broker_id in broker_ids:
-            if context.is_live(broker_id):
+            if context.is_live(broker_id) and broker_id not in offline:
                 self._leader_and_isr.setdefault(broker_id, {})[key] = (leadership, is_new)
         self._update_metadata_all.add(key)
         self._update_metadata_everyone = True
@@ -175,15 +177,21 @@ class ControllerRequestBatch:
 
     # -- sending ---------------------------------------------------------------------------
 
-    def send(self, context, channel):
-        """Send everything added (LeaderAndIsr, UpdateMetadata, StopReplica per broker) and empty the batch."""
+    def send(self, context, channel, on_leader_and_isr_response=None):
+        """Send everything added (LeaderAndIsr, UpdateMetadata, StopReplica per broker) and empty the batch.
+
+        :param on_leader_and_isr_response: ``(broker_id, response)`` called with each broker's
+            answer to its LeaderAndIsr (None when the request failed).
+        """
         leader_and_isr = self.leader_and_isr_requests(context)
         update_metadata = self.update_metadata_requests(context)
         stop_replica = self.stop_replica_requests(context)
         callbacks = dict(self._stop_replica_callbacks)
         self.clear()
         for broker_id, request in leader_and_isr.items():
-            channel.send_leader_and_isr(broker_id, request)
+            d = channel.send_leader_and_isr(broker_id, request)
+            if on_leader_and_isr_response is not None:
+                d.addCallback(_call_and_pass, on_leader_and_isr_response, broker_id)
         for broker_id, request in update_metadata.items():
             channel.send_update_metadata(broker_id, request)
         for broker_id, request in stop_replica.items():

@@ -27,6 +27,7 @@ from twisted.internet import defer
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
+from kafkalite.zkclient.handler import PollingHandler
 from kafkalite.zkclient.multiread import MultiRead
 from kafkalite.zkclient.values import (
     Check,
@@ -135,6 +136,7 @@ class ZkClient:
             connection_retry={"max_tries": -1, "delay": 0.05, "backoff": 2, "max_delay": reconnect_max_delay_s},
             command_retry={"max_tries": 0},
             logger=logging.getLogger("kazoo.client"),
+            handler=PollingHandler(),
         )
         self._kazoo.add_listener(self._on_kazoo_state)
 

@@ -205,3 +205,22 @@ def test_unclean_election_applies_per_topic_after_a_conflicting_isr_shrink(zk):
     assert (dirty["leader"], dirty["isr"], dirty["leader_epoch"]) == (2, [2], 1)
     assert controller.context.partition_state(("clean", 0)) is PartitionState.OFFLINE
     assert controller.context.partition_state(("unclean", 0)) is PartitionState.ONLINE
+
+
+def test_a_replica_whose_log_failed_to_open_loses_leadership_until_its_broker_restarts(controller, zk):
+    """Broker 1 answered KAFKA_STORAGE_ERROR for t-0, which it led: 2 leads, 1 leaves the ISR, and a
+    preferred election does not give it back; once broker 1 restarts it may lead again."""
+    controller._leader_and_isr_answered(1, {"error_code": 0, "partition_errors": [
+        {"topic_name": "t", "partition_index": 0, "error_code": errors.KafkaStorageError.code},
+        {"topic_name": "t", "partition_index": 1, "error_code": 0}]})
+    state = zk.json(state_path(0))
+    assert (state["leader"], state["isr"]) == (2, [2, 3])
+    assert zk.json(state_path(1))["isr"] == [2, 3, 1]
+    zk.put(zkdata.PREFERRED_REPLICA_ELECTION, zkdata.encode_preferred_replica_election([("t", 0)]))
+    controller.events.put(PreferredReplicaElection())
+    assert zk.json(state_path(0))["leader"] == 2
+    registration = zk.nodes.pop(zkdata.broker_path(1))
+    controller.events.put(BrokerChange())
+    zk.put(zkdata.broker_path(1), registration[0])
+    controller.events.put(BrokerChange())
+    assert controller.context.offline_replicas == {}

@@ -1,0 +1,50 @@
+"""kazoo's threading handler with a ``select`` that needs no file descriptor of its own.
+
+kazoo's connection thread waits on its sockets through ``handler.select``, which in kazoo
+2.x opens a new epoll selector — a file descriptor — on every call. A broker that runs out
+of descriptors (10,000 partitions near ``ulimit -n``) then loses its ZooKeeper connection
+on the next wait ("socket connection error: Too many open files"), exactly when it most
+needs its session. ``poll()`` waits on the same sockets with no descriptor of its own.
+"""
+
+import select
+
+from kazoo.handlers.threading import SequentialThreadingHandler
+from kazoo.handlers.utils import fileobj_to_fd
+
+__all__ = ["PollingHandler", "poll_select"]
+
+_READ = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR
+_WRITE = select.POLLOUT | select.POLLHUP | select.POLLERR
+
+
+def poll_select(rlist, wlist, xlist, timeout=None):
+    """``select.select``'s interface (readable, writable, [] lists) on ``poll()``."""
+    if timeout is not None and timeout < 0:
+        raise ValueError("timeout must be non-negative")
+    poller = select.poll()
+    by_fd = {}
+    for objects, mask in ((rlist, select.POLLIN | select.POLLPRI), (wlist, select.POLLOUT)):
+        for fileobj in objects:
+            fd = fileobj_to_fd(fileobj)
+            entry = by_fd.setdefault(fd, [0, [], []])
+            entry[0] |= mask
+            entry[1 if mask & select.POLLIN else 2].append(fileobj)
+    for fd, (mask, _, _) in by_fd.items():
+        poller.register(fd, mask)
+    ready = poller.poll(None if timeout is None else timeout * 1000.0)
+    readable, writable = [], []
+    for fd, events in ready:
+        _, readers, writers = by_fd[fd]
+        if events & _READ:
+            readable.extend(readers)
+        if events & _WRITE:
+            writable.extend(writers)
+    return readable, writable, []
+
+
+class PollingHandler(SequentialThreadingHandler):
+    """kazoo's threading handler, waiting with :func:`poll_select`."""
+
+    def select(self, *args, **kwargs):
+        return poll_select(*args, **kwargs)

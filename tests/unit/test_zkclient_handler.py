@@ -1,0 +1,34 @@
+"""kazoo's wait on its sockets without a descriptor of its own (``poll_select``)."""
+
+import os
+import resource
+import socket
+
+from kafkalite.zkclient.handler import poll_select
+
+
+def test_poll_select_reports_readable_and_writable_like_select():
+    """A fresh socket pair is writable, not readable; after a send the peer is readable."""
+    left, right = socket.socketpair()
+    try:
+        assert poll_select([left, right], [left], [], 0) == ([], [left], [])
+        left.send(b"x")
+        readable, writable, errors = poll_select([right], [], [], 1.0)
+        assert (readable, writable, errors) == ([right], [], [])
+    finally:
+        left.close()
+        right.close()
+
+
+def test_poll_select_works_with_no_descriptor_left():
+    """With the soft descriptor limit reached, waiting still works (kazoo's own select opens an epoll fd)."""
+    left, right = socket.socketpair()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        left.send(b"x")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) - 1, hard))
+        assert poll_select([right], [], [], 1.0)[0] == [right]
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        left.close()
+        right.close()
