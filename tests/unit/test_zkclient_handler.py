@@ -2,7 +2,10 @@
 
 import os
 import resource
+import selectors
 import socket
+
+import pytest
 
 from kafkalite.zkclient.handler import poll_select
 
@@ -26,7 +29,11 @@ def test_poll_select_works_with_no_descriptor_left():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:
         left.send(b"x")
-        resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) - 1, hard))
+        used = {int(fd) for fd in os.listdir("/proc/self/fd")}
+        lowest_free = next(fd for fd in range(len(used) + 2) if fd not in used)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (lowest_free, hard))  # no new descriptor can be opened
+        with pytest.raises(OSError):
+            selectors.DefaultSelector()
         assert poll_select([right], [], [], 1.0)[0] == [right]
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
