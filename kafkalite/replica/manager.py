@@ -17,6 +17,7 @@ from twisted.logger import Logger
 
 from kafkalite.protocol import errors
 from kafkalite.protocol.records import COMPRESSION_ZSTD, validate_batch
+from kafkalite.replica.fetch_session import FetchSessionCache
 from kafkalite.replica.metadata_cache import iter_partition_states
 from kafkalite.replica.partition import Partition
 from kafkalite.replica.purgatory import DelayedOperation, Purgatory
@@ -86,6 +87,8 @@ class ReplicaManager:
         self.controller_epoch = 0
         self.produce_purgatory = Purgatory(reactor, "Produce")
         self.fetch_purgatory = Purgatory(reactor, "Fetch")
+        #: incremental fetch sessions (KIP-227) of the fetchers that fetch from us.
+        self.fetch_sessions = FetchSessionCache()
         #: objects told about leadership changes, see :meth:`add_leadership_listener`.
         self._leadership_listeners = []
         #: writes ISR shrinks and expansions (a :class:`kafkalite.replica.isr.IsrWriter`); None: never.
@@ -339,7 +342,7 @@ class ReplicaManager:
                 log = partition.log
                 result.high_watermark = log.high_watermark
                 result.last_stable_offset = log.last_stable_offset
-                result.log_start_offset = log.log_start_offset
+                result.log_start_offset = log_start_offset = log.log_start_offset
                 if is_follower:
                     diverging = diverging_epoch(log, request.last_fetched_epoch, request.fetch_offset)
                     if diverging is not None:
@@ -357,6 +360,13 @@ class ReplicaManager:
                     max_offset = None
                 else:
                     max_offset = log.high_watermark
+                # Nothing to read (at the log end, or a consumer at the high watermark): no read. Most of a
+                # follower's partitions are idle, and each fetch of a session reads them all.
+                fetch_offset = request.fetch_offset
+                log_end_offset = log.log_end_offset
+                if log_start_offset <= fetch_offset and (fetch_offset == log_end_offset or (
+                        max_offset is not None and max_offset <= fetch_offset <= log_end_offset)):
+                    continue
                 limit = min(request.max_bytes, remaining)
                 if limit <= 0 and available > 0:
                     continue
