@@ -145,8 +145,11 @@ class ReplicaFetcher:
 
     async def _run(self):
         backoff = self._config.replica_fetch_backoff_ms / 1000.0
+        leader_id = self.leader_id
         while self._running:
-            active = {p.key: p for p in self.partitions.values() if p.leader_id == self.leader_id and not p.is_leader}
+            # The partitions still following this leader (which is not us, so none of them is led here).
+            active = {key: p for key, p in self.partitions.items() if p.leader_id == leader_id} \
+                if leader_id != self._config.broker_id else {}
             if not active:
                 await self._sleep(backoff)
                 continue

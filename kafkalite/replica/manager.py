@@ -513,16 +513,16 @@ class DelayedFetch(DelayedOperation):
         self.partitions = partitions
         self.done = done
         self._available = None
-        self._by_key = {}
-        for request in partitions:
-            self._by_key.setdefault((request.topic, request.partition), []).append(request)
+        self._total = 0
+        #: key -> its requests; built on the first check of one key (most parked fetches expire unchecked).
+        self._by_key = None
 
     def try_complete(self, key=None):
         """Whether to answer now; a check of one ``key`` re-reads only that partition.
 
         A follower's fetch waits on thousands of partitions: re-reading all of them on every
         check of any one (each append, each ISR write) would cost the leader quadratic time.
-        The bytes each partition had available are remembered between checks.
+        The bytes each partition had available, and their sum, are remembered between checks.
         """
         if self._available is None:
             self._available = {}
@@ -530,6 +530,10 @@ class DelayedFetch(DelayedOperation):
                 if self._measure(request):
                     return True
         elif key is not None:
+            if self._by_key is None:
+                self._by_key = {}
+                for request in self.partitions:
+                    self._by_key.setdefault((request.topic, request.partition), []).append(request)
             for request in self._by_key.get(key, ()):
                 if self._measure(request):
                     return True
@@ -537,7 +541,7 @@ class DelayedFetch(DelayedOperation):
             for request in self.partitions:
                 if self._measure(request):
                     return True
-        return sum(self._available.values()) >= self.min_bytes
+        return self._total >= self.min_bytes
 
     def _measure(self, request):
         """Record what ``request``'s partition has for us; True when the fetch must be answered at once."""
@@ -554,6 +558,7 @@ class DelayedFetch(DelayedOperation):
                             None if self.replica_id >= 0 else bound, min_one_message=True)
             if info.records is not None:
                 available = info.records.length
+        self._total += available - self._available.get(id(request), 0)
         self._available[id(request)] = available
         return False
 
