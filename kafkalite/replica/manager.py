@@ -321,7 +321,8 @@ class ReplicaManager:
         if max_wait_ms <= 0 or available >= min_bytes or errored or diverging or not partitions:
             return results
         done = defer.Deferred()
-        operation = DelayedFetch(self, replica_id, min_bytes, max_bytes, partitions, done)
+        operation = DelayedFetch(self, replica_id, min_bytes, max_bytes, partitions, done,
+                                 found_nothing=replica_id >= 0 and available == 0)
         self.fetch_purgatory.try_complete_else_watch(
             operation, [(p.topic, p.partition) for p in partitions], max_wait_ms)
         return done
@@ -503,16 +504,23 @@ class DelayedProduce(DelayedOperation):
 
 
 class DelayedFetch(DelayedOperation):
-    """A long-poll fetch waiting for ``min_bytes`` of data or its ``max_wait_ms``."""
+    """A long-poll fetch waiting for ``min_bytes`` of data or its ``max_wait_ms``.
 
-    def __init__(self, manager, replica_id, min_bytes, max_bytes, partitions, done):
+    :param found_nothing: True when the read that parked this follower fetch found no
+        data in any partition, and no error: every partition has nothing available, and
+        the first check need not measure them again.
+    """
+
+    def __init__(self, manager, replica_id, min_bytes, max_bytes, partitions, done, found_nothing=False):
         self.manager = manager
         self.replica_id = replica_id
         self.min_bytes = min_bytes
         self.max_bytes = max_bytes
         self.partitions = partitions
         self.done = done
-        self._available = None
+        # Bytes available per request (absent: none), once measured; None: not measured yet.
+        self._available = {} if found_nothing else None
+        self._found_nothing = found_nothing
         self._total = 0
         #: key -> its requests; built on the first check of one key (most parked fetches expire unchecked).
         self._by_key = None
@@ -529,6 +537,8 @@ class DelayedFetch(DelayedOperation):
             for request in self.partitions:
                 if self._measure(request):
                     return True
+        elif self._found_nothing and key is None:
+            self._found_nothing = False
         elif key is not None:
             if self._by_key is None:
                 self._by_key = {}
