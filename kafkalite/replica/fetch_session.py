@@ -165,8 +165,10 @@ class FetchContext:
 
     error_code = 0
 
-    def __init__(self, partitions):
+    def __init__(self, partitions, keys=None):
         self.partitions = partitions
+        #: the ``(topic, partition)`` of each of :attr:`partitions` when known (a session's), else None.
+        self.keys = keys
 
     def respond(self, results, now_ms):
         """The :class:`FetchAnswer` for ``results`` (one per entry of :attr:`partitions`, in order)."""
@@ -198,7 +200,7 @@ class _Full(FetchContext):
 
 class _Incremental(FetchContext):
     def __init__(self, session):
-        super().__init__([cached.request for cached in session.partitions.values()])
+        super().__init__([cached.request for cached in session.partitions.values()], list(session.partitions))
         self._session = session
         self._epoch = session.epoch
 

@@ -309,36 +309,44 @@ class ReplicaManager:
 
     # -- fetch ---------------------------------------------------------------------------
 
-    def fetch(self, replica_id, max_wait_ms, min_bytes, max_bytes, partitions):
+    def fetch(self, replica_id, max_wait_ms, min_bytes, max_bytes, partitions, keys=None):
         """Serve a fetch of ``partitions`` (list of :class:`FetchRequestPartition`).
 
+        :param keys: the ``(topic, partition)`` of each of ``partitions``, if the caller has them.
         :returns: a list of :class:`FetchResult` in request order, or a Deferred firing
             with it once ``min_bytes`` are available or ``max_wait_ms`` has passed.
         """
-        results, available, errored = self._read(replica_id, max_bytes, partitions)
-        # A diverging follower must truncate before anything else: answer it now (Kafka 2.8 does).
-        diverging = any(result.diverging_epoch is not None for result in results)
-        if max_wait_ms <= 0 or available >= min_bytes or errored or diverging or not partitions:
+        results, available, answer_now = self._read(replica_id, max_bytes, partitions)
+        if max_wait_ms <= 0 or available >= min_bytes or answer_now or not partitions:
             return results
         done = defer.Deferred()
         operation = DelayedFetch(self, replica_id, min_bytes, max_bytes, partitions, done,
                                  found_nothing=replica_id >= 0 and available == 0)
-        self.fetch_purgatory.try_complete_else_watch(
-            operation, [(p.topic, p.partition) for p in partitions], max_wait_ms)
+        if keys is None:
+            keys = [(p.topic, p.partition) for p in partitions]
+        self.fetch_purgatory.try_complete_else_watch(operation, keys, max_wait_ms)
         return done
 
     def _read(self, replica_id, max_bytes, partitions):
+        """Read ``partitions``; ``(results, bytes read, answer now)``.
+
+        The fetch is to be answered at once when a partition failed or a follower diverged:
+        a diverging follower must truncate before anything else (Kafka 2.8 answers it now).
+        """
         results = []
         remaining = max_bytes
         available = 0
-        errored = False
+        answer_now = False
+        leaders = self.partitions
         is_follower = replica_id >= 0
         now = self.now_ms()
         for request in partitions:
             result = FetchResult()
             results.append(result)
             try:
-                partition = self._leader_partition(request.topic, request.partition)
+                partition = leaders.get((request.topic, request.partition))
+                if partition is None or not partition.is_leader:
+                    partition = self._leader_partition(request.topic, request.partition)  # raises the error
                 check_leader_epoch(partition, request.current_leader_epoch)
                 log = partition.log
                 result.high_watermark = log.high_watermark
@@ -348,6 +356,7 @@ class ReplicaManager:
                     diverging = diverging_epoch(log, request.last_fetched_epoch, request.fetch_offset)
                     if diverging is not None:
                         result.diverging_epoch = diverging
+                        answer_now = True
                         continue
                     # As Kafka, take a follower's fetch offset as its position only if the read can succeed:
                     # one past our end holds other records there and must not count towards HW or acks.
@@ -374,7 +383,7 @@ class ReplicaManager:
                 info = log.read(request.fetch_offset, max(limit, 0), max_offset, min_one_message=available == 0)
             except errors.KafkaError as error:
                 result.error_code = error.code
-                errored = True
+                answer_now = True
                 continue
             region = info.records
             if region is not None and region.length:
@@ -383,7 +392,7 @@ class ReplicaManager:
                 available += region.length
                 if self.metrics is not None and not is_follower:
                     self.metrics.observe_bytes_out(request.topic, region.length)
-        return results, available, errored
+        return results, available, answer_now
 
     def reactor_call(self, fn, *args):
         """Run ``fn`` after the current request (purgatory checks must not re-enter a read)."""

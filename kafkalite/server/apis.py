@@ -304,7 +304,7 @@ class KafkaApis:
             return self._fetch_response(fetch_context.respond([], manager.now_ms()))
         max_bytes = request.get("max_bytes") or 0x7FFFFFFF
         results = manager.fetch(replica_id, request["max_wait_ms"], request["min_bytes"], max_bytes,
-                                fetch_context.partitions)
+                                fetch_context.partitions, fetch_context.keys)
         if isinstance(results, defer.Deferred):
             return results.addCallback(lambda done: self._fetch_response(fetch_context.respond(done, manager.now_ms())))
         return self._fetch_response(fetch_context.respond(results, manager.now_ms()))
