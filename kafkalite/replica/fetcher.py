@@ -6,6 +6,14 @@ id and, per partition, the epoch of its last batch). The leader answers a
 ``diverging_epoch`` when the follower's log has gone past the point where the
 two logs agree, and the follower truncates there (KIP-320/KIP-595) — never by
 high watermark alone. Batches are appended exactly as the leader sent them.
+
+Each fetcher keeps an incremental fetch session with its leader (KIP-227,
+:class:`kafkalite.replica.fetch_session.FetchSessionHandler`): the first request lists
+every partition and creates the session; later ones list only the partitions whose
+fetch offset, log start offset or epochs changed, and forget the ones no longer
+followed. A response lists only the partitions the leader has something new for; the
+others stay as they are. A failed request, or a session error (70/71), starts over
+with a full request.
 """
 
 from twisted.internet import defer
@@ -14,6 +22,7 @@ from twisted.logger import Logger
 from kafkalite.network.client import BrokerChannel
 from kafkalite.protocol import errors
 from kafkalite.protocol.apis import ApiKey
+from kafkalite.replica.fetch_session import FetchSessionHandler
 
 __all__ = ["ReplicaFetcherManager", "ReplicaFetcher", "FETCH_VERSION"]
 
@@ -21,6 +30,8 @@ FETCH_VERSION = 12
 LIST_OFFSETS_VERSION = 5
 LATEST_TIMESTAMP = -1
 EARLIEST_TIMESTAMP = -2
+#: Top-level errors that only mean "start the session over": the next (full) fetch goes at once.
+SESSION_ERRORS = frozenset({errors.FetchSessionIdNotFoundError.code, errors.InvalidFetchSessionEpochError.code})
 
 
 class ReplicaFetcherManager:
@@ -82,21 +93,29 @@ class ReplicaFetcherManager:
 
 
 class ReplicaFetcher:
-    """Fetches a set of partitions from one leader until stopped."""
+    """Fetches a set of partitions from one leader until stopped.
+
+    :param endpoint: the leader's ``(host, port)``.
+    :param channel: what requests go through (``send``, ``close``); by default a
+        :class:`~kafkalite.network.client.BrokerChannel` to ``endpoint``.
+    """
 
     log = Logger(namespace="kafkalite.replica")
 
-    def __init__(self, reactor, replica_manager, config, leader_id, endpoint):
+    def __init__(self, reactor, replica_manager, config, leader_id, endpoint, channel=None):
         self._reactor = reactor
         self._replica_manager = replica_manager
         self._config = config
         self.leader_id = leader_id
         self.endpoint = endpoint
         self.partitions = {}
-        self._channel = BrokerChannel(reactor, endpoint[0], endpoint[1],
-                                      "replica-fetcher-%d" % config.broker_id)
+        if channel is None:
+            channel = BrokerChannel(reactor, endpoint[0], endpoint[1], "replica-fetcher-%d" % config.broker_id)
+        self._channel = channel
         self._running = False
         self._wakeup = None
+        #: the incremental fetch session with this leader (KIP-227).
+        self.session = FetchSessionHandler()
 
     def add(self, partition):
         self.partitions[partition.key] = partition
@@ -126,59 +145,88 @@ class ReplicaFetcher:
 
     async def _run(self):
         backoff = self._config.replica_fetch_backoff_ms / 1000.0
+        leader_id = self.leader_id
         while self._running:
-            active = [p for p in self.partitions.values() if p.leader_id == self.leader_id and not p.is_leader]
+            # The partitions still following this leader (which is not us, so none of them is led here).
+            active = {key: p for key, p in self.partitions.items() if p.leader_id == leader_id} \
+                if leader_id != self._config.broker_id else {}
             if not active:
                 await self._sleep(backoff)
                 continue
+            session = self.session
             request = self._fetch_request(active)
             try:
                 response = await self._channel.send(ApiKey.FETCH, FETCH_VERSION, request,
                                                     timeout=self._config.replica_socket_timeout_ms / 1000.0)
             except Exception as error:  # noqa: BLE001 -- any failure to fetch: back off and retry
+                session.handle_error()
                 if self._running:
                     self.log.debug("fetch from broker {leader} failed: {error}", leader=self.leader_id, error=error)
                     await self._sleep(backoff)
                 continue
             if not self._running:
                 return
-            if response.get("error_code"):
-                await self._sleep(backoff)
+            listed = [(topic["topic"], result) for topic in response["responses"] for result in topic["partitions"]]
+            code = response.get("error_code", 0)
+            was_full = session.is_full
+            if not session.handle_response(code, response.get("session_id", 0),
+                                           [(topic, result["partition_index"]) for topic, result in listed]):
+                self.log.info("fetch session {session} with broker {leader} starts over: {reason}",
+                              session=request["session_id"], leader=self.leader_id,
+                              reason=errors.error_for_code(code).name if code else "unexpected partitions listed")
+                if code not in SESSION_ERRORS:
+                    await self._sleep(backoff)
                 continue
+            if was_full and session.session_id:
+                self.log.info("fetch session {session} with broker {leader} started for {count} partitions",
+                              session=session.session_id, leader=self.leader_id, count=len(session))
             failed = False
-            by_key = {p.key: p for p in active}
-            for topic in response["responses"]:
-                for result in topic["partitions"]:
-                    partition = by_key.get((topic["topic"], result["partition_index"]))
-                    if partition is None or self.partitions.get(partition.key) is not partition:
-                        continue
-                    try:
-                        if not await self._process(partition, result):
-                            failed = True
-                    except Exception:  # noqa: BLE001 -- one bad partition must not stop the fetcher
-                        self.log.failure("{topic}-{partition}: processing fetched data failed",
-                                         topic=partition.topic, partition=partition.partition)
+            for topic, result in listed:
+                partition = active.get((topic, result["partition_index"]))
+                if partition is None or self.partitions.get(partition.key) is not partition:
+                    continue
+                try:
+                    if not await self._process(partition, result):
                         failed = True
+                except Exception:  # noqa: BLE001 -- one bad partition must not stop the fetcher
+                    self.log.failure("{topic}-{partition}: processing fetched data failed",
+                                     topic=partition.topic, partition=partition.partition)
+                    # What the leader last told us may not have been applied: have it told again.
+                    session.handle_error()
+                    failed = True
             if failed:
                 await self._sleep(backoff)
 
-    def _fetch_request(self, partitions):
-        topics = {}
-        for partition in partitions:
+    def _fetch_request(self, active):
+        """The next Fetch request for ``active`` (``{key: partition}``): full, or only what changed."""
+        max_bytes = self._config.replica_fetch_max_bytes
+        wanted = {}
+        for key, partition in active.items():
             log = partition.log
-            topics.setdefault(partition.topic, []).append({
-                "partition": partition.partition, "current_leader_epoch": partition.leader_epoch,
-                "fetch_offset": log.log_end_offset, "last_fetched_epoch": log.latest_epoch,
-                "log_start_offset": log.log_start_offset,
-                "partition_max_bytes": self._config.replica_fetch_max_bytes,
+            wanted[key] = (log.log_end_offset, log.log_start_offset, partition.leader_epoch, log.latest_epoch,
+                           max_bytes)
+        session = self.session
+        session_id, epoch = session.session_id, session.epoch
+        to_send, forgotten = session.build(wanted)
+        topics = {}
+        for key in to_send:
+            fetch_offset, log_start_offset, leader_epoch, last_fetched_epoch, partition_max_bytes = wanted[key]
+            topics.setdefault(key[0], []).append({
+                "partition": key[1], "current_leader_epoch": leader_epoch, "fetch_offset": fetch_offset,
+                "last_fetched_epoch": last_fetched_epoch, "log_start_offset": log_start_offset,
+                "partition_max_bytes": partition_max_bytes,
             })
+        forgotten_topics = {}
+        for topic, index in forgotten:
+            forgotten_topics.setdefault(topic, []).append(index)
         return {
             "replica_id": self._config.broker_id, "max_wait_ms": self._config.replica_fetch_wait_max_ms,
             "min_bytes": self._config.replica_fetch_min_bytes,
             "max_bytes": self._config.replica_fetch_response_max_bytes, "isolation_level": 0,
-            "session_id": 0, "session_epoch": -1,
+            "session_id": session_id, "session_epoch": epoch,
             "topics": [{"topic": t, "partitions": p} for t, p in topics.items()],
-            "forgotten_topics_data": [], "rack_id": "",
+            "forgotten_topics_data": [{"topic": t, "partitions": p} for t, p in forgotten_topics.items()],
+            "rack_id": "",
         }
 
     async def _process(self, partition, result):

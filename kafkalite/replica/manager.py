@@ -17,6 +17,7 @@ from twisted.logger import Logger
 
 from kafkalite.protocol import errors
 from kafkalite.protocol.records import COMPRESSION_ZSTD, validate_batch
+from kafkalite.replica.fetch_session import FetchSessionCache
 from kafkalite.replica.metadata_cache import iter_partition_states
 from kafkalite.replica.partition import Partition
 from kafkalite.replica.purgatory import DelayedOperation, Purgatory
@@ -86,6 +87,8 @@ class ReplicaManager:
         self.controller_epoch = 0
         self.produce_purgatory = Purgatory(reactor, "Produce")
         self.fetch_purgatory = Purgatory(reactor, "Fetch")
+        #: incremental fetch sessions (KIP-227) of the fetchers that fetch from us.
+        self.fetch_sessions = FetchSessionCache()
         #: objects told about leadership changes, see :meth:`add_leadership_listener`.
         self._leadership_listeners = []
         #: writes ISR shrinks and expansions (a :class:`kafkalite.replica.isr.IsrWriter`); None: never.
@@ -306,44 +309,54 @@ class ReplicaManager:
 
     # -- fetch ---------------------------------------------------------------------------
 
-    def fetch(self, replica_id, max_wait_ms, min_bytes, max_bytes, partitions):
+    def fetch(self, replica_id, max_wait_ms, min_bytes, max_bytes, partitions, keys=None):
         """Serve a fetch of ``partitions`` (list of :class:`FetchRequestPartition`).
 
+        :param keys: the ``(topic, partition)`` of each of ``partitions``, if the caller has them.
         :returns: a list of :class:`FetchResult` in request order, or a Deferred firing
             with it once ``min_bytes`` are available or ``max_wait_ms`` has passed.
         """
-        results, available, errored = self._read(replica_id, max_bytes, partitions)
-        # A diverging follower must truncate before anything else: answer it now (Kafka 2.8 does).
-        diverging = any(result.diverging_epoch is not None for result in results)
-        if max_wait_ms <= 0 or available >= min_bytes or errored or diverging or not partitions:
+        results, available, answer_now = self._read(replica_id, max_bytes, partitions)
+        if max_wait_ms <= 0 or available >= min_bytes or answer_now or not partitions:
             return results
         done = defer.Deferred()
-        operation = DelayedFetch(self, replica_id, min_bytes, max_bytes, partitions, done)
-        self.fetch_purgatory.try_complete_else_watch(
-            operation, [(p.topic, p.partition) for p in partitions], max_wait_ms)
+        operation = DelayedFetch(self, replica_id, min_bytes, max_bytes, partitions, done,
+                                 found_nothing=replica_id >= 0 and available == 0)
+        if keys is None:
+            keys = [(p.topic, p.partition) for p in partitions]
+        self.fetch_purgatory.try_complete_else_watch(operation, keys, max_wait_ms)
         return done
 
     def _read(self, replica_id, max_bytes, partitions):
+        """Read ``partitions``; ``(results, bytes read, answer now)``.
+
+        The fetch is to be answered at once when a partition failed or a follower diverged:
+        a diverging follower must truncate before anything else (Kafka 2.8 answers it now).
+        """
         results = []
         remaining = max_bytes
         available = 0
-        errored = False
+        answer_now = False
+        leaders = self.partitions
         is_follower = replica_id >= 0
         now = self.now_ms()
         for request in partitions:
             result = FetchResult()
             results.append(result)
             try:
-                partition = self._leader_partition(request.topic, request.partition)
+                partition = leaders.get((request.topic, request.partition))
+                if partition is None or not partition.is_leader:
+                    partition = self._leader_partition(request.topic, request.partition)  # raises the error
                 check_leader_epoch(partition, request.current_leader_epoch)
                 log = partition.log
                 result.high_watermark = log.high_watermark
                 result.last_stable_offset = log.last_stable_offset
-                result.log_start_offset = log.log_start_offset
+                result.log_start_offset = log_start_offset = log.log_start_offset
                 if is_follower:
                     diverging = diverging_epoch(log, request.last_fetched_epoch, request.fetch_offset)
                     if diverging is not None:
                         result.diverging_epoch = diverging
+                        answer_now = True
                         continue
                     # As Kafka, take a follower's fetch offset as its position only if the read can succeed:
                     # one past our end holds other records there and must not count towards HW or acks.
@@ -357,13 +370,20 @@ class ReplicaManager:
                     max_offset = None
                 else:
                     max_offset = log.high_watermark
+                # Nothing to read (at the log end, or a consumer at the high watermark): no read. Most of a
+                # follower's partitions are idle, and each fetch of a session reads them all.
+                fetch_offset = request.fetch_offset
+                log_end_offset = log.log_end_offset
+                if log_start_offset <= fetch_offset and (fetch_offset == log_end_offset or (
+                        max_offset is not None and max_offset <= fetch_offset <= log_end_offset)):
+                    continue
                 limit = min(request.max_bytes, remaining)
                 if limit <= 0 and available > 0:
                     continue
                 info = log.read(request.fetch_offset, max(limit, 0), max_offset, min_one_message=available == 0)
             except errors.KafkaError as error:
                 result.error_code = error.code
-                errored = True
+                answer_now = True
                 continue
             region = info.records
             if region is not None and region.length:
@@ -372,7 +392,7 @@ class ReplicaManager:
                 available += region.length
                 if self.metrics is not None and not is_follower:
                     self.metrics.observe_bytes_out(request.topic, region.length)
-        return results, available, errored
+        return results, available, answer_now
 
     def reactor_call(self, fn, *args):
         """Run ``fn`` after the current request (purgatory checks must not re-enter a read)."""
@@ -493,33 +513,46 @@ class DelayedProduce(DelayedOperation):
 
 
 class DelayedFetch(DelayedOperation):
-    """A long-poll fetch waiting for ``min_bytes`` of data or its ``max_wait_ms``."""
+    """A long-poll fetch waiting for ``min_bytes`` of data or its ``max_wait_ms``.
 
-    def __init__(self, manager, replica_id, min_bytes, max_bytes, partitions, done):
+    :param found_nothing: True when the read that parked this follower fetch found no
+        data in any partition, and no error: every partition has nothing available, and
+        the first check need not measure them again.
+    """
+
+    def __init__(self, manager, replica_id, min_bytes, max_bytes, partitions, done, found_nothing=False):
         self.manager = manager
         self.replica_id = replica_id
         self.min_bytes = min_bytes
         self.max_bytes = max_bytes
         self.partitions = partitions
         self.done = done
-        self._available = None
-        self._by_key = {}
-        for request in partitions:
-            self._by_key.setdefault((request.topic, request.partition), []).append(request)
+        # Bytes available per request (absent: none), once measured; None: not measured yet.
+        self._available = {} if found_nothing else None
+        self._found_nothing = found_nothing
+        self._total = 0
+        #: key -> its requests; built on the first check of one key (most parked fetches expire unchecked).
+        self._by_key = None
 
     def try_complete(self, key=None):
         """Whether to answer now; a check of one ``key`` re-reads only that partition.
 
         A follower's fetch waits on thousands of partitions: re-reading all of them on every
         check of any one (each append, each ISR write) would cost the leader quadratic time.
-        The bytes each partition had available are remembered between checks.
+        The bytes each partition had available, and their sum, are remembered between checks.
         """
         if self._available is None:
             self._available = {}
             for request in self.partitions:
                 if self._measure(request):
                     return True
+        elif self._found_nothing and key is None:
+            self._found_nothing = False
         elif key is not None:
+            if self._by_key is None:
+                self._by_key = {}
+                for request in self.partitions:
+                    self._by_key.setdefault((request.topic, request.partition), []).append(request)
             for request in self._by_key.get(key, ()):
                 if self._measure(request):
                     return True
@@ -527,7 +560,7 @@ class DelayedFetch(DelayedOperation):
             for request in self.partitions:
                 if self._measure(request):
                     return True
-        return sum(self._available.values()) >= self.min_bytes
+        return self._total >= self.min_bytes
 
     def _measure(self, request):
         """Record what ``request``'s partition has for us; True when the fetch must be answered at once."""
@@ -544,6 +577,7 @@ class DelayedFetch(DelayedOperation):
                             None if self.replica_id >= 0 else bound, min_one_message=True)
             if info.records is not None:
                 available = info.records.length
+        self._total += available - self._available.get(id(request), 0)
         self._available[id(request)] = available
         return False
 

@@ -279,41 +279,63 @@ class KafkaApis:
     # -- Fetch ---------------------------------------------------------------------------
 
     def handle_fetch(self, context, request):
+        """Fetch, through the fetch session cache (KIP-227).
+
+        The session's whole partition list is read and waited on; the response lists the
+        request's partitions (a full fetch) or only the session's partitions with something
+        new (an incremental one).
+        """
         partitions = []
         for topic in request["topics"]:
+            name = topic["topic"]
             for p in topic["partitions"]:
                 partitions.append(FetchRequestPartition(
-                    topic["topic"], p["partition"], p["fetch_offset"], p["partition_max_bytes"],
+                    name, p["partition"], p["fetch_offset"], p["partition_max_bytes"],
                     p.get("current_leader_epoch", -1), p.get("log_start_offset", -1),
                     p.get("last_fetched_epoch", -1)))
+        forgotten = [(topic["topic"], index)
+                     for topic in request.get("forgotten_topics_data") or () for index in topic["partitions"]]
+        replica_id = request["replica_id"]
+        manager = self.replica_manager
+        fetch_context = manager.fetch_sessions.new_context(
+            request.get("session_id", 0), request.get("session_epoch", -1), partitions, forgotten, replica_id >= 0,
+            manager.now_ms())
+        if fetch_context.error_code:
+            return self._fetch_response(fetch_context.respond([], manager.now_ms()))
         max_bytes = request.get("max_bytes") or 0x7FFFFFFF
-        results = self.replica_manager.fetch(
-            request["replica_id"], request["max_wait_ms"], request["min_bytes"], max_bytes, partitions)
+        results = manager.fetch(replica_id, request["max_wait_ms"], request["min_bytes"], max_bytes,
+                                fetch_context.partitions, fetch_context.keys)
         if isinstance(results, defer.Deferred):
-            return results.addCallback(self._fetch_response, request)
-        return self._fetch_response(results, request)
+            return results.addCallback(lambda done: self._fetch_response(fetch_context.respond(done, manager.now_ms())))
+        return self._fetch_response(fetch_context.respond(results, manager.now_ms()))
 
     @staticmethod
-    def _fetch_response(results, request):
-        results = iter(results)
+    def _fetch_response(answer):
+        """The response body of a :class:`~kafkalite.replica.fetch_session.FetchAnswer`.
+
+        Consecutive partitions of one topic share a topic entry, as Kafka groups them.
+        """
         responses = []
-        for topic in request["topics"]:
-            partitions = []
-            for p in topic["partitions"]:
-                result = next(results)
-                entry = {
-                    "partition_index": p["partition"], "error_code": result.error_code,
-                    "high_watermark": result.high_watermark, "last_stable_offset": result.last_stable_offset,
-                    "log_start_offset": result.log_start_offset, "aborted_transactions": None,
-                    "preferred_read_replica": -1,
-                    "records": result.records if result.records is not None else b"",
-                }
-                if result.diverging_epoch is not None:
-                    entry["diverging_epoch"] = {"epoch": result.diverging_epoch[0],
-                                                "end_offset": result.diverging_epoch[1]}
-                partitions.append(entry)
-            responses.append({"topic": topic["topic"], "partitions": partitions})
-        return {"throttle_time_ms": 0, "error_code": 0, "session_id": 0, "responses": responses}
+        partitions = None
+        current = None
+        for request, result in answer.entries:
+            if request.topic != current:
+                current = request.topic
+                partitions = []
+                responses.append({"topic": current, "partitions": partitions})
+            entry = {
+                "partition_index": request.partition, "error_code": result.error_code,
+                "high_watermark": result.high_watermark, "last_stable_offset": result.last_stable_offset,
+                "log_start_offset": result.log_start_offset, "aborted_transactions": None,
+                "preferred_read_replica": -1,
+                "records": result.records if result.records is not None else b"",
+            }
+            if result.diverging_epoch is not None:
+                entry["diverging_epoch"] = {"epoch": result.diverging_epoch[0],
+                                            "end_offset": result.diverging_epoch[1]}
+            partitions.append(entry)
+        return {"throttle_time_ms": 0, "error_code": answer.error_code, "session_id": answer.session_id,
+                "responses": responses}
 
     # -- ListOffsets ---------------------------------------------------------------------
 

@@ -25,21 +25,31 @@ The drivers build what the broker would hand the replica manager:
   directory, a real (empty) ``MetadataCache``, a ``task.Clock`` and a
   :class:`RecordingIsrWriter`, and calls it as the Produce, Fetch and LeaderAndIsr
   handlers of ``kafkalite.server.apis`` do (StopReplica: ``manager.stop_replicas`` as is);
+- :class:`LoopbackChannel` is the ``BrokerChannel`` of a
+  :class:`kafkalite.replica.fetcher.ReplicaFetcher` (``send``, ``close``), joined in memory
+  to a leader :class:`ReplicaBroker`'s Fetch and ListOffsets handlers
+  (``kafkalite.server.apis.KafkaApis``): every request and response goes through the
+  real codec, as on the wire;
 - :func:`fired` unwraps a Deferred that must already have fired.
 """
 
-from twisted.internet import defer
+from types import SimpleNamespace
+
+from twisted.internet import defer, error
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 
 from kafkalite.log.config import LogConfig
 from kafkalite.log.manager import LogManager
+from kafkalite.protocol.apis import API_BY_KEY, ApiKey
 from kafkalite.protocol.recordcodec import Record, build_batch, decode_batches
 from kafkalite.replica.manager import FetchRequestPartition, ReplicaManager
 from kafkalite.replica.metadata_cache import MetadataCache
+from kafkalite.server.apis import KafkaApis
 
 __all__ = [
-    "FakeLog", "RecordingIsrWriter", "ReplicaBroker", "StaticTopicConfigs", "fetched_values", "fired",
+    "FakeLog", "LoopbackChannel", "RecordingIsrWriter", "ReplicaBroker", "StaticTopicConfigs", "fetched_values",
+    "fired",
     "leader_and_isr_request", "partition_state", "record_batch", "stop_replica_request", "update_metadata_request",
 ]
 
@@ -225,13 +235,14 @@ class ReplicaBroker:
     :param topic_configs: ``{topic: LogConfig}`` (others get Kafka's defaults).
     :param lag_time_max_ms: ``replica.lag.time.max.ms``; the periodic ISR check runs every
         half of it on :attr:`clock` into :attr:`isr_writer`.
+    :param clock: the ``task.Clock`` to use (brokers of one test may share one); a new one by default.
 
     :ivar clock: the ``task.Clock`` the manager, its purgatories and its logs read.
     :ivar manager: the :class:`ReplicaManager` under test.
     """
 
-    def __init__(self, log_dir, broker_id=1, topic_configs=None, lag_time_max_ms=10_000):
-        self.clock = Clock()
+    def __init__(self, log_dir, broker_id=1, topic_configs=None, lag_time_max_ms=10_000, clock=None):
+        self.clock = clock if clock is not None else Clock()
         self.broker_id = broker_id
         self.topic_configs = StaticTopicConfigs(topic_configs)
         self.log_manager = LogManager([str(log_dir)], LogConfig(), self.now_ms)
@@ -294,3 +305,53 @@ class ReplicaBroker:
         result = self.fetch(offset, replica_id=replica_id, **kwargs)
         self.clock.advance(0)
         return result
+
+
+class LoopbackChannel:
+    """A ``BrokerChannel`` whose broker is ``leader``'s real Fetch and ListOffsets handlers, in memory.
+
+    Each request body is encoded and decoded with the real codec before the handler sees it,
+    and the response likewise (its records read from the leader's files), so the fetcher and
+    the leader see exactly what the wire would carry. Responses parked in the leader's
+    purgatory arrive when the shared clock says so.
+
+    :param leader: the leader's :class:`ReplicaBroker`.
+    :ivar requests: every ``(api_key, decoded request body)`` sent, in order.
+    :ivar responses: every decoded Fetch response delivered, in order.
+    :ivar fail_next: set to an exception to fail the next request with it (a lost connection).
+    """
+
+    def __init__(self, leader):
+        self.apis = KafkaApis(None, "loopback", leader.manager, leader.metadata_cache, None, None, None, None)
+        self.requests = []
+        self.responses = []
+        self.fail_next = None
+        self.closed = False
+
+    def fetches(self):
+        """The decoded Fetch requests sent so far."""
+        return [body for api_key, body in self.requests if api_key == ApiKey.FETCH]
+
+    def send(self, api_key, api_version, body, expect_response=True, timeout=None):
+        """Hand ``body`` to the leader's handler as the wire would; a Deferred firing with the decoded response."""
+        if self.closed:
+            return defer.fail(error.ConnectionDone("channel closed"))
+        if self.fail_next is not None:
+            failure, self.fail_next = self.fail_next, None
+            return defer.fail(failure)
+        api = API_BY_KEY[api_key]
+        request = api.decode_request(api.encode_request_bytes(body, api_version), api_version)
+        self.requests.append((api_key, request))
+        context = SimpleNamespace(api_key=api_key, api_version=api_version, listener_name="PLAINTEXT")
+        answered = defer.maybeDeferred(self.apis.dispatch, context, request)
+
+        def over_the_wire(response):
+            decoded = api.decode_response(api.encode_response_bytes(response, api_version), api_version)
+            if api_key == ApiKey.FETCH:
+                self.responses.append(decoded)
+            return decoded
+
+        return answered.addCallback(over_the_wire)
+
+    def close(self):
+        self.closed = True
