@@ -7,6 +7,7 @@ segment keeps one descriptor, as in Kafka, whose documentation tells operators t
 """
 
 import argparse
+import datetime
 import resource
 import sys
 
@@ -51,23 +52,32 @@ def main(argv=None):
     return run(config)
 
 
+def log_time(when):
+    """A log line's time to the millisecond, as Kafka's log4j layout has it: ``2026-12-01T05:13:36.123+0000``."""
+    if when is None:
+        return "-"
+    stamp = datetime.datetime.fromtimestamp(when, datetime.timezone.utc).astimezone()
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}" + stamp.strftime("%z")
+
+
 def run(config):
     """Run a broker with ``config`` until SIGTERM/SIGINT; returns the exit status."""
     from twisted.internet import defer, reactor
     from twisted.logger import (
+        FileLogObserver,
         FilteringLogObserver,
         Logger,
         LogLevel,
         LogLevelFilterPredicate,
+        formatEventAsClassicLogText,
         globalLogBeginner,
-        textFileLogObserver,
     )
 
     from kafkalite.broker import KafkaServer
 
     predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.info)
-    globalLogBeginner.beginLoggingTo([FilteringLogObserver(textFileLogObserver(sys.stderr), [predicate])],
-                                     redirectStandardIO=False)
+    text = FileLogObserver(sys.stderr, lambda event: formatEventAsClassicLogText(event, formatTime=log_time))
+    globalLogBeginner.beginLoggingTo([FilteringLogObserver(text, [predicate])], redirectStandardIO=False)
     log = Logger(namespace="kafkalite.server")
     before, soft, hard = raise_open_files_limit()
     log.info("open files limit (RLIMIT_NOFILE): soft {soft} (was {before}), hard {hard}",

@@ -48,10 +48,12 @@ class Expire(ControllerEvent):
 
 @dataclass(frozen=True)
 class ReplicaStateStartup(ControllerEvent):
-    """Right after a failover: every live replica is told its partition's leadership, and the
-    replicas of brokers that died while there was no controller leave the ISRs."""
+    """After a failover's new leaders were answered: every live replica is told its partition's
+    leadership, and the replicas of brokers that died while there was no controller leave the
+    ISRs (``epoch``: the controller epoch of that failover)."""
 
     offline_replicas: tuple = field(default=(), compare=False)
+    epoch: int = 0
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,14 @@ topics being deleted). Building the requests is pure; only :meth:`send` talks to
 channel.
 """
 
+from typing import NamedTuple
+
+from twisted.internet import defer
+
 from kafkalite import zkdata
 from kafkalite.controller.election import LeaderAndIsr
 
-__all__ = ["ControllerRequestBatch", "LEADER_DURING_DELETE", "EPOCH_DURING_DELETE", "NO_EPOCH"]
+__all__ = ["BatchAnswers", "ControllerRequestBatch", "LEADER_DURING_DELETE", "EPOCH_DURING_DELETE", "NO_EPOCH"]
 
 #: UpdateMetadata's leader for a partition being deleted (LeaderAndIsr.LeaderDuringDelete).
 LEADER_DURING_DELETE = -2
@@ -182,22 +186,39 @@ class ControllerRequestBatch:
 
         :param on_leader_and_isr_response: ``(broker_id, response)`` called with each broker's
             answer to its LeaderAndIsr (None when the request failed).
+        :returns: :class:`BatchAnswers`.
         """
         leader_and_isr = self.leader_and_isr_requests(context)
         update_metadata = self.update_metadata_requests(context)
         stop_replica = self.stop_replica_requests(context)
         callbacks = dict(self._stop_replica_callbacks)
         self.clear()
+        leader_and_isr_answers = []
         for broker_id, request in leader_and_isr.items():
             d = channel.send_leader_and_isr(broker_id, request)
             if on_leader_and_isr_response is not None:
                 d.addCallback(_call_and_pass, on_leader_and_isr_response, broker_id)
-        for broker_id, request in update_metadata.items():
-            channel.send_update_metadata(broker_id, request)
+            leader_and_isr_answers.append(d)
+        update_metadata_answers = [channel.send_update_metadata(broker_id, request)
+                                   for broker_id, request in update_metadata.items()]
         for broker_id, request in stop_replica.items():
             d = channel.send_stop_replica(broker_id, request)
             for callback in callbacks.get(broker_id, ()):
                 d.addCallback(_call_and_pass, callback, broker_id)
+        return BatchAnswers(defer.DeferredList(leader_and_isr_answers, consumeErrors=True),
+                            defer.DeferredList(update_metadata_answers, consumeErrors=True))
+
+
+class BatchAnswers(NamedTuple):
+    """What :meth:`ControllerRequestBatch.send` sent, answered: each a Deferred firing with
+    ``[(True, response or None)]`` (``None``: the request failed) once every broker answered."""
+
+    leader_and_isr: defer.Deferred
+    update_metadata: defer.Deferred
+
+    def all(self):
+        """A Deferred firing once both kinds are answered."""
+        return defer.DeferredList([self.leader_and_isr, self.update_metadata], consumeErrors=True)
 
 
 def _call_and_pass(response, callback, broker_id):

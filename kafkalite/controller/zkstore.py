@@ -118,18 +118,15 @@ class ControllerZkStore:
         """``{key: LeaderAndIsr}`` (with the znode version) of the partitions that have a state znode."""
         keys = list(keys)
         results = await self.zk.get_many([zkdata.partition_state_path(*k) for k in keys])
+        found = [(key, result) for key, result in zip(keys, results, strict=True) if not isinstance(result, ZkError)]
         states = {}
-        for key, result in zip(keys, results, strict=True):
-            if isinstance(result, ZkError):
-                continue
-            data, stat = result
-            try:
-                decoded = zkdata.decode_partition_state(data)
-            except ValueError:
+        decoded_states = zkdata.decode_partition_states(data for _, (data, _) in found)
+        for (key, (data, stat)), decoded in zip(found, decoded_states, strict=True):
+            if isinstance(decoded, ValueError):
                 self.log.warn("{topic}-{partition}: malformed state {data!r}", topic=key[0], partition=key[1],
                               data=data)
                 continue
-            states[key] = LeaderAndIsr(decoded.leader, decoded.leader_epoch, tuple(decoded.isr),
+            states[key] = LeaderAndIsr(decoded.leader, decoded.leader_epoch, decoded.isr,
                                        decoded.controller_epoch, stat.version)
         return states
 

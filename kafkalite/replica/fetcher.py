@@ -114,11 +114,20 @@ class ReplicaFetcher:
         self._channel = channel
         self._running = False
         self._wakeup = None
+        self._wake_pending = False
         #: the incremental fetch session with this leader (KIP-227).
         self.session = FetchSessionHandler()
 
     def add(self, partition):
         self.partitions[partition.key] = partition
+        # Woken on the next reactor turn, not now: a LeaderAndIsr adds thousands of partitions one
+        # at a time, and the first request (which creates the session) should list them all.
+        if self._wakeup is not None and not self._wakeup.called and not self._wake_pending:
+            self._wake_pending = True
+            self._reactor.callLater(0, self._wake)
+
+    def _wake(self):
+        self._wake_pending = False
         if self._wakeup is not None and not self._wakeup.called:
             self._wakeup.callback(None)
 
@@ -127,6 +136,11 @@ class ReplicaFetcher:
 
     def start(self):
         self._running = True
+        # The first round waits for the next reactor turn, when every partition of this
+        # LeaderAndIsr has been added.
+        self._wakeup = defer.Deferred()
+        self._wake_pending = True
+        self._reactor.callLater(0, self._wake)
         d = defer.Deferred.fromCoroutine(self._run())
         d.addErrback(lambda f: self.log.failure("replica fetcher for broker {leader} died", f, leader=self.leader_id))
 
@@ -146,6 +160,7 @@ class ReplicaFetcher:
     async def _run(self):
         backoff = self._config.replica_fetch_backoff_ms / 1000.0
         leader_id = self.leader_id
+        await self._wakeup
         while self._running:
             # The partitions still following this leader (which is not us, so none of them is led here).
             active = {key: p for key, p in self.partitions.items() if p.leader_id == leader_id} \

@@ -138,6 +138,7 @@ class ReplicaManager:
         now = self.now_ms()
         new_followers = []
         new_leaders = []
+        changes = []
         for key, state in to_apply:
             partition = self.partitions.get(key)
             if partition is None:
@@ -159,11 +160,7 @@ class ReplicaManager:
             else:
                 partition.make_follower(state)
                 new_followers.append(partition)
-            self.log.debug(
-                "{topic}-{partition}: now {role} at leader epoch {epoch}, isr {isr}",
-                log_namespace="kafkalite.state_change", topic=key[0], partition=key[1],
-                role="leader" if partition.is_leader else "follower of %d" % partition.leader_id,
-                epoch=partition.leader_epoch, isr=partition.isr)
+            changes.append((key, partition.leader_id, partition.leader_epoch, partition.isr))
             results.append((key, 0))
             # Parked requests for this partition re-check: leadership changed under them.
             self.fetch_purgatory.check(key)
@@ -172,6 +169,10 @@ class ReplicaManager:
                       "partitions ({failed} not applied)", log_namespace="kafkalite.state_change",
                       epoch=request["controller_epoch"], leaders=len(new_leaders), followers=len(new_followers),
                       failed=len(results) - len(new_leaders) - len(new_followers))
+        # One event for them all, formatted only if a debug observer wants it: an event per
+        # partition costs a third of a second at 10,000 partitions even when filtered out.
+        self.log.debug("LeaderAndIsr applied:\n{changes}", log_namespace="kafkalite.state_change",
+                       changes=_StateChanges(changes))
         leaders = {leader["broker_id"]: (leader["host_name"], leader["port"])
                    for leader in request.get("live_leaders") or ()}
         for listener in self._leadership_listeners:
@@ -584,3 +585,14 @@ class DelayedFetch(DelayedOperation):
     def on_complete(self, expired):
         results, _, _ = self.manager._read(self.replica_id, self.max_bytes, self.partitions)
         self.done.callback(results)
+
+
+class _StateChanges:
+    """The partitions a LeaderAndIsr changed, one line each when formatted."""
+
+    def __init__(self, changes):
+        self.changes = changes
+
+    def __str__(self):
+        return "\n".join(f"{topic}-{partition}: leader {leader} at leader epoch {epoch}, isr {list(isr)}"
+                         for (topic, partition), leader, epoch, isr in self.changes)

@@ -4,7 +4,8 @@ The controller's unit tests give it this channel instead of connections to broke
 records every LeaderAndIsr, UpdateMetadata and StopReplica the controller sends (in
 order, with the broker id and the request body) and answers each at once with
 ``{"error_code": 0}`` — or with what :attr:`RecordingChannel.answers` holds for that
-request kind — so code waiting on answers (topic deletion) runs on.
+request kind — so code waiting on answers (topic deletion) runs on. With ``hold=True``
+the answers wait until :meth:`RecordingChannel.release`, as a busy broker's would.
 """
 
 from twisted.internet import defer
@@ -15,11 +16,13 @@ __all__ = ["RecordingChannel"]
 class RecordingChannel:
     """Records what would be sent to whom; brokers added and removed are tracked too."""
 
-    def __init__(self):
+    def __init__(self, hold=False):
         self.sent = []
         self.brokers = set()
         #: request kind -> response to answer with (default ``{"error_code": 0}``).
         self.answers = {}
+        self.hold = hold
+        self._held = []
 
     def add_broker(self, info):
         self.brokers.add(info.broker_id)
@@ -32,7 +35,18 @@ class RecordingChannel:
 
     def _send(self, kind, broker_id, request):
         self.sent.append((kind, broker_id, request))
-        return defer.succeed(self.answers.get(kind, {"error_code": 0}))
+        answer = self.answers.get(kind, {"error_code": 0})
+        if not self.hold:
+            return defer.succeed(answer)
+        held = defer.Deferred()
+        self._held.append((held, answer))
+        return held
+
+    def release(self):
+        """Answer every request held so far (``hold=True``); later ones are held again."""
+        held, self._held = self._held, []
+        for d, answer in held:
+            d.callback(answer)
 
     def send_leader_and_isr(self, broker_id, request):
         return self._send("LeaderAndIsr", broker_id, request)

@@ -175,12 +175,34 @@ def test_isr_change_naming_a_dead_broker_is_corrected(controller, zk):
 def test_failover_drops_replicas_of_dead_brokers_from_isrs(zk):
     """Broker 3 died while there was no controller: the new controller takes it out of every ISR."""
     del zk.nodes[zkdata.broker_path(3)]
-    controller = KafkaController(zk, config(), Clock(), channel=RecordingChannel())
+    clock = Clock()
+    controller = KafkaController(zk, config(), clock, channel=RecordingChannel())
     controller.start()
+    clock.advance(0)  # the replica states follow once the new leaders' requests are answered
     t0, t1 = zk.json(state_path(0)), zk.json(state_path(1))
     assert (t0["leader"], t0["isr"], t0["leader_epoch"]) == (1, [1, 2], 1)
     assert (t1["leader"], t1["isr"], t1["leader_epoch"]) == (2, [2, 1], 1)
     assert sorted(b for b, _ in controller.channel.of("LeaderAndIsr")) == [1, 2]
+
+
+def test_failover_tells_new_leaders_first_and_the_replica_states_once_they_answered(zk):
+    """Broker 2 (leader of t-1) died while there was no controller: its partition's new leader is
+    elected and sent at once; taking 2 out of t-0's ISR and telling every replica its state waits
+    until the brokers answered the first requests."""
+    del zk.nodes[zkdata.broker_path(2)]
+    channel = RecordingChannel(hold=True)
+    clock = Clock()
+    controller = KafkaController(zk, config(), clock, channel=channel)
+    controller.start()
+    clock.advance(0)
+    t1 = zk.json(state_path(1))
+    assert (t1["leader"], t1["isr"]) == (3, [3, 1])
+    assert zk.json(state_path(0))["isr"] == [1, 2, 3]
+    assert sorted(channel.partitions("LeaderAndIsr", 3)) == [("t", 1)]
+    channel.release()
+    clock.advance(0)
+    assert zk.json(state_path(0))["isr"] == [1, 3]
+    assert sorted(channel.partitions("LeaderAndIsr", 3)) == [("t", 0), ("t", 1), ("t", 1)]
 
 
 def test_unclean_election_applies_per_topic_after_a_conflicting_isr_shrink(zk):
@@ -224,3 +246,26 @@ def test_a_replica_whose_log_failed_to_open_loses_leadership_until_its_broker_re
     zk.put(zkdata.broker_path(1), registration[0])
     controller.events.put(BrokerChange())
     assert controller.context.offline_replicas == {}
+
+
+def test_failover_logs_when_the_new_leaders_were_answered_as_the_scale_benchmark_reads_it(zk):
+    """The scale benchmark times a failover from these two lines; they must keep matching its pattern."""
+    from twisted.logger import formatEventAsClassicLogText, globalLogPublisher
+
+    from kafkalite.cli.perf.scale import _FAILOVER_ANSWERED
+    from kafkalite.cli.server import log_time
+
+    lines = []
+
+    def observe(event):
+        lines.append(formatEventAsClassicLogText(event, formatTime=log_time))
+
+    del zk.nodes[zkdata.broker_path(2)]
+    globalLogPublisher.addObserver(observe)
+    try:
+        controller = KafkaController(zk, config(), Clock(), channel=RecordingChannel())
+        controller.start()
+    finally:
+        globalLogPublisher.removeObserver(observe)
+    kinds = [match.group(2) for match in map(_FAILOVER_ANSWERED.match, lines) if match]
+    assert kinds == ["LeaderAndIsr", "UpdateMetadata"]

@@ -58,6 +58,7 @@ def fetcher(follower, channel, clock):
     for partition in follower.manager.partitions.values():
         fetcher.add(partition)
     fetcher.start()
+    clock.advance(0)  # its first round runs on the next reactor turn
     yield fetcher
     fetcher.stop()
     clock.advance(WAIT_S)  # lets the parked fetch answer into a stopped fetcher
@@ -183,3 +184,20 @@ def test_records_reach_the_follower_through_incremental_fetches_only(leader, fol
         assert leader.manager.partitions[("t", p)].high_watermark == 3
         assert follower.manager.partitions[("t", p)].log.high_watermark == 3
     assert [session_of(r)[1] for r in channel.fetches()] == list(range(len(channel.fetches())))
+
+
+def test_the_first_request_lists_every_partition_added_in_the_same_turn(follower, channel, clock):
+    """A LeaderAndIsr starts the fetcher and then adds its partitions one by one: the session's
+    first (full) request waits for the next reactor turn and lists them all, not just the first."""
+    config = parse_config({"zookeeper.connect": "127.0.0.1:2181", "broker.id": "2"})
+    fetcher = ReplicaFetcher(clock, follower.manager, config, 1, ("broker1", 9092), channel=channel)
+    fetcher.start()
+    for partition in follower.manager.partitions.values():
+        fetcher.add(partition)
+    assert channel.fetches() == []
+    clock.advance(0)
+    try:
+        assert sorted(listed(channel.fetches()[0])) == [("t", p) for p in range(PARTITIONS)]
+    finally:
+        fetcher.stop()
+        clock.advance(WAIT_S)

@@ -254,6 +254,21 @@ def test_partition_state_golden():
         zkdata.decode_partition_state(b'{"version":1,"leader":1,"isr":[1],"controller_epoch":1}')
 
 
+def test_partition_states_decode_at_once_with_each_malformed_one_in_its_place():
+    """Many states decode as one; a malformed znode among them yields its own error, the others decode."""
+    good = [zkdata.encode_partition_state(zkdata.PartitionState(p, 1, (p, 2), 3)) for p in range(3)]
+    assert zkdata.decode_partition_states(good) == [zkdata.PartitionState(p, 1, (p, 2), 3) for p in range(3)]
+    for bad in (b"", b"1],[2", b'{"leader":1}', b'{"version":1,"leader":1,"leader_epoch":0,"isr":[true],'
+                b'"controller_epoch":1}', None):
+        decoded = zkdata.decode_partition_states([good[0], bad, good[2]])
+        assert decoded[0] == zkdata.PartitionState(0, 1, (0, 2), 3)
+        assert isinstance(decoded[1], zkdata.ZnodeDataError) and "partition state" in str(decoded[1])
+        assert decoded[2] == zkdata.PartitionState(2, 1, (2, 2), 3)
+    # Two values in one znode and none in the next would still count as many: each decodes on its own.
+    assert [type(d) for d in zkdata.decode_partition_states([good[0] + b"," + good[1], b" "])] == \
+        [zkdata.ZnodeDataError, zkdata.ZnodeDataError]
+
+
 # --------------------------------------------------------------------------- configs
 
 
@@ -404,7 +419,10 @@ def test_topic_assignment_round_trip(partitions, adding, topic_id):
 def test_partition_state_round_trip(leader, leader_epoch, isr, controller_epoch):
     """Any partition state decodes back to itself."""
     state = zkdata.PartitionState(leader, leader_epoch, isr, controller_epoch)
-    assert zkdata.decode_partition_state(zkdata.encode_partition_state(state)) == state
+    data = zkdata.encode_partition_state(state)
+    assert zkdata.decode_partition_state(data) == state
+    assert data == json.dumps({"version": 1, "leader": leader, "leader_epoch": leader_epoch, "isr": list(isr),
+                               "controller_epoch": controller_epoch}, separators=(",", ":")).encode()
 
 
 @given(_broker_ids, st.lists(st.tuples(st.sampled_from(["PLAINTEXT", "SSL", "INTERNAL"]),

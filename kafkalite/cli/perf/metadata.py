@@ -12,6 +12,7 @@ one's view meets a condition, and records when.
 import socket
 import struct
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from kafkalite.protocol.apis import API_BY_KEY, ApiKey
@@ -130,6 +131,8 @@ class PollOutcome:
     :ivar reached: every broker's view met the condition before the deadline.
     :ivar first_met: ``{broker id: wall-clock time}`` of the first poll of each broker that
         met the condition (the Metadata response's arrival), for the brokers that did.
+    :ivar last_unmet: ``{broker id: wall-clock time}`` when the last poll of each broker that
+        did *not* meet it was sent: the broker met the condition after that moment.
     :ivar progress: ``{broker id: text}``: the last poll's counts, or its error.
     :ivar slowest_poll_s: the longest Metadata round trip seen.
     :ivar polls: Metadata requests sent.
@@ -138,6 +141,7 @@ class PollOutcome:
 
     reached: bool = False
     first_met: dict = field(default_factory=dict)
+    last_unmet: dict = field(default_factory=dict)
     progress: dict = field(default_factory=dict)
     slowest_poll_s: float = 0.0
     polls: int = 0
@@ -148,13 +152,20 @@ class PollOutcome:
         """When the last broker first met the condition (wall clock), or ``None``."""
         return max(self.first_met.values()) if self.reached and self.first_met else None
 
+    @property
+    def met_after(self):
+        """The lower bound of :attr:`met_at`: the last broker met the condition after this moment
+        (wall clock), or ``None`` when every broker met it on its first poll."""
+        return max(self.last_unmet.values()) if self.reached and self.last_unmet else None
+
 
 def poll_brokers(addresses, condition, deadline_s, interval_s, abort=None, fetch=fetch_metadata, clock=time.time,
-                 sleep=time.sleep):
+                 sleep=time.sleep, parallel=True):
     """Poll every broker's Metadata until each has met ``condition`` once, or ``deadline_s`` passes.
 
     A broker that met it is not asked again (the conditions waited for do not undo
-    themselves in a healthy cluster), which also spares its reactor.
+    themselves in a healthy cluster), which also spares its reactor. The brokers of a round
+    are asked at once (``parallel``), so a busy broker does not delay polling the others.
 
     :param addresses: ``{broker id: "host:port"}``.
     :param condition: ``condition(metadata) -> (met, progress text)``.
@@ -166,27 +177,36 @@ def poll_brokers(addresses, condition, deadline_s, interval_s, abort=None, fetch
     outcome = PollOutcome()
     deadline = clock() + deadline_s
     waiting = dict(addresses)
-    while waiting:
-        for broker_id, address in list(waiting.items()):
-            started = clock()
-            outcome.polls += 1
-            try:
-                metadata = fetch(address, timeout=max(1.0, min(30.0, deadline - started)))
-            except (OSError, ProtocolDecodeError) as exc:
-                outcome.progress[broker_id] = f"Metadata failed: {exc}"
-                continue
-            answered = clock()
-            outcome.slowest_poll_s = max(outcome.slowest_poll_s, answered - started)
-            met, outcome.progress[broker_id] = condition(metadata)
-            if met:
-                outcome.first_met[broker_id] = answered
-                del waiting[broker_id]
-        if not waiting or clock() >= deadline:
-            break
-        outcome.aborted = abort() if abort is not None else None
-        if outcome.aborted:
-            break
-        sleep(interval_s)
+
+    def ask(address):
+        started = clock()
+        try:
+            metadata = fetch(address, timeout=max(1.0, min(30.0, deadline - started)))
+        except (OSError, ProtocolDecodeError) as exc:
+            return started, None, exc
+        return started, clock(), metadata
+
+    with ThreadPoolExecutor(max_workers=max(1, len(waiting)) if parallel else 1) as pool:
+        while waiting:
+            answers = list(pool.map(ask, waiting.values()))
+            for broker_id, (started, answered, result) in zip(list(waiting), answers, strict=True):
+                outcome.polls += 1
+                if answered is None:
+                    outcome.progress[broker_id] = f"Metadata failed: {result}"
+                    continue
+                outcome.slowest_poll_s = max(outcome.slowest_poll_s, answered - started)
+                met, outcome.progress[broker_id] = condition(result)
+                if met:
+                    outcome.first_met[broker_id] = answered
+                    del waiting[broker_id]
+                else:
+                    outcome.last_unmet[broker_id] = started
+            if not waiting or clock() >= deadline:
+                break
+            outcome.aborted = abort() if abort is not None else None
+            if outcome.aborted:
+                break
+            sleep(interval_s)
     outcome.reached = not waiting
     return outcome
 

@@ -9,8 +9,10 @@ phase within a deadline:
   broker's Metadata;
 - **controller failover**: SIGKILL of the controller (``/controller`` in ZooKeeper); once
   its session expired and a new controller was elected, from that election (the ctime of
-  the new ``/controller`` znode) to every partition led by a live broker in every live
-  broker's Metadata; also the time from the kill;
+  the new ``/controller`` znode) to every partition led by a live broker: the moment the
+  new controller logs that every broker answered its new leaders' LeaderAndIsr
+  (millisecond time stamps); then the UpdateMetadata after it, and, for the clients' view,
+  when every live broker's Metadata showed it; also the time from the kill;
 - **rejoin after kill -9**: the killed broker restarted, from its process start to
   listening and to every ISR full again in every broker's Metadata;
 - **clean restart**: another broker SIGTERMed (how long its controlled shutdown took) and
@@ -23,8 +25,10 @@ not complete by its deadline is reported "not reached" with each broker's progre
 log tail; the later phases are skipped.
 """
 
+import datetime
 import logging
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -62,6 +66,8 @@ REPLICATION_FACTOR = 3
 
 CREATE_LABEL = "create: first CreateTopics -> every partition led"
 FAILOVER_LABEL = "controller failover: new controller elected -> all led"
+FAILOVER_METADATA_LABEL = "controller failover: elected -> every broker's metadata updated"
+FAILOVER_SEEN_LABEL = "controller failover: elected -> all led seen in Metadata polls"
 REJOIN = "rejoin after kill -9:"
 CLEAN_RESTART = "clean restart:"
 ISR_FULL = "start -> every ISR full"
@@ -155,7 +161,8 @@ class _Scale:
         return None
 
     def poll(self, broker_ids, condition, what, deadline_s=None):
-        """Poll until every listed broker's Metadata meets ``condition``; the moment the last one did.
+        """Poll until every listed broker's Metadata meets ``condition``; the moment the last one did,
+        as ``(at the latest, after)`` (``after`` is ``None`` when every broker met it at its first poll).
 
         :raises PhaseFailed: with each broker's progress when the deadline passes first.
         """
@@ -166,7 +173,7 @@ class _Scale:
             progress = "; ".join(f"broker {b}: {text}" for b, text in sorted(outcome.progress.items()))
             reason = outcome.aborted or f"not within {deadline_s or self.args.scale_deadline:g} s"
             raise PhaseFailed(f"{what}: {reason} ({progress})")
-        return outcome.met_at
+        return outcome.met_at, outcome.met_after
 
     def sample_resources(self, when):
         for broker in self.cluster.brokers:
@@ -177,12 +184,19 @@ class _Scale:
                 count_segments(log_dirs), self.baseline_fds.get(broker.broker_id),
                 count_log_fds(pid, log_dirs) if pid else None))
 
-    def figure(self, label, seconds=None, target_s=None, note=""):
-        figure = Figure(label, None if seconds is None else max(0.0, seconds), target_s, note)
+    def figure(self, label, seconds=None, target_s=None, note="", at_least_s=None, error=None):
+        figure = Figure(label, None if seconds is None else max(0.0, seconds), target_s, note, error,
+                        at_least_s=None if at_least_s is None else max(0.0, at_least_s))
         self.run.figures.append(figure)
         if figure.seconds is not None:
-            self.log(f"# {label}: {figure.seconds:.2f} s")
+            bracket = "" if figure.at_least_s is None else f" (more than {figure.at_least_s:.2f} s)"
+            self.log(f"# {label}: {figure.seconds:.2f} s{bracket}")
         return figure
+
+    def polled_figure(self, label, polled, since, target_s=None, note=""):
+        """A figure from :meth:`poll`'s ``(at the latest, after)`` pair, both measured from ``since``."""
+        latest, after = polled
+        return self.figure(label, latest - since, target_s, note, None if after is None else after - since)
 
     # --- phases ----------------------------------------------------------------------------------------------
 
@@ -210,13 +224,13 @@ class _Scale:
         started = time.time()
         futures = admin.create_topics(new_topics, operation_timeout=60, request_timeout=deadline)
         try:
-            led_at = self.poll(range(1, BROKERS + 1), condition_all_led(self.expected, {1, 2, 3}, REPLICATION_FACTOR),
-                               "every partition led", deadline)
+            led = self.poll(range(1, BROKERS + 1), condition_all_led(self.expected, {1, 2, 3}, REPLICATION_FACTOR),
+                            "every partition led", deadline)
         except PhaseFailed as exc:
             raise PhaseFailed(f"{exc}; CreateTopics: {_create_errors(futures, 1.0) or 'no error'}") from None
         errors = _create_errors(futures, timeout=max(1.0, started + deadline - time.time()))
         note = f"CreateTopics answered {errors}" if errors else ""
-        self.figure(CREATE_LABEL, led_at - started, CREATE_TARGET_S, note)
+        self.polled_figure(CREATE_LABEL, led, started, CREATE_TARGET_S, note)
 
     def controller_failover(self):
         before = self._wait_controller(lambda election: True, self.args.scale_deadline)
@@ -230,13 +244,19 @@ class _Scale:
         after = self._wait_controller(lambda election: election.broker_id != victim.broker_id,
                                       session_s + self.args.scale_deadline)
         self.log(f"# broker {after.broker_id} elected controller {after.elected_at - killed:.2f} s after the kill")
-        led_at = self.poll(live, condition_all_led(self.expected, live, REPLICATION_FACTOR),
-                           "every partition led by a live broker")
-        self.figure(FAILOVER_LABEL, led_at - after.elected_at,
-                    FAILOVER_TARGET_S, f"broker {victim.broker_id} -> {after.broker_id}")
+        led = self.poll(live, condition_all_led(self.expected, live, REPLICATION_FACTOR),
+                        "every partition led by a live broker")
+        log_path = self.cluster.broker(after.broker_id).log_path
+        for label, kind, target_s in ((FAILOVER_LABEL, "LeaderAndIsr", FAILOVER_TARGET_S),
+                                      (FAILOVER_METADATA_LABEL, "UpdateMetadata", None)):
+            answered_at = failover_answered_at(log_path, after.elected_at, kind)
+            self.figure(label, None if answered_at is None else answered_at - after.elected_at, target_s,
+                        f"broker {victim.broker_id} -> {after.broker_id}; the new controller's log",
+                        error=None if answered_at is not None else f"the new controller logged no {kind} answers")
+        self.polled_figure(FAILOVER_SEEN_LABEL, led, after.elected_at)
         self.figure("controller failover: SIGKILL -> new controller elected", after.elected_at - killed,
                     note=f"session timeout {session_s:g} s")
-        self.figure("controller failover: SIGKILL -> all led", led_at - killed)
+        self.polled_figure("controller failover: SIGKILL -> all led", led, killed)
         self.victim = victim
 
     def restart(self, broker, label, target_s):
@@ -246,10 +266,9 @@ class _Scale:
         listening = time.time()
         self.down.discard(broker.broker_id)
         self.figure(f"{label} start -> listening", listening - broker.started_at)
-        full_at = self.poll(range(1, BROKERS + 1), condition_all_isr_full(self.expected, {1, 2, 3},
-                                                                          REPLICATION_FACTOR),
-                            "every ISR full")
-        self.figure(f"{label} {ISR_FULL}", full_at - broker.started_at, target_s)
+        full = self.poll(range(1, BROKERS + 1), condition_all_isr_full(self.expected, {1, 2, 3}, REPLICATION_FACTOR),
+                         "every ISR full")
+        self.polled_figure(f"{label} {ISR_FULL}", full, broker.started_at, target_s)
 
     def clean_shutdown(self):
         controller = self._wait_controller(lambda election: True, self.args.scale_deadline)
@@ -317,6 +336,44 @@ class _Scale:
         self.log("# stopping the brokers and ZooKeeper")
         # A scratch cluster: a broker still busy after this grace period may be SIGKILLed.
         self.cluster.stop(timeout=STOP_GRACE_S)
+
+
+#: The lines a new controller logs once every broker answered its new leaders' LeaderAndIsr (kind
+#: "LeaderAndIsr") and the UpdateMetadata after it ("UpdateMetadata").
+_FAILOVER_ANSWERED = re.compile(r"^(\S+) \[[^]]*KafkaController#info\] controller failover of epoch \d+: "
+                                r"the brokers answered the new leaders' (\w+) ")
+
+
+def failover_answered_at(log_path, elected_at, kind="LeaderAndIsr", wait_s=10.0):
+    """When (wall clock) the new controller logged that every broker answered its failover's ``kind``.
+
+    LeaderAndIsr answered: every partition is led by a live broker (the broker applied its
+    leadership); UpdateMetadata answered: every live broker's metadata says so. Exact to the
+    millisecond of the log's time stamps, where Metadata polls of 10,000 partitions from busy
+    brokers are known only to within their round trips. Only lines stamped after
+    ``elected_at`` count; the line may lag the polls by a moment, hence ``wait_s``.
+
+    :returns: the time stamp, or ``None`` when no such line appeared within ``wait_s``.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            lines = Path(log_path).read_text(errors="replace").splitlines()
+        except OSError:
+            lines = []
+        for line in reversed(lines):
+            match = _FAILOVER_ANSWERED.match(line)
+            if match and match.group(2) == kind:
+                try:
+                    stamp = datetime.datetime.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+                except ValueError:
+                    continue
+                if stamp >= elected_at - 1.0:  # ctime and the stamp are both in milliseconds: allow rounding
+                    return stamp
+                break
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.1)
 
 
 def _create_errors(futures, timeout):

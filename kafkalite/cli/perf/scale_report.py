@@ -42,6 +42,8 @@ class Figure:
     :ivar target_s: the issue's target (at most this), or ``None`` for a figure printed for context.
     :ivar note: context printed after the result (e.g. the session timeout).
     :ivar error: why there is no value: not reached (with each broker's progress), or skipped.
+    :ivar at_least_s: for a figure seen by polling, the lower bound: a poll sent this long
+        after the start had not yet seen it (``seconds`` is when a poll's answer did).
     """
 
     label: str
@@ -49,6 +51,7 @@ class Figure:
     target_s: float | None = None
     note: str = ""
     error: str | None = None
+    at_least_s: float | None = None
 
     @property
     def met(self):
@@ -132,11 +135,11 @@ def format_scale_report(run):
     lines = [
         f"scale: {run.brokers} brokers (config/cluster settings), {run.topics:,} topic{'s' * (run.topics != 1)}, "
         f"{run.partitions:,} partitions, replication factor {run.replication_factor}",
-        f"Metadata polled per broker every {run.poll_interval_s:g} s (slowest Metadata round trip "
-        f"{run.slowest_poll_s:.2f} s): figures ending in 'led' or 'ISR full' are known to within "
-        f"~{run.poll_interval_s + run.slowest_poll_s:.1f} s",
+        f"Metadata polled from every broker at once every {run.poll_interval_s:g} s (slowest Metadata round "
+        f"trip {run.slowest_poll_s:.2f} s): figures ending in 'led' or 'ISR full' are when a poll's answer "
+        f"showed it, 'after' when the last poll that did not was sent",
         "",
-        f"{'figure':<58} {'value':>10} {'target':>9}  result",
+        f"{'figure':<58} {'value':>10} {'after':>8} {'target':>9}  result",
     ]
     for figure in run.figures:
         if figure.seconds is None:
@@ -145,7 +148,8 @@ def format_scale_report(run):
         else:
             value, result = _seconds(figure.seconds), _verdict(figure.met)
         note = f"  ({figure.note})" if figure.note else ""
-        lines.append(f"{figure.label:<58} {value:>10} {_target(figure.target_s):>9}  {result}{note}")
+        after = "-" if figure.at_least_s is None or figure.seconds is None else f"{figure.at_least_s:.2f}"
+        lines.append(f"{figure.label:<58} {value:>10} {after:>8} {_target(figure.target_s):>9}  {result}{note}")
     errors = [figure for figure in run.figures if figure.error and not figure.error.startswith("skipped")]
     for figure in errors:
         lines.append(f"  {figure.label}: {figure.error}")

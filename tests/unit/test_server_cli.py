@@ -1,0 +1,27 @@
+"""The broker command's own helpers: the log lines' time stamps."""
+
+import os
+import time
+
+import pytest
+
+from kafkalite.cli.server import log_time
+
+
+@pytest.fixture
+def utc():
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if before is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = before
+    time.tzset()
+
+
+def test_log_time_has_milliseconds_and_the_offset(utc):
+    """Kafka's log4j layout stamps lines to the millisecond; failover timelines need it."""
+    assert log_time(1796102016.0071) == "2026-12-01T05:13:36.007+0000"
+    assert log_time(None) == "-"
