@@ -56,7 +56,7 @@ def log_time(when):
     """A log line's time to the millisecond, as Kafka's log4j layout has it: ``2026-12-01T05:13:36.123+0000``."""
     if when is None:
         return "-"
-    stamp = datetime.datetime.fromtimestamp(when, datetime.timezone.utc).astimezone()
+    stamp = datetime.datetime.fromtimestamp(when, datetime.UTC).astimezone()
     return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}" + stamp.strftime("%z")
 
 
