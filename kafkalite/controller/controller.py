@@ -522,6 +522,7 @@ class KafkaController:
             context.leaderships.update(await self.store.read_partition_states(keys))
             self.log.info("ISR changed for {count} partitions", count=len(keys))
             self.batch.add_update_metadata(context, context.live_brokers, keys)
+            self._send_batch()  # the brokers learn it before the notifications are cleaned up
         await self.store.delete_paths(paths)
         # A leader added a broker that died meanwhile (its failure was handled before the write).
         dead_in_isr = [(k, r) for k in keys for r in context.leaderships[k].isr if not context.is_live(r)]

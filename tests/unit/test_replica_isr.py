@@ -7,6 +7,7 @@ import json
 
 from twisted.internet import defer
 from twisted.internet.task import Clock
+from twisted.logger import formatEvent, globalLogPublisher
 
 from kafkalite import zkdata
 from kafkalite.replica.isr import NOTIFICATION_DELAY_S, IsrWriter
@@ -60,9 +61,18 @@ def test_write_isr_is_version_checked_keeps_the_epoch_and_is_announced_once_per_
     state = json.loads(zk.nodes[zkdata.partition_state_path("t", 0)][0])
     assert (state["leader"], state["leader_epoch"], state["isr"], state["controller_epoch"]) == (1, 4, [1, 2], 2)
     assert notifications(zk) == []
-    clock.advance(NOTIFICATION_DELAY_S)
+    logged = []
+    globalLogPublisher.addObserver(logged.append)
+    try:
+        clock.advance(NOTIFICATION_DELAY_S)
+    finally:
+        globalLogPublisher.removeObserver(logged.append)
     assert notifications(zk) == [{"version": 1, "partitions": [{"topic": "t", "partition": 0},
                                                                {"topic": "t", "partition": 1}]}]
+    # ... and logged in one line with the notification, each partition named with its change.
+    lines = [formatEvent(event) for event in logged]
+    assert lines == ["ISR updated for 2 partitions led here: t-0 [1, 2, 3] -> [1, 2] (zk version 7); "
+                     "t-1 [1, 2, 3] -> [1] (zk version 7)"]
 
 
 def test_lost_write_adopts_the_znode_when_it_still_names_us_leader():
