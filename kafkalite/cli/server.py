@@ -75,14 +75,6 @@ def tune_garbage_collector():
     return before
 
 
-def freeze_start_up_objects():
-    """Move every object alive now (the loaded logs, the broker's own structures) out of the
-    collector's reach: later collections no longer traverse them. Returns how many."""
-    gc.collect()
-    gc.freeze()
-    return gc.get_freeze_count()
-
-
 def run(config):
     """Run a broker with ``config`` until SIGTERM/SIGINT; returns the exit status."""
     from twisted.internet import defer, reactor
@@ -123,7 +115,6 @@ def run(config):
     status = {"code": 0}
 
     def started(_):
-        log.info("{count} objects of start-up frozen out of garbage collection", count=freeze_start_up_objects())
         if metrics is not None:
             serve_metrics(reactor, config.metrics_port, metrics.registry, "")
             log.info("metrics on http://0.0.0.0:{port}/metrics", port=config.metrics_port)

@@ -61,7 +61,11 @@ from kafkalite.controller.zkstore import ControllerMovedError, ControllerZkStore
 from kafkalite.protocol import errors
 from kafkalite.zkclient import BadVersionError, ConnectionLoss, NodeExistsError, ZkError, ZkTimeoutError
 
-__all__ = ["KafkaController"]
+__all__ = ["FOLLOW_UP_WAIT_S", "KafkaController"]
+
+#: The longest a follow-up event (the replica states after a failover's new leaders) waits for
+#: the brokers to answer the requests before it.
+FOLLOW_UP_WAIT_S = 1.0
 
 
 class KafkaController:
@@ -187,8 +191,13 @@ class KafkaController:
         answers = self.batch.send(self.context, self.channel, self._leader_and_isr_answered)
         follow_ups, self._after_answers = self._after_answers, []
         if follow_ups:
-            # Queued from the reactor, not run inside the callback that delivered the last answer.
-            answers.all().addCallback(lambda _: self.reactor.callLater(0, self._put_all, follow_ups))
+            # A broker that is alive but does not answer (stopped, overloaded) must not hold them
+            # back for long: they are put at most FOLLOW_UP_WAIT_S later. Queued from the reactor,
+            # not run inside the callback that delivered the last answer.
+            put = _Once(lambda: self._put_all(follow_ups))
+            timer = self.reactor.callLater(FOLLOW_UP_WAIT_S, put)
+            answers.all().addCallback(lambda _: (timer.cancel() if timer.active() else None,
+                                                 self.reactor.callLater(0, put)))
         return answers
 
     def _put_all(self, events):
@@ -598,3 +607,15 @@ class KafkaController:
         self.log.info("controlled shutdown of broker {id}: {moved} leaderships moved, {count} remaining",
                       id=broker_id, moved=len(led) - len(remaining), count=len(remaining))
         return 0, remaining
+
+
+class _Once:
+    """Calls ``function`` the first time it is called; later calls do nothing."""
+
+    def __init__(self, function):
+        self._function = function
+
+    def __call__(self):
+        function, self._function = self._function, None
+        if function is not None:
+            function()

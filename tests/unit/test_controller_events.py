@@ -12,7 +12,7 @@ import pytest
 from twisted.internet.task import Clock
 
 from kafkalite import zkdata
-from kafkalite.controller.controller import KafkaController
+from kafkalite.controller.controller import FOLLOW_UP_WAIT_S, KafkaController
 from kafkalite.controller.election import LeaderAndIsr
 from kafkalite.controller.events import BrokerChange, IsrChangeNotification, PreferredReplicaElection, TopicChange
 from kafkalite.controller.states import PartitionState
@@ -202,6 +202,22 @@ def test_failover_tells_new_leaders_first_and_the_replica_states_once_they_answe
     channel.release()
     clock.advance(0)
     assert zk.json(state_path(0))["isr"] == [1, 3]
+    assert sorted(channel.partitions("LeaderAndIsr", 3)) == [("t", 0), ("t", 1), ("t", 1)]
+
+
+def test_a_broker_that_does_not_answer_holds_the_replica_states_back_only_for_a_while(zk):
+    """Alive but silent (SIGSTOPped): the replica states go out FOLLOW_UP_WAIT_S after the new leaders."""
+    del zk.nodes[zkdata.broker_path(2)]
+    channel = RecordingChannel(hold=True)
+    clock = Clock()
+    controller = KafkaController(zk, config(), clock, channel=channel)
+    controller.start()
+    clock.advance(FOLLOW_UP_WAIT_S - 0.01)
+    assert zk.json(state_path(0))["isr"] == [1, 2, 3]
+    clock.advance(0.01)
+    assert zk.json(state_path(0))["isr"] == [1, 3]
+    channel.release()  # the late answers put nothing twice
+    clock.advance(FOLLOW_UP_WAIT_S)
     assert sorted(channel.partitions("LeaderAndIsr", 3)) == [("t", 0), ("t", 1), ("t", 1)]
 
 
