@@ -11,7 +11,7 @@ import pytest
 
 from kafkalite.local import zookeeper as local_zk
 from tests.support import zookeeper
-from tests.support.zookeeper import ZooKeeperEnsemble, ZooKeeperServer, free_port
+from tests.support.zookeeper import ZooKeeperEnsemble, ZooKeeperServer, free_port, free_port_block
 
 ZKCTL = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "zk", "zkctl")
 
@@ -65,11 +65,12 @@ def test_zkctl_standalone_start_status_stop(zkctl_dir):
 
 def test_zkctl_ensemble_elects_a_leader(zkctl_dir):
     """An ensemble started by zkctl has three serving nodes, exactly one of them leader, and stops fully."""
-    port = free_port()
-    # Quorum and election ports are derived from --port unless given; give free ones.
+    # Each node's ports are --port, --quorum-port and --election-port plus its index: blocks
+    # of three free ports, out of the range other tests' connections take ports from.
+    port = free_port_block(3)
     started = run_zkctl(
         "start", "--ensemble", "--dir", str(zkctl_dir), "--port", str(port),
-        "--quorum-port", str(free_port()), "--election-port", str(free_port()),
+        "--quorum-port", str(free_port_block(3)), "--election-port", str(free_port_block(3)),
     )
     if started.returncode != 0 and "ports clash" in started.stderr:
         pytest.fail(started.stderr)

@@ -9,13 +9,42 @@ short-lived kazoo client tests read and write znodes with.
 """
 
 import contextlib
+import random
+import socket
 
 from kafkalite.local import zookeeper as local_zk
 from kafkalite.local.zookeeper import ZkCtlError, free_port
 
-__all__ = ["ZkCtlError", "ZooKeeperEnsemble", "ZooKeeperServer", "expire_session", "free_port", "kazoo_client"]
+__all__ = ["ZkCtlError", "ZooKeeperEnsemble", "ZooKeeperServer", "expire_session", "free_port", "free_port_block",
+           "kazoo_client"]
 
 START_TIMEOUT_S = 60.0
+
+
+def free_port_block(count, host="127.0.0.1"):
+    """The first of ``count`` consecutive free ports, below the kernel's ephemeral range.
+
+    ``zkctl --ensemble`` derives a node's ports from one base (``port + i``). A free port
+    from the kernel lies in the ephemeral range, where its neighbours may be taken at any
+    moment by another test's connections; below that range only an explicit bind takes one.
+    """
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            ephemeral_low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    low = max(1024, ephemeral_low - 12000)
+    for _ in range(200):
+        base = random.randrange(low, ephemeral_low - count)
+        try:
+            with contextlib.ExitStack() as stack:
+                for port in range(base, base + count):
+                    sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+                    sock.bind((host, port))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError(f"no {count} consecutive free ports below {ephemeral_low}")
 
 
 class ZooKeeperServer:
