@@ -23,6 +23,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from kafkalite import zkdata
+from kafkalite.replica.log_text import JoinedLater
 from kafkalite.zkclient import BadVersionError, SetData, ZkError
 
 __all__ = ["IsrWriter", "NOTIFICATION_DELAY_S"]
@@ -156,7 +157,7 @@ class IsrWriter:
         if self._changes:
             changes, self._changes = self._changes, []
             self.log.info("ISR updated for {count} partitions led here: {changes}", count=len(changes),
-                          changes=_IsrChanges(changes))
+                          changes=JoinedLater(changes, _describe_isr_change, "; "))
 
     def _flush(self):
         self._log_changes()
@@ -179,12 +180,5 @@ class IsrWriter:
             self._flush_call.cancel()
 
 
-class _IsrChanges:
-    """ISR changes as one log text: ``t-0 [1, 3] -> [1, 3, 2] (zk version 4); ...``."""
-
-    def __init__(self, changes):
-        self.changes = changes
-
-    def __str__(self):
-        return "; ".join(f"{topic}-{partition} {old} -> {new} (zk version {version})"
-                         for (topic, partition), old, new, version in self.changes)
+def _describe_isr_change(key, old, new, version):
+    return f"{key[0]}-{key[1]} {old} -> {new} (zk version {version})"

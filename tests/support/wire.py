@@ -9,6 +9,7 @@ import socket
 import struct
 import time
 
+from kafkalite.cli.perf.metadata import read_exactly
 from kafkalite.protocol.apis import API_BY_KEY, ApiKey
 from kafkalite.protocol.headers import decode_response_header, encode_request_message
 
@@ -48,8 +49,8 @@ class WireClient:
 
     def read_frame(self):
         """Read one response frame; raises ConnectionError when the broker closed the connection."""
-        size = _INT32.unpack(self._read_exactly(4))[0]
-        return self._read_exactly(size)
+        size = _INT32.unpack(read_exactly(self.sock, 4))[0]
+        return read_exactly(self.sock, size)
 
     def receive(self, api_key, version, correlation_id=None):
         frame = self.read_frame()
@@ -61,16 +62,6 @@ class WireClient:
     def request(self, api_key, version, body):
         correlation_id = self.send(api_key, version, body)
         return self.receive(api_key, version, correlation_id)
-
-    def _read_exactly(self, count):
-        chunks = []
-        while count:
-            chunk = self.sock.recv(count)
-            if not chunk:
-                raise ConnectionError("connection closed by broker")
-            chunks.append(chunk)
-            count -= len(chunk)
-        return b"".join(chunks)
 
     def is_closed_by_peer(self, timeout=10.0):
         """True once the broker has closed this connection (waits up to ``timeout``)."""

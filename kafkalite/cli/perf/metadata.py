@@ -29,6 +29,7 @@ __all__ = [
     "count_partitions",
     "fetch_metadata",
     "poll_brokers",
+    "read_exactly",
 ]
 
 #: v1: brokers, controller id, topics with every partition's leader, replicas and ISR; ``null`` topics = all.
@@ -36,7 +37,11 @@ METADATA_VERSION = 1
 _INT32 = struct.Struct(">i")
 
 
-def _read_exactly(sock, count):
+def read_exactly(sock, count):
+    """``count`` bytes from the blocking socket ``sock``.
+
+    :raises ConnectionError: the broker closed the connection first.
+    """
     chunks = []
     while count:
         chunk = sock.recv(min(count, 1 << 20))
@@ -59,7 +64,7 @@ def fetch_metadata(address, timeout=10.0):
     with socket.create_connection((host, int(port)), timeout=timeout) as sock:
         message = encode_request_message(1, ApiKey.METADATA, METADATA_VERSION, {"topics": None}, "kafkalite-perf")
         sock.sendall(_INT32.pack(len(message)) + message)
-        frame = _read_exactly(sock, _INT32.unpack(_read_exactly(sock, 4))[0])
+        frame = read_exactly(sock, _INT32.unpack(read_exactly(sock, 4))[0])
     correlation_id, offset = decode_response_header(frame, ApiKey.METADATA, METADATA_VERSION)
     if correlation_id != 1:
         raise ProtocolDecodeError(f"Metadata answered with correlation id {correlation_id}, not 1")
