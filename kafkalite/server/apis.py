@@ -187,9 +187,14 @@ class KafkaApis:
             if own is not None:
                 brokers.append({"node_id": self.config.broker_id, "host": own.host, "port": own.port,
                                 "rack": self.config.broker_rack})
+        controller_id = cache.controller_id
+        if controller_id == -1 and any(b["node_id"] == self.controller.active_controller_id for b in brokers):
+            # Before the first UpdateMetadata, what this broker's own controller component read in
+            # /controller: an admin client told "no controller" may not ask again for minutes.
+            controller_id = self.controller.active_controller_id
         return {
             "throttle_time_ms": 0, "brokers": brokers, "cluster_id": self.cluster_id,
-            "controller_id": cache.controller_id, "topics": topics,
+            "controller_id": controller_id, "topics": topics,
             "cluster_authorized_operations": -2147483648,
         }
 
