@@ -36,6 +36,7 @@ from kafkalite.controller.events import (
     Expire,
     IsrChangeNotification,
     LeaderAndIsrResponseReceived,
+    Once,
     PartitionModifications,
     PreferredReplicaElection,
     Reelect,
@@ -194,7 +195,7 @@ class KafkaController:
             # A broker that is alive but does not answer (stopped, overloaded) must not hold them
             # back for long: they are put at most FOLLOW_UP_WAIT_S later. Queued from the reactor,
             # not run inside the callback that delivered the last answer.
-            put = _Once(lambda: self._put_all(follow_ups))
+            put = Once(lambda: self._put_all(follow_ups))
             timer = self.reactor.callLater(FOLLOW_UP_WAIT_S, put)
             answers.all().addCallback(lambda _: (timer.cancel() if timer.active() else None,
                                                  self.reactor.callLater(0, put)))
@@ -608,14 +609,3 @@ class KafkaController:
                       id=broker_id, moved=len(led) - len(remaining), count=len(remaining))
         return 0, remaining
 
-
-class _Once:
-    """Calls ``function`` the first time it is called; later calls do nothing."""
-
-    def __init__(self, function):
-        self._function = function
-
-    def __call__(self):
-        function, self._function = self._function, None
-        if function is not None:
-            function()

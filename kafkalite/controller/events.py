@@ -17,7 +17,7 @@ from twisted.python.failure import Failure
 __all__ = [
     "AutoPreferredReplicaLeaderElection", "BrokerChange", "ControlledShutdown", "ControllerChange",
     "ControllerEvent", "ControllerEventManager", "Expire", "IsrChangeNotification", "LeaderAndIsrResponseReceived",
-    "PartitionModifications", "PreferredReplicaElection", "Reelect", "ReplicaStateStartup", "Resync", "Startup",
+    "Once", "PartitionModifications", "PreferredReplicaElection", "Reelect", "ReplicaStateStartup", "Resync", "Startup",
     "TopicChange", "TopicDeletion", "TopicDeletionStopReplicaResponseReceived",
 ]
 
@@ -191,3 +191,14 @@ class ControllerEventManager:
                                       queued=len(self._queue))
         finally:
             self._running = False
+
+class Once:
+    """Calls ``function`` the first time it is called; later calls do nothing."""
+
+    def __init__(self, function):
+        self._function = function
+
+    def __call__(self):
+        function, self._function = self._function, None
+        if function is not None:
+            function()
