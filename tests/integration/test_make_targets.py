@@ -8,6 +8,7 @@ anything else) holds those ports, the test is skipped rather than touching it.
 import pathlib
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -53,10 +54,17 @@ def test_run_status_stop(make_cluster, kcat):
     assert started.returncode == 0, started.stdout + started.stderr
     assert "127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094" in started.stdout
 
-    metadata = subprocess.run(
-        [kcat, "-b", "127.0.0.1:9092", "-L", "-m", "30"], check=False, capture_output=True, text=True, timeout=60
-    )
-    assert metadata.returncode == 0, metadata.stderr
+    # make run returns once every broker listens; the controller's UpdateMetadata naming all
+    # three reaches broker 1 a moment later.
+    deadline = time.monotonic() + 30
+    while True:
+        metadata = subprocess.run(
+            [kcat, "-b", "127.0.0.1:9092", "-L", "-m", "30"], check=False, capture_output=True, text=True, timeout=60
+        )
+        assert metadata.returncode == 0, metadata.stderr
+        if " 3 brokers:" in metadata.stdout or time.monotonic() >= deadline:
+            break
+        time.sleep(0.2)
     assert " 3 brokers:" in metadata.stdout
 
     again = make("run")
