@@ -175,7 +175,6 @@ class KafkaController:
 
     async def _process(self, event):
         self.batch.clear()
-        self._after_answers = []
         try:
             await self._handlers[type(event)](event)
         finally:
@@ -608,4 +607,3 @@ class KafkaController:
         self.log.info("controlled shutdown of broker {id}: {moved} leaderships moved, {count} remaining",
                       id=broker_id, moved=len(led) - len(remaining), count=len(remaining))
         return 0, remaining
-

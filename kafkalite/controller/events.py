@@ -192,6 +192,7 @@ class ControllerEventManager:
         finally:
             self._running = False
 
+
 class Once:
     """Calls ``function`` the first time it is called; later calls do nothing."""
 

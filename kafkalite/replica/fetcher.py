@@ -120,8 +120,11 @@ class ReplicaFetcher:
 
     def add(self, partition):
         self.partitions[partition.key] = partition
-        # Woken on the next reactor turn, not now: a LeaderAndIsr adds thousands of partitions one
-        # at a time, and the first request (which creates the session) should list them all.
+        self._wake_soon()
+
+    def _wake_soon(self):
+        # On the next reactor turn, not now: a LeaderAndIsr adds thousands of partitions one at
+        # a time, and the next request (the first creates the session) should list them all.
         if self._wakeup is not None and not self._wakeup.called and not self._wake_pending:
             self._wake_pending = True
             self._reactor.callLater(0, self._wake)
@@ -136,11 +139,8 @@ class ReplicaFetcher:
 
     def start(self):
         self._running = True
-        # The first round waits for the next reactor turn, when every partition of this
-        # LeaderAndIsr has been added.
-        self._wakeup = defer.Deferred()
-        self._wake_pending = True
-        self._reactor.callLater(0, self._wake)
+        self._wakeup = defer.Deferred()  # the first round waits for the partitions added this turn
+        self._wake_soon()
         d = defer.Deferred.fromCoroutine(self._run())
         d.addErrback(lambda f: self.log.failure("replica fetcher for broker {leader} died", f, leader=self.leader_id))
 
