@@ -29,6 +29,7 @@ from kafkalite.replica.metadata_cache import BrokerEndpoint, MetadataCache
 from kafkalite.server.admin_apis import AdminApis
 from kafkalite.server.apis import KafkaApis
 from kafkalite.server.group_apis import GroupApis
+from kafkalite.server.reassignment_apis import ReassignmentApis
 from kafkalite.server.topic_admin import TopicAdmin
 from kafkalite.zkclient import NodeExistsError, NoNodeError, ZkClient
 
@@ -117,7 +118,8 @@ class KafkaServer:
             config, self.cluster_id, self.replica_manager, self.metadata_cache, self.controller,
             self.group_coordinator, self.topic_admin, self.producer_ids, extra_handlers=(
                 GroupApis(self.group_coordinator, self.metadata_cache, self.topic_admin, self.zk, config),
-                AdminApis(config, self.controller, self.topic_admin, self.metadata_cache, self.reactor)))
+                AdminApis(config, self.controller, self.topic_admin, self.metadata_cache, self.reactor),
+                ReassignmentApis(self.controller)))
 
         factory = KafkaServerFactory(self.reactor, self.apis.dispatch,
                                      socket_request_max_bytes=config.socket_request_max_bytes,

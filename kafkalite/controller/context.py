@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from kafkalite.controller.states import PartitionState, ReplicaState
 
-__all__ = ["ControllerContext", "LiveBrokerInfo"]
+__all__ = ["ControllerContext", "LiveBrokerInfo", "ReplicaAssignment"]
 
 
 @dataclass
@@ -35,6 +35,39 @@ class LiveBrokerInfo:
         return self.endpoints[0] if self.endpoints else None
 
 
+@dataclass(frozen=True)
+class ReplicaAssignment:
+    """A partition's full assignment (Kafka's ``ReplicaAssignment``): while a reassignment runs,
+    ``replicas`` is the original set plus the target, ``adding`` the target's new members and
+    ``removing`` the original members not in the target (KIP-455)."""
+
+    replicas: tuple
+    adding: tuple = ()
+    removing: tuple = ()
+
+    @property
+    def origin(self):
+        """The replicas before the reassignment (ORS)."""
+        return tuple(r for r in self.replicas if r not in self.adding)
+
+    @property
+    def target(self):
+        """The replicas after it (TRS)."""
+        return tuple(r for r in self.replicas if r not in self.removing)
+
+    @property
+    def is_being_reassigned(self):
+        return bool(self.adding or self.removing)
+
+    def reassign_to(self, target):
+        """The assignment while moving from this one's origin to ``target``: the target first,
+        in its order, then the origin's other replicas."""
+        origin = self.origin
+        full = tuple(dict.fromkeys(tuple(target) + origin))
+        return ReplicaAssignment(full, tuple(r for r in full if r not in origin),
+                                 tuple(r for r in full if r not in target))
+
+
 @dataclass
 class ControllerContext:
     """The controller's view; changed only by the controller's event loop.
@@ -51,6 +84,10 @@ class ControllerContext:
     :ivar offline_replicas: ``{(topic, partition): {broker_id}}`` replicas on live brokers that
         could not open their log (KAFKA_STORAGE_ERROR in LeaderAndIsr); never elected until
         their broker restarts (Kafka's replicas on offline log dirs).
+    :ivar adding_replicas: ``{(topic, partition): (broker_id, ...)}`` replicas a reassignment adds
+        (in ``assignments`` already); ``removing_replicas`` likewise, the ones it removes.
+    :ivar partitions_being_reassigned: the partitions with a reassignment in progress.
+    :ivar topic_ids: ``{topic: base64 topic id}`` of the topics whose znode has one.
     """
 
     epoch: int = 0
@@ -63,6 +100,10 @@ class ControllerContext:
     replica_states: dict = field(default_factory=dict)
     topics_to_be_deleted: set = field(default_factory=set)
     offline_replicas: dict = field(default_factory=dict)
+    adding_replicas: dict = field(default_factory=dict)
+    removing_replicas: dict = field(default_factory=dict)
+    partitions_being_reassigned: set = field(default_factory=set)
+    topic_ids: dict = field(default_factory=dict)
 
     def reset(self, epoch=0, epoch_zk_version=-1):
         """Forget everything: after a resignation, or before a failover as controller of ``epoch``."""
@@ -102,9 +143,44 @@ class ControllerContext:
         """The assigned replicas of ``key`` (empty for an unknown partition)."""
         return self.assignments.get(key[0], {}).get(key[1], [])
 
-    def add_topic(self, topic, assignment):
-        """Record a topic's ``{partition: replicas}``; new partitions start NonExistent."""
+    def add_topic(self, topic, assignment, adding=None, removing=None, topic_id=None):
+        """Record a topic's ``{partition: replicas}`` (and the replicas its reassignments add and
+        remove, ``{partition: replicas}``); new partitions start NonExistent."""
         self.assignments[topic] = {int(p): list(r) for p, r in assignment.items()}
+        for partition, replicas in (adding or {}).items():
+            if replicas:
+                self.adding_replicas[(topic, int(partition))] = tuple(replicas)
+        for partition, replicas in (removing or {}).items():
+            if replicas:
+                self.removing_replicas[(topic, int(partition))] = tuple(replicas)
+        if topic_id is not None:
+            self.topic_ids[topic] = topic_id
+
+    def full_assignment(self, key):
+        """``key``'s :class:`ReplicaAssignment` (empty replicas for an unknown partition)."""
+        return ReplicaAssignment(tuple(self.replicas(key)), self.adding_replicas.get(key, ()),
+                                 self.removing_replicas.get(key, ()))
+
+    def set_full_assignment(self, key, assignment):
+        """Record ``key``'s assignment, adding and removing replicas included."""
+        self.assignments.setdefault(key[0], {})[key[1]] = list(assignment.replicas)
+        for mapping, replicas in ((self.adding_replicas, assignment.adding),
+                                  (self.removing_replicas, assignment.removing)):
+            if replicas:
+                mapping[key] = tuple(replicas)
+            else:
+                mapping.pop(key, None)
+
+    def topic_assignment(self, topic):
+        """``(partitions, adding, removing, topic_id)`` of ``topic`` as its znode should hold them."""
+        keys = self.partitions_of(topic)
+        return ({p: tuple(self.assignments[topic][p]) for _, p in keys},
+                {k[1]: self.adding_replicas[k] for k in keys if k in self.adding_replicas},
+                {k[1]: self.removing_replicas[k] for k in keys if k in self.removing_replicas},
+                self.topic_ids.get(topic))
+
+    def is_topic_being_reassigned(self, topic):
+        return any(key[0] == topic for key in self.partitions_being_reassigned)
 
     def remove_topic(self, topic):
         """Forget a topic and every state of its partitions and replicas."""
@@ -113,7 +189,11 @@ class ControllerContext:
             self.partition_states.pop(key, None)
             for replica in self.replicas(key):
                 self.replica_states.pop((key, replica), None)
+            self.adding_replicas.pop(key, None)
+            self.removing_replicas.pop(key, None)
+            self.partitions_being_reassigned.discard(key)
         self.assignments.pop(topic, None)
+        self.topic_ids.pop(topic, None)
         self.topics_to_be_deleted.discard(topic)
 
     def is_being_deleted(self, key):

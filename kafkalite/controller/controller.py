@@ -28,6 +28,7 @@ from kafkalite.controller.channel import ControllerChannelManager
 from kafkalite.controller.context import ControllerContext
 from kafkalite.controller.election import imbalanced_partitions
 from kafkalite.controller.events import (
+    AlterPartitionReassignments,
     AutoPreferredReplicaLeaderElection,
     BrokerChange,
     ControlledShutdown,
@@ -36,8 +37,10 @@ from kafkalite.controller.events import (
     Expire,
     IsrChangeNotification,
     LeaderAndIsrResponseReceived,
+    ListPartitionReassignments,
     Once,
     PartitionModifications,
+    PartitionReassignmentIsrChange,
     PreferredReplicaElection,
     Reelect,
     ReplicaStateStartup,
@@ -46,6 +49,7 @@ from kafkalite.controller.events import (
     TopicChange,
     TopicDeletion,
     TopicDeletionStopReplicaResponseReceived,
+    ZkPartitionReassignment,
 )
 from kafkalite.controller.partition_state_machine import (
     ControlledShutdownElection,
@@ -53,6 +57,7 @@ from kafkalite.controller.partition_state_machine import (
     PartitionStateMachine,
     PreferredElection,
 )
+from kafkalite.controller.reassignment import ReassignmentManager
 from kafkalite.controller.replica_state_machine import ReplicaStateMachine
 from kafkalite.controller.request_batch import ControllerRequestBatch
 from kafkalite.controller.state_changes import StateChanges
@@ -100,6 +105,9 @@ class KafkaController:
             self.context, self.store, self.state_changes,
             lambda broker_id, response: self.events.put(TopicDeletionStopReplicaResponseReceived(broker_id, response)),
             enabled=config.delete_topic_enable)
+        self.reassignment = ReassignmentManager(
+            self.context, self.store, self.state_changes, lambda: self._watch(ZkPartitionReassignment()),
+            lambda key: self._watch(PartitionReassignmentIsrChange(key)), self._on_reassignments_completed)
         self.events = ControllerEventManager(self._process, self._on_event_error, reactor)
         self._topic_unclean_election = topic_unclean_election
         self._is_active = False
@@ -115,6 +123,10 @@ class KafkaController:
             IsrChangeNotification: self._on_isr_change, LeaderAndIsrResponseReceived: self._on_storage_errors,
             PreferredReplicaElection: self._on_preferred_replica_election,
             AutoPreferredReplicaLeaderElection: self._auto_rebalance, ControlledShutdown: self._controlled_shutdown,
+            ZkPartitionReassignment: self._on_zk_reassignment,
+            PartitionReassignmentIsrChange: self._on_reassignment_isr_change,
+            AlterPartitionReassignments: self._alter_reassignments,
+            ListPartitionReassignments: self._list_reassignments,
         }
 
     @property
@@ -205,10 +217,16 @@ class KafkaController:
             self.events.put(event)
 
     async def _on_event_error(self, event, failure):
-        if isinstance(event, ControlledShutdown) and not event.done.called:
+        done = getattr(event, "done", None)
+        if isinstance(event, ControlledShutdown) and not done.called:
             code = errors.NotControllerError.code if failure.check(ControllerMovedError) \
                 else errors.UnknownServerError.code
-            event.done.callback((code, []))
+            done.callback((code, []))
+        elif done is not None and not done.called:
+            if failure.check(ControllerMovedError):
+                done.errback(errors.NotControllerError("The controller moved while handling the request."))
+            else:
+                done.errback(errors.UnknownServerError(failure.getErrorMessage()))
         if failure.check(ControllerMovedError):
             self.log.info("controller moved while handling {event}; resigning", event=event)
             await self._resign()
@@ -267,6 +285,7 @@ class KafkaController:
         self._stop_auto_rebalance()
         self.channel.close_all()
         self.context.reset()
+        self.reassignment.reset()
         self.log.info("broker {id} resigned as controller", id=self.broker_id)
 
     async def _resync(self, event=None):
@@ -280,6 +299,7 @@ class KafkaController:
         await self._on_topic_deletion()
         await self._on_isr_change()
         await self._on_preferred_replica_election()
+        await self.reassignment.rewatch()
 
     # -- failover: rebuild the context, then tell every broker -------------------------------
 
@@ -290,7 +310,7 @@ class KafkaController:
         topics = await self.zk.get_children(zkdata.BROKER_TOPICS, watch=self._watch(TopicChange()))
         context.live_brokers = await self.store.read_brokers(int(b) for b in broker_ids)
         for topic, assignment in (await self.store.read_assignments(topics)).items():
-            context.add_topic(topic, assignment)
+            self._add_topic(topic, assignment)
         await self._watch_topics(list(context.assignments))
         context.leaderships = await self.store.read_partition_states(list(context.all_partitions()))
         for broker in context.live_brokers.values():
@@ -364,6 +384,14 @@ class KafkaController:
                                            if k in context.leaderships and not context.is_live(r)],
                                           ReplicaState.OFFLINE, refresh=False)
         self.batch.add_update_metadata(context, context.live_brokers, context.all_partitions())
+        await self.reassignment.resume_after_failover()
+
+    def _add_topic(self, topic, assignment):
+        """Record a topic's :class:`zkdata.TopicAssignment`, and the reassignments it records."""
+        self.context.add_topic(topic, assignment.partitions, assignment.adding_replicas, assignment.removing_replicas,
+                               assignment.topic_id)
+        self.context.partitions_being_reassigned.update(
+            (topic, p) for p in set(assignment.adding_replicas) | set(assignment.removing_replicas))
 
     async def _watch_topics(self, topics):
         """Watch each topic's assignment znode (partitions added) — one-shot, re-armed on each change."""
@@ -438,6 +466,7 @@ class KafkaController:
         replicas = [(k, b) for k, b in context.replicas_on_brokers(started) if not context.is_being_deleted(k)]
         await self.state_changes.replicas(replicas, ReplicaState.ONLINE)
         await self._elect_offline_partitions()
+        await self.reassignment.on_brokers_started(started)
         await self.topic_deletion.resume()
 
     # -- topics and partitions -----------------------------------------------------------
@@ -455,7 +484,7 @@ class KafkaController:
         await self._watch_topics(new_topics)
         new_keys = []
         for topic, assignment in (await self.store.read_assignments(new_topics)).items():
-            context.add_topic(topic, assignment)
+            self._add_topic(topic, assignment)
             new_keys.extend(context.partitions_of(topic))
         await self._on_new_partitions(new_keys)
 
@@ -467,9 +496,9 @@ class KafkaController:
         if assignment is None:
             return
         known = self.context.assignments[event.topic]
-        added = sorted(p for p in assignment if p not in known)
+        added = sorted(p for p in assignment.partitions if p not in known)
         for partition in added:
-            known[partition] = list(assignment[partition])
+            known[partition] = list(assignment.partitions[partition])
         await self._on_new_partitions([(event.topic, p) for p in added])
 
     async def _on_new_partitions(self, keys):
@@ -571,8 +600,8 @@ class KafkaController:
 
     async def _auto_rebalance(self, event=None):
         """Kafka's imbalance check: per preferred broker, elect when too many of its partitions lead elsewhere."""
-        if not self._is_active:
-            return
+        if not self._is_active or self.context.partitions_being_reassigned:
+            return  # as Kafka: no automatic elections while partitions move
         keys = imbalanced_partitions(self.context, self.config.leader_imbalance_per_broker_percentage)
         if keys:
             self.log.info("leader imbalance: electing preferred leaders for {count} partitions", count=len(keys))
@@ -607,3 +636,51 @@ class KafkaController:
         self.log.info("controlled shutdown of broker {id}: {moved} leaderships moved, {count} remaining",
                       id=broker_id, moved=len(led) - len(remaining), count=len(remaining))
         return 0, remaining
+
+    # -- partition reassignment ------------------------------------------------------------------
+
+    def alter_partition_reassignments(self, requested):
+        """AlterPartitionReassignments; fires with ``{key: (error_code, message)}``.
+
+        :raises NotControllerError: (through the Deferred) when this broker is not the controller.
+        """
+        event = AlterPartitionReassignments(dict(requested))
+        self._put_request(event)
+        return event.done
+
+    def list_partition_reassignments(self, keys=None):
+        """ListPartitionReassignments; fires with ``{key: ReplicaAssignment}``."""
+        event = ListPartitionReassignments(None if keys is None else frozenset(keys))
+        self._put_request(event)
+        return event.done
+
+    def _put_request(self, event):
+        if self._is_active:
+            self.events.put(event)
+        else:
+            event.done.errback(errors.NotControllerError("This broker is not the controller."))
+
+    def _answer(self, event, result):
+        if not event.done.called:
+            if self._is_active:
+                event.done.callback(result)
+            else:
+                event.done.errback(errors.NotControllerError("This broker is not the controller."))
+
+    async def _alter_reassignments(self, event):
+        self._answer(event, await self.reassignment.alter(event.requested) if self._is_active else None)
+
+    async def _list_reassignments(self, event):
+        self._answer(event, self.reassignment.list(event.keys) if self._is_active else None)
+
+    async def _on_zk_reassignment(self, event=None):
+        if self._is_active:
+            await self.reassignment.on_zk_reassignment()
+
+    async def _on_reassignment_isr_change(self, event):
+        if self._is_active:
+            await self.reassignment.on_isr_change(event.key)
+
+    async def _on_reassignments_completed(self, topics):
+        if any(topic in self.context.topics_to_be_deleted for topic in topics):
+            await self.topic_deletion.resume()

@@ -10,8 +10,8 @@ leader-imbalance rule for automatic preferred-leader election.
 from dataclasses import dataclass, replace
 
 __all__ = ["LeaderAndIsr", "NO_LEADER", "new_partition_state", "offline_partition_election",
-           "preferred_replica_election", "controlled_shutdown_election", "remove_replica_from_isr",
-           "remove_replicas_from_isr", "imbalanced_partitions"]
+           "preferred_replica_election", "controlled_shutdown_election", "reassign_partition_election",
+           "remove_replica_from_isr", "remove_replicas_from_isr", "imbalanced_partitions"]
 
 NO_LEADER = -1
 
@@ -75,6 +75,15 @@ def controlled_shutdown_election(replicas, current, live_brokers, shutting_down,
     for replica in replicas:
         if replica in isr and replica in live_brokers:
             return current.with_leader(replica, isr, controller_epoch)
+    return None
+
+
+def reassign_partition_election(target, current, live_brokers, controller_epoch):
+    """A finished reassignment's leader: the first replica of the target that is live and in the
+    ISR; the ISR is kept (the removed replicas leave it afterwards)."""
+    for replica in target:
+        if replica in live_brokers and replica in current.isr:
+            return current.with_leader(replica, current.isr, controller_epoch)
     return None
 
 

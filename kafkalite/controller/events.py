@@ -15,7 +15,9 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 __all__ = [
-    "AutoPreferredReplicaLeaderElection", "BrokerChange", "ControlledShutdown", "ControllerChange",
+    "AlterPartitionReassignments", "ListPartitionReassignments", "PartitionReassignmentIsrChange",
+    "ZkPartitionReassignment", "AutoPreferredReplicaLeaderElection", "BrokerChange",
+    "ControlledShutdown", "ControllerChange",
     "ControllerEvent", "ControllerEventManager", "Expire", "IsrChangeNotification", "LeaderAndIsrResponseReceived",
     "Once", "PartitionModifications", "PreferredReplicaElection", "Reelect", "ReplicaStateStartup", "Resync", "Startup",
     "TopicChange", "TopicDeletion", "TopicDeletionStopReplicaResponseReceived",
@@ -203,3 +205,32 @@ class Once:
         function, self._function = self._function, None
         if function is not None:
             function()
+
+
+@dataclass(frozen=True)
+class ZkPartitionReassignment(ControllerEvent):
+    """``/admin/reassign_partitions`` was created, changed or deleted."""
+
+
+@dataclass(frozen=True)
+class PartitionReassignmentIsrChange(ControllerEvent):
+    """The state znode of a partition being reassigned changed (its ISR may hold the target now)."""
+
+    key: tuple
+
+
+@dataclass(frozen=True, eq=False)
+class AlterPartitionReassignments(ControllerEvent):
+    """AlterPartitionReassignments: ``requested`` ``{key: replicas or None}``; ``done`` fires with
+    ``{key: (error_code, message)}``."""
+
+    requested: dict
+    done: defer.Deferred = field(default_factory=defer.Deferred)
+
+
+@dataclass(frozen=True, eq=False)
+class ListPartitionReassignments(ControllerEvent):
+    """ListPartitionReassignments of ``keys`` (None: all); ``done`` fires with ``{key: ReplicaAssignment}``."""
+
+    keys: object = None
+    done: defer.Deferred = field(default_factory=defer.Deferred)

@@ -14,7 +14,9 @@ Elections (Kafka's ``PartitionLeaderElectionStrategy``):
   that still has no leader is written with leader -1 (once) and stays Offline;
 - :class:`PreferredElection` — the first assigned replica, if live and in the ISR;
 - :class:`ControlledShutdownElection` — the first live ISR member not shutting down; the
-  stopping brokers leave the ISR.
+  stopping brokers leave the ISR;
+- :class:`ReassignElection` — the first replica of a finished reassignment's target that is
+  live and in the ISR.
 """
 
 from dataclasses import dataclass, field
@@ -25,11 +27,12 @@ from kafkalite.controller.election import (
     new_partition_state,
     offline_partition_election,
     preferred_replica_election,
+    reassign_partition_election,
 )
 from kafkalite.controller.states import PartitionState, valid_partition_transition
 
 __all__ = ["ControlledShutdownElection", "OfflineElection", "PartitionPlan", "PartitionStateMachine",
-           "PreferredElection"]
+           "PreferredElection", "ReassignElection"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,11 @@ class PreferredElection:
 @dataclass(frozen=True)
 class ControlledShutdownElection:
     """Move leadership off the brokers shutting down."""
+
+
+@dataclass(frozen=True)
+class ReassignElection:
+    """Move leadership into a finished reassignment's target (the partition's replicas by then)."""
 
 
 @dataclass
@@ -141,6 +149,11 @@ class PartitionStateMachine:
                                                    context.epoch)
             if elected is None:
                 plan.failed[key] = "no other live ISR member"
+                return
+        elif isinstance(election, ReassignElection):
+            elected = reassign_partition_election(replicas, current, eligible, context.epoch)
+            if elected is None:
+                plan.failed[key] = "no replica of %s is live and in the ISR %s" % (list(replicas), list(current.isr))
                 return
         else:
             raise ValueError(f"unknown election {election!r}")

@@ -243,7 +243,8 @@ def _partition_state(context, key, leadership, is_new=False, leader=None):
         "leader": leadership.leader if leader is None else leader, "leader_epoch": leadership.leader_epoch,
         "isr": list(leadership.isr), "zk_version": leadership.zk_version, "replicas": list(replicas),
         "offline_replicas": [r for r in replicas if r not in context.live_brokers],
-        "adding_replicas": [], "removing_replicas": [], "is_new": is_new,
+        "adding_replicas": list(context.adding_replicas.get(key, ())),
+        "removing_replicas": list(context.removing_replicas.get(key, ())), "is_new": is_new,
     }
 
 

@@ -91,6 +91,17 @@ class StateChanges:
             plan.states.update(again.states)
         return plan
 
+    async def bump_leader_epochs(self, keys, recipients):
+        """Kafka's ``updateLeaderEpoch``: the same leader and ISR at the next leader epoch, written and
+        told to ``recipients(key)`` — how the brokers learn a changed assignment. Returns the keys written."""
+        epoch = self.context.epoch
+
+        async def bump(fresh_keys):
+            return {key: leadership.with_leader(leadership.leader, leadership.isr, epoch) for key in fresh_keys
+                    if (leadership := self.context.leaderships.get(key)) is not None}
+
+        return await self._write(await bump(keys), bump, recipients)
+
     async def _create(self, states):
         results = await self.store.create_partition_states(states, self.context.epoch_zk_version)
         created = []

@@ -59,6 +59,8 @@ class TopicDeletionManager:
         deletion_states = {ReplicaState.DELETION_STARTED, ReplicaState.DELETION_SUCCESSFUL,
                            ReplicaState.DELETION_INELIGIBLE}
         for topic in sorted(self.context.topics_to_be_deleted):
+            if self.context.is_topic_being_reassigned(topic):
+                continue  # ineligible while its partitions move (Kafka's rule); resumed when they finish
             states = [self.context.replica_state(key, broker) for key, broker in self._replicas(topic)]
             if ReplicaState.DELETION_STARTED in states:
                 continue  # waiting for StopReplica answers

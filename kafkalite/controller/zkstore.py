@@ -97,7 +97,7 @@ class ControllerZkStore:
         return brokers
 
     async def read_assignments(self, topics):
-        """``{topic: {partition: (replicas)}}`` of the existing, well-formed ones among ``topics``."""
+        """``{topic: TopicAssignment}`` of the existing, well-formed ones among ``topics``."""
         topics = list(topics)
         results = await self.zk.get_many([zkdata.topic_path(t) for t in topics], batch=100)
         assignments = {}
@@ -109,8 +109,14 @@ class ControllerZkStore:
             except ValueError:
                 self.log.warn("ignoring topic {topic}: malformed assignment {data!r}", topic=topic, data=result[0])
                 continue
-            assignments[topic] = decoded.partitions
+            assignments[topic] = decoded
         return assignments
+
+    async def write_topic_assignment(self, topic, assignment, epoch_version):
+        """Overwrite ``/brokers/topics/<topic>`` with a :class:`zkdata.TopicAssignment`, fenced by the epoch."""
+        await self._fenced(self.zk.transaction([
+            self._guard(epoch_version),
+            SetData(zkdata.topic_path(topic), zkdata.encode_topic_assignment(assignment), -1)]), epoch_version)
 
     # -- partition states ----------------------------------------------------------------
 
@@ -234,6 +240,36 @@ class ControllerZkStore:
         except ValueError:
             self.log.warn("ignoring malformed {path}", path=path)
             return []
+
+    async def read_reassign_partitions(self, watch=None):
+        """``(czxid, {key: replicas}, error)`` of ``/admin/reassign_partitions`` (watched), or None when
+        it does not exist; a malformed znode gives an empty mapping and the decoding error."""
+        path = zkdata.REASSIGN_PARTITIONS
+        if await self.zk.exists(path, watch=watch) is None:
+            return None
+        try:
+            data, stat = await self.zk.get(path)
+        except NoNodeError:
+            return None
+        try:
+            requested = {(tp.topic, tp.partition): tuple(replicas)
+                         for tp, replicas in zkdata.decode_reassign_partitions(data).items()}
+        except ValueError as error:
+            return stat.czxid, {}, error
+        return stat.czxid, requested, None
+
+    async def write_reassign_partitions(self, requested, epoch_version):
+        """Rewrite ``/admin/reassign_partitions`` with ``{key: replicas}`` (deleted when empty), fenced."""
+        path = zkdata.REASSIGN_PARTITIONS
+        op = (SetData(path, zkdata.encode_reassign_partitions(requested), -1) if requested else Delete(path))
+        try:
+            await self._fenced(self.zk.transaction([self._guard(epoch_version), op]), epoch_version)
+        except NoNodeError:
+            pass
+
+    async def watch_partition_state(self, key, watch):
+        """Watch ``key``'s state znode (a reassignment waits for its ISR to change)."""
+        await self.zk.exists(zkdata.partition_state_path(*key), watch=watch)
 
     async def read_topic_deletions(self, watch):
         """Topics named under ``/admin/delete_topics``."""

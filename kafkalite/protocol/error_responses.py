@@ -280,6 +280,19 @@ def _describe_configs(request, version, code):
         for resource in _each(request.get("resources"))]}
 
 
+def _alter_partition_reassignments(request, version, code):
+    # Kafka answers the code at the top and for every partition asked for.
+    return {"throttle_time_ms": 0, "error_code": code, "error_message": None, "responses": [
+        {"name": topic["name"], "partitions": [
+            {"partition_index": p["partition_index"], "error_code": code, "error_message": None}
+            for p in _each(topic["partitions"])]}
+        for topic in _each(request.get("topics"))]}
+
+
+def _list_partition_reassignments(request, version, code):
+    return {"throttle_time_ms": 0, "error_code": code, "error_message": None, "topics": []}
+
+
 _BUILDERS = {
     ApiKey.PRODUCE: _produce,
     ApiKey.FETCH: _fetch,
@@ -309,6 +322,8 @@ _BUILDERS = {
     ApiKey.DELETE_GROUPS: _delete_groups,
     ApiKey.OFFSET_DELETE: _offset_delete,
     ApiKey.ALTER_ISR: _alter_isr,
+    ApiKey.ALTER_PARTITION_REASSIGNMENTS: _alter_partition_reassignments,
+    ApiKey.LIST_PARTITION_REASSIGNMENTS: _list_partition_reassignments,
 }
 
 #: The api keys :func:`error_response` knows (every API the codec declares).

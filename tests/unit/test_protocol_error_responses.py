@@ -209,6 +209,10 @@ CASES = {
         {"partition_index": 0}]}]}, topics=[]),
     ApiKey.ALTER_ISR: _top_level({"broker_id": 1, "topics": [{"name": "a", "partitions": [
         {"partition_index": 0, "leader_epoch": 1, "new_isr": [1], "current_isr_version": 0}]}]}, topics=[]),
+    ApiKey.ALTER_PARTITION_REASSIGNMENTS: _top_level(
+        {"timeout_ms": 1, "topics": [{"name": "a", "partitions": [{"partition_index": 0, "replicas": [1]}]}]},
+        responses=[{"name": "a", "partitions": [{"partition_index": 0, "error_code": UNKNOWN}]}]),
+    ApiKey.LIST_PARTITION_REASSIGNMENTS: _top_level({"timeout_ms": 1, "topics": None}, topics=[]),
 }
 
 

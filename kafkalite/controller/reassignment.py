@@ -1,0 +1,301 @@
+"""ReassignmentManager: moving partitions' replicas, Kafka 2.8's ``onPartitionReassignment`` steps.
+
+A reassignment arrives through ``/admin/reassign_partitions`` (as Kafka's tools write it,
+any JSON version from 0.9 to 2.8) or AlterPartitionReassignments (a null target cancels),
+and follows Kafka's phases for each partition (RS the assigned replicas, ORS the original
+ones, TRS the target, AR = TRS - ORS being added, RR = ORS - TRS being removed):
+
+- **U** the assignment becomes RS = TRS + ORS with AR and RR, written to the topic znode
+  first (``adding_replicas``/``removing_replicas``, so a new controller resumes it), then
+  remembered; replicas a replaced reassignment was still adding are stopped and deleted;
+- **A** (TRS not yet in the ISR) the leader epoch goes up so every replica learns the new
+  RS, and the new replicas start (LeaderAndIsr, ``is_new``) and catch up; the partition's
+  state znode is watched for the ISR to grow;
+- **B** (TRS in the ISR) RS = TRS; the leader moves into TRS if it is not there (or bumps
+  its epoch), the removed replicas leave the ISR and are stopped and deleted, the topic
+  znode is written without AR/RR, the partition leaves ``/admin/reassign_partitions``
+  (deleted once empty) and every broker's metadata is updated.
+
+A request naming an unknown partition, a topic being deleted, an empty or duplicated
+replica list or a broker that is not alive fails for that partition alone (and leaves the
+znode, so it never blocks the next one). Runs on the controller's event loop only.
+"""
+
+from twisted.logger import Logger
+
+from kafkalite import zkdata
+from kafkalite.controller.context import ReplicaAssignment
+from kafkalite.controller.partition_state_machine import ReassignElection
+from kafkalite.controller.states import PartitionState, ReplicaState
+from kafkalite.controller.zkstore import ControllerMovedError
+from kafkalite.protocol import errors
+
+__all__ = ["ReassignmentManager"]
+
+NONE = (0, None)
+
+
+class ReassignmentManager:
+    """Drives partition reassignments for the controller.
+
+    :param context: the :class:`ControllerContext`.
+    :param store: the :class:`ControllerZkStore`.
+    :param state_changes: the controller's :class:`StateChanges` (and through it the event's batch).
+    :param zk_watch: ``() -> watcher`` for ``/admin/reassign_partitions``.
+    :param isr_watch: ``(key) -> watcher`` for a reassigning partition's state znode.
+    :param on_completed: ``async (topics)`` called when reassignments of ``topics`` finished
+        (topic deletion waits for them).
+    """
+
+    log = Logger(namespace="kafkalite.controller")
+
+    def __init__(self, context, store, state_changes, zk_watch, isr_watch, on_completed):
+        self.context = context
+        self.store = store
+        self.state_changes = state_changes
+        self._zk_watch = zk_watch
+        self._isr_watch = isr_watch
+        self._on_completed = on_completed
+        self._zk_czxid = None  # the /admin/reassign_partitions znode already acted on
+
+    def reset(self):
+        """Forget the znode acted on (this broker resigned; a future controller starts over)."""
+        self._zk_czxid = None
+
+    # -- entry points ----------------------------------------------------------------------
+
+    async def resume_after_failover(self):
+        """Kafka's ``initializePartitionReassignments``: the znode's requests (which supplant the
+        others), then the reassignments the topic znodes record."""
+        self._zk_czxid = None
+        from_zk = await self.on_zk_reassignment()
+        await self._resume(lambda key, _: key not in from_zk)
+
+    async def on_brokers_started(self, brokers):
+        """Reassignments whose target names a broker that (re)started go on."""
+        brokers = set(brokers)
+        await self._resume(lambda _, assignment: brokers.intersection(assignment.target))
+
+    async def rewatch(self):
+        """After a lost connection: watch again, and finish what completed meanwhile."""
+        await self.on_zk_reassignment()
+        for key in sorted(self.context.partitions_being_reassigned):
+            await self.on_isr_change(key)
+
+    async def on_zk_reassignment(self):
+        """``/admin/reassign_partitions`` was created (or changed): act on a znode not seen yet.
+
+        :returns: the partitions whose reassignment started.
+        """
+        found = await self.store.read_reassign_partitions(self._zk_watch())
+        if found is None:
+            self._zk_czxid = None
+            return set()
+        czxid, requested, malformed = found
+        if czxid == self._zk_czxid:
+            return set()  # our own rewrite of it, as partitions finish
+        self._zk_czxid = czxid
+        if malformed is not None:
+            self.log.warn("ignoring /admin/reassign_partitions: {error}", error=malformed)
+            await self.store.write_reassign_partitions({}, self.context.epoch_zk_version)
+            return set()
+        results = {}
+        reassignments = {}
+        for key, target in sorted(requested.items()):
+            error = self._validate(key, target)
+            if error is not None:
+                results[key] = error
+            else:
+                reassignments[key] = self.context.full_assignment(key).reassign_to(target)
+        self.log.info("reassignment of {count} partitions requested in /admin/reassign_partitions",
+                      count=len(requested))
+        results.update(await self._trigger(reassignments))
+        failed = {key: result for key, result in results.items() if result[0]}
+        for key, (code, message) in sorted(failed.items()):
+            self.log.warn("reassignment of {topic}-{partition} to {replicas} refused: {error}: {message}",
+                          topic=key[0], partition=key[1], replicas=list(requested[key]),
+                          error=errors.error_for_code(code).name, message=message)
+        if failed:
+            await self._remove_from_zk(lambda key, _: key in failed)
+        return {key for key in results if not results[key][0]}
+
+    async def alter(self, requested):
+        """AlterPartitionReassignments: ``{key: target replicas, or None to cancel}`` →
+        ``{key: (error_code, message)}``. The newest request wins over the znode's."""
+        results = {}
+        reassignments = {}
+        for key, target in sorted(requested.items()):
+            error = self._validate(key, target) if target is not None else self._check_partition(key)
+            if error is not None:
+                results[key] = error
+                continue
+            current = self.context.full_assignment(key)
+            if target is None and not current.is_being_reassigned:
+                results[key] = (errors.NoReassignmentInProgressError.code,
+                                "No reassignment in progress for %s-%d." % key)
+                continue
+            reassignments[key] = current.reassign_to(current.origin if target is None else target)
+        await self._remove_from_zk(lambda key, _: key in reassignments)
+        results.update(await self._trigger(reassignments))
+        return results
+
+    def list(self, keys=None):
+        """ListPartitionReassignments: ``{key: ReplicaAssignment}`` of those being reassigned."""
+        keys = self.context.partitions_being_reassigned if keys is None else keys
+        return {key: assignment for key in sorted(keys)
+                if (assignment := self.context.full_assignment(key)).is_being_reassigned}
+
+    async def on_isr_change(self, key):
+        """A reassigning partition's state znode changed: finish its reassignment once TRS is in the ISR."""
+        if key not in self.context.partitions_being_reassigned:
+            return
+        await self.store.watch_partition_state(key, self._isr_watch(key))
+        assignment = self.context.full_assignment(key)
+        if await self._is_complete(key, assignment):
+            self.log.info("{topic}-{partition}: target replicas {target} are in the ISR", topic=key[0],
+                          partition=key[1], target=list(assignment.target))
+            await self._reassign(key, assignment)
+
+    # -- checks ------------------------------------------------------------------------------
+
+    def _check_partition(self, key):
+        if self.context.is_being_deleted(key) or not self.context.replicas(key):
+            return errors.UnknownTopicOrPartitionError.code, "The partition does not exist."
+        return None
+
+    def _validate(self, key, target):
+        """Kafka's ``validateReplicas`` (and the partition must exist): an error, or None."""
+        error = self._check_partition(key)
+        if error is not None:
+            return error
+        code = errors.InvalidReplicaAssignmentError.code
+        if not target:
+            return code, "Empty replica list specified in partition reassignment."
+        if len(set(target)) != len(target):
+            return code, "Duplicate replica ids in partition reassignment replica list: %s" % list(target)
+        if any(r < 0 for r in target):
+            return code, "Invalid broker id in replica list: %s" % list(target)
+        adding = self.context.full_assignment(key).reassign_to(target).adding
+        if not set(adding) <= set(self.context.live_brokers):
+            return code, ("Replica assignment has brokers that are not alive. Replica list: %s, live broker "
+                          "list: %s" % (list(adding), sorted(self.context.live_brokers)))
+        return None
+
+    async def _is_complete(self, key, assignment):
+        if not assignment.is_being_reassigned:
+            return True
+        fresh = await self.store.read_partition_states([key])
+        if key not in fresh:
+            return False
+        self.context.leaderships[key] = fresh[key]
+        return set(assignment.target) <= set(fresh[key].isr)
+
+    # -- the steps ----------------------------------------------------------------------------
+
+    async def _trigger(self, reassignments):
+        """Kafka's ``maybeTriggerPartitionReassignment``: ``{key: (error_code, message)}``."""
+        results = {}
+        for key, assignment in reassignments.items():
+            error = self._check_partition(key)
+            if error is not None:
+                results[key] = error
+                continue
+            try:
+                await self._reassign(key, assignment)
+                results[key] = NONE
+            except ControllerMovedError:
+                raise
+            except Exception as error:  # noqa: BLE001 -- one partition's failure must not stop the others
+                self.log.failure("reassignment of {topic}-{partition} failed", topic=key[0], partition=key[1])
+                results[key] = (errors.UnknownServerError.code, str(error))
+        return results
+
+    async def _resume(self, should_resume):
+        for key in sorted(self.context.partitions_being_reassigned):
+            assignment = self.context.full_assignment(key)
+            if should_resume(key, assignment):
+                await self._reassign(key, assignment)
+
+    async def _reassign(self, key, assignment):
+        """Kafka's ``onPartitionReassignment`` for one partition."""
+        await self._update_current(key, assignment)
+        changes = self.state_changes
+        if not await self._is_complete(key, assignment):
+            # A: every replica of RS learns it at a new leader epoch; the new ones start.
+            await changes.bump_leader_epochs([key], lambda _: assignment.origin)
+            if key in self.context.leaderships:
+                changes.batch.add_leader_and_isr(self.context, assignment.adding, key, self.context.leaderships[key],
+                                                 is_new=True)
+            new = [(key, r) for r in assignment.adding
+                   if self.context.replica_state(key, r) is ReplicaState.NON_EXISTENT]
+            await changes.replicas(new, ReplicaState.NEW)
+            self.log.info("reassigning {topic}-{partition}: replicas {replicas}, adding {adding}, removing {removing}",
+                          topic=key[0], partition=key[1], replicas=list(assignment.replicas),
+                          adding=list(assignment.adding), removing=list(assignment.removing))
+            return
+        # B: the target is in the ISR.
+        await changes.replicas([(key, r) for r in assignment.adding], ReplicaState.ONLINE)
+        completed = ReplicaAssignment(assignment.target)
+        self.context.set_full_assignment(key, completed)
+        await self._move_leader_if_required(key, completed)
+        await self._stop_removed(key, assignment.removing)
+        await self._write_topic(key[0])
+        self.context.partitions_being_reassigned.discard(key)
+        await self._remove_from_zk(lambda k, replicas: k == key and tuple(replicas) == completed.replicas)
+        changes.batch.add_update_metadata(self.context, self.context.live_brokers, [key])
+        self.log.info("reassignment of {topic}-{partition} to {replicas} completed", topic=key[0], partition=key[1],
+                      replicas=list(completed.replicas))
+        await self._on_completed({key[0]})
+
+    async def _update_current(self, key, assignment):
+        """U: the new assignment in the topic znode, then in memory; replicas no longer wanted stop."""
+        current = self.context.full_assignment(key)
+        if current != assignment:
+            self.context.set_full_assignment(key, assignment)
+            try:
+                await self._write_topic(key[0])
+            except BaseException:
+                self.context.set_full_assignment(key, current)
+                raise
+            unneeded = [r for r in current.replicas if r not in assignment.replicas]
+            if unneeded:
+                await self._stop_removed(key, unneeded)
+        if assignment.is_being_reassigned:
+            self.context.partitions_being_reassigned.add(key)
+            await self.store.watch_partition_state(key, self._isr_watch(key))
+
+    async def _move_leader_if_required(self, key, completed):
+        """B3: a leader outside the target (or dead) hands over to the target; otherwise a new epoch."""
+        leadership = self.context.leaderships.get(key)
+        if leadership is None:
+            return
+        if leadership.leader in completed.replicas and self.context.is_live(leadership.leader):
+            await self.state_changes.bump_leader_epochs([key], lambda _: completed.replicas)
+        else:
+            moved = await self.state_changes.partitions([key], PartitionState.ONLINE, ReassignElection())
+            if not moved:
+                self.log.warn("{topic}-{partition}: no replica of {target} could take over from leader {leader}",
+                              topic=key[0], partition=key[1], target=list(completed.replicas),
+                              leader=leadership.leader)
+
+    async def _stop_removed(self, key, removed):
+        """B4/B5: the removed replicas leave the ISR, stop, and are deleted."""
+        replicas = [(key, r) for r in removed]
+        for state in (ReplicaState.OFFLINE, ReplicaState.DELETION_STARTED, ReplicaState.DELETION_SUCCESSFUL,
+                      ReplicaState.NON_EXISTENT):
+            await self.state_changes.replicas(replicas, state)
+
+    async def _write_topic(self, topic):
+        partitions, adding, removing, topic_id = self.context.topic_assignment(topic)
+        await self.store.write_topic_assignment(
+            topic, zkdata.TopicAssignment(partitions, adding, removing, topic_id), self.context.epoch_zk_version)
+
+    async def _remove_from_zk(self, should_remove):
+        """Kafka's ``maybeRemoveFromZkReassignment``: drop the matching partitions from the znode."""
+        found = await self.store.read_reassign_partitions()  # the watch set by on_zk_reassignment stays
+        if found is None:
+            return
+        _, requested, _ = found
+        remaining = {key: replicas for key, replicas in requested.items() if not should_remove(key, replicas)}
+        if len(remaining) != len(requested) or not remaining:
+            await self.store.write_reassign_partitions(remaining, self.context.epoch_zk_version)
