@@ -26,6 +26,7 @@ from kafkalite.replica.fetcher import ReplicaFetcherManager
 from kafkalite.replica.isr import IsrWriter
 from kafkalite.replica.manager import ReplicaManager
 from kafkalite.replica.metadata_cache import BrokerEndpoint, MetadataCache
+from kafkalite.replica.stray_logs import delete_stray_logs
 from kafkalite.server.admin_apis import AdminApis
 from kafkalite.server.apis import KafkaApis
 from kafkalite.server.group_apis import GroupApis
@@ -133,6 +134,8 @@ class KafkaServer:
         self.metadata_cache.register_self([BrokerEndpoint(e.listener_name, e.host, e.port)
                                            for e in self._advertised_endpoints()])
 
+        # Before registering: no replica can be given to this broker while it looks.
+        await delete_stray_logs(self.zk, self.log_manager, self.broker_id)
         await self._register()
         self.zk.add_state_listener(self._on_zk_state)
         self.controller.start()

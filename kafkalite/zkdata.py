@@ -101,6 +101,8 @@ __all__ = [
     "new_cluster_id",
     "new_topic_id",
     "new_uuid_base64",
+    "topic_id_from_uuid",
+    "topic_id_to_uuid",
     "next_producer_id_block",
     "partition_path",
     "partition_state_path",
@@ -549,6 +551,33 @@ def new_uuid_base64(random_bytes=os.urandom):
         text = base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
         if not text.startswith("-") and raw != bytes(16):
             return text
+
+
+def topic_id_to_uuid(topic_id):
+    """A base64 topic id (as the topic znode holds it) as the ``uuid.UUID`` the protocol carries;
+    None (no id) stays None.
+
+    :raises ZnodeDataError: not 22 characters of base64 for 16 bytes.
+    """
+    if topic_id is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(topic_id + "=" * (-len(topic_id) % 4))
+    except (ValueError, TypeError):
+        raw = b""
+    if len(raw) != 16:
+        raise ZnodeDataError(f"topic id {topic_id!r} is not a base64 UUID")
+    return uuid.UUID(bytes=raw)
+
+
+def topic_id_from_uuid(value):
+    """The base64 form of a protocol topic id; None for None or the all-zero UUID (no id)."""
+    if value is None:
+        return None
+    raw = value.bytes if isinstance(value, uuid.UUID) else bytes(value)
+    if raw == bytes(16):
+        return None
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
 def new_cluster_id(random_bytes=os.urandom):

@@ -15,8 +15,8 @@ __all__ = ["ControllerChannelManager", "LEADER_AND_ISR_VERSION", "UPDATE_METADAT
            "STOP_REPLICA_VERSION"]
 
 # The versions a 2.7-IV2 controller sends (reference §2): named partitions, no topic ids.
-LEADER_AND_ISR_VERSION = 4
-UPDATE_METADATA_VERSION = 6
+LEADER_AND_ISR_VERSION = 5
+UPDATE_METADATA_VERSION = 7
 STOP_REPLICA_VERSION = 3
 
 

@@ -179,6 +179,13 @@ class ControllerContext:
                 {k[1]: self.removing_replicas[k] for k in keys if k in self.removing_replicas},
                 self.topic_ids.get(topic))
 
+    def topic_name_of(self, topic_id):
+        """The topic whose id is ``topic_id`` (base64), or None."""
+        for topic, known in self.topic_ids.items():
+            if known == topic_id:
+                return topic
+        return None
+
     def is_topic_being_reassigned(self, topic):
         return any(key[0] == topic for key in self.partitions_being_reassigned)
 

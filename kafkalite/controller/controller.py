@@ -311,6 +311,7 @@ class KafkaController:
         context.live_brokers = await self.store.read_brokers(int(b) for b in broker_ids)
         for topic, assignment in (await self.store.read_assignments(topics)).items():
             self._add_topic(topic, assignment)
+        await self._assign_missing_topic_ids(list(context.assignments))
         await self._watch_topics(list(context.assignments))
         context.leaderships = await self.store.read_partition_states(list(context.all_partitions()))
         for broker in context.live_brokers.values():
@@ -385,6 +386,15 @@ class KafkaController:
                                           ReplicaState.OFFLINE, refresh=False)
         self.batch.add_update_metadata(context, context.live_brokers, context.all_partitions())
         await self.reassignment.resume_after_failover()
+
+    async def _assign_missing_topic_ids(self, topics):
+        """As Kafka 2.8's controller: a topic without an id (written by an older tool) gets one."""
+        missing = [t for t in topics if t in self.context.assignments and t not in self.context.topic_ids]
+        if missing:
+            for topic in missing:
+                self.context.topic_ids[topic] = zkdata.new_topic_id()
+            await self.store.write_topics(self.context, missing)
+            self.log.info("gave {count} topics an id: {topics}", count=len(missing), topics=missing[:10])
 
     def _add_topic(self, topic, assignment):
         """Record a topic's :class:`zkdata.TopicAssignment`, and the reassignments it records."""
@@ -467,7 +477,7 @@ class KafkaController:
         await self.state_changes.replicas(replicas, ReplicaState.ONLINE)
         await self._elect_offline_partitions()
         await self.reassignment.on_brokers_started(started)
-        await self.topic_deletion.resume()
+        await self.topic_deletion.resume(started)
 
     # -- topics and partitions -----------------------------------------------------------
 
@@ -486,6 +496,7 @@ class KafkaController:
         for topic, assignment in (await self.store.read_assignments(new_topics)).items():
             self._add_topic(topic, assignment)
             new_keys.extend(context.partitions_of(topic))
+        await self._assign_missing_topic_ids(new_topics)
         await self._on_new_partitions(new_keys)
 
     async def _on_partition_modifications(self, event):
@@ -524,9 +535,16 @@ class KafkaController:
     # -- replicas whose log could not be opened -------------------------------------------
 
     def _leader_and_isr_answered(self, broker_id, response):
-        entries = (response or {}).get("partition_errors") or ()
-        failed = tuple(sorted((e["topic_name"], e["partition_index"]) for e in entries
-                              if e["error_code"] == errors.KafkaStorageError.code))
+        response = response or {}
+        storage_error = errors.KafkaStorageError.code
+        failed = [(e["topic_name"], e["partition_index"]) for e in response.get("partition_errors") or ()
+                  if e["error_code"] == storage_error]
+        for topic in response.get("topics") or ():  # v5: by topic id
+            errors_of_topic = [e for e in topic["partition_errors"] if e["error_code"] == storage_error]
+            if errors_of_topic:
+                name = self.context.topic_name_of(zkdata.topic_id_from_uuid(topic["topic_id"]))
+                failed.extend((name, e["partition_index"]) for e in errors_of_topic if name is not None)
+        failed = tuple(sorted(failed))
         if failed:
             self.events.put(LeaderAndIsrResponseReceived(broker_id, failed))
 

@@ -23,7 +23,6 @@ znode, so it never blocks the next one). Runs on the controller's event loop onl
 
 from twisted.logger import Logger
 
-from kafkalite import zkdata
 from kafkalite.controller.context import ReplicaAssignment
 from kafkalite.controller.partition_state_machine import ReassignElection
 from kafkalite.controller.states import PartitionState, ReplicaState
@@ -286,9 +285,7 @@ class ReassignmentManager:
             await self.state_changes.replicas(replicas, state)
 
     async def _write_topic(self, topic):
-        partitions, adding, removing, topic_id = self.context.topic_assignment(topic)
-        await self.store.write_topic_assignment(
-            topic, zkdata.TopicAssignment(partitions, adding, removing, topic_id), self.context.epoch_zk_version)
+        await self.store.write_topics(self.context, [topic])
 
     async def _remove_from_zk(self, should_remove):
         """Kafka's ``maybeRemoveFromZkReassignment``: drop the matching partitions from the znode."""

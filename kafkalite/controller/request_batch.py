@@ -120,7 +120,7 @@ class ControllerRequestBatch:
             requests[broker_id] = {
                 "controller_id": self.controller_id, "controller_epoch": context.epoch,
                 "broker_epoch": context.live_brokers[broker_id].epoch, "type": 0,
-                "topic_states": _group_by_topic(states), "live_leaders": live_leaders,
+                "topic_states": _group_by_topic(states, context.topic_ids), "live_leaders": live_leaders,
             }
         return requests
 
@@ -139,7 +139,7 @@ class ControllerRequestBatch:
             signature = frozenset(keys)
             if signature not in grouped_by_keys:
                 states = [self.metadata_state(context, key) for key in sorted(keys)]
-                grouped_by_keys[signature] = _group_by_topic([s for s in states if s is not None])
+                grouped_by_keys[signature] = _group_by_topic([s for s in states if s is not None], context.topic_ids)
             requests[broker_id] = {
                 "controller_id": self.controller_id, "controller_epoch": context.epoch,
                 "broker_epoch": context.live_brokers[broker_id].epoch,
@@ -248,9 +248,10 @@ def _partition_state(context, key, leadership, is_new=False, leader=None):
     }
 
 
-def _group_by_topic(states):
+def _group_by_topic(states, topic_ids):
     grouped = {}
     for state in states:
         grouped.setdefault(state["topic_name"], []).append(state)
-    return [{"topic_name": topic, "topic_id": None, "partition_states": partitions}
+    return [{"topic_name": topic, "topic_id": zkdata.topic_id_to_uuid(topic_ids.get(topic)),
+             "partition_states": partitions}
             for topic, partitions in grouped.items()]

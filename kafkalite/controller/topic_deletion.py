@@ -8,9 +8,9 @@ ReplicaDeletionSuccessful (or ReplicaDeletionIneligible on an error). When no re
 still waiting, the replicas and partitions become NonExistent, the topic's znodes are
 removed and the topic is forgotten.
 
-Replicas on brokers that are down are marked ReplicaDeletionIneligible and, for now, do
-not hold the deletion back (``wait_for_offline_replicas`` False): Kafka waits for them to
-come back, which needs a returning broker to delete logs of topics it no longer has.
+Replicas on brokers that are down are marked ReplicaDeletionIneligible and hold the
+deletion back, as in Kafka: when their broker returns it is told to delete them
+(StopReplica), so no broker keeps the old topic's records for a topic created again.
 """
 
 from twisted.logger import Logger
@@ -33,7 +33,6 @@ class TopicDeletionManager:
     """
 
     log = Logger(namespace="kafkalite.controller")
-    wait_for_offline_replicas = False
 
     def __init__(self, context, store, state_changes, on_stop_replica, enabled=True):
         self.context = context
@@ -54,38 +53,44 @@ class TopicDeletionManager:
                 self.context.topics_to_be_deleted.add(topic)
         await self.resume()
 
-    async def resume(self):
-        """Start queued deletions that have not started, and finish those no replica holds back."""
-        deletion_states = {ReplicaState.DELETION_STARTED, ReplicaState.DELETION_SUCCESSFUL,
-                           ReplicaState.DELETION_INELIGIBLE}
+    async def resume(self, started_brokers=()):
+        """Start or go on with the queued deletions; finish those whose every replica is deleted.
+
+        A replica on a dead broker (ReplicaDeletionIneligible) holds its topic's deletion back
+        until the broker returns (``started_brokers``), as does one that failed to delete.
+        """
+        started_brokers = set(started_brokers)
         for topic in sorted(self.context.topics_to_be_deleted):
             if self.context.is_topic_being_reassigned(topic):
                 continue  # ineligible while its partitions move (Kafka's rule); resumed when they finish
-            states = [self.context.replica_state(key, broker) for key, broker in self._replicas(topic)]
-            if ReplicaState.DELETION_STARTED in states:
+            states = {replica: self.context.replica_state(*replica) for replica in self._replicas(topic)}
+            if ReplicaState.DELETION_STARTED in states.values():
                 continue  # waiting for StopReplica answers
-            if all(self._done(state) for state in states):
+            pending = [replica for replica, state in states.items() if state is not ReplicaState.DELETION_SUCCESSFUL]
+            if not pending:
                 await self._complete(topic)
-            elif not deletion_states.intersection(states):
-                await self._start(topic)
+                continue
+            begun = any(state in (ReplicaState.DELETION_SUCCESSFUL, ReplicaState.DELETION_INELIGIBLE)
+                        for state in states.values())
+            retry = [(key, broker) for key, broker in pending if self.context.is_live(broker) and (
+                states[(key, broker)] is not ReplicaState.DELETION_INELIGIBLE or broker in started_brokers)]
+            if retry or not begun:
+                await self._start(topic, pending)
 
-    def _done(self, state):
-        return state is ReplicaState.DELETION_SUCCESSFUL or (
-            state is ReplicaState.DELETION_INELIGIBLE and not self.wait_for_offline_replicas)
-
-    async def _start(self, topic):
+    async def _start(self, topic, replicas):
         keys = self.context.partitions_of(topic)
         # The brokers drop the partitions from their metadata first (leader -2), as Kafka does.
         self.state_changes.batch.add_update_metadata(self.context, self.context.live_brokers, keys)
-        await self.state_changes.partitions(keys, PartitionState.OFFLINE)
-        replicas = self._replicas(topic)
+        await self.state_changes.partitions([k for k in keys if self.context.partition_state(k)
+                                             is not PartitionState.OFFLINE], PartitionState.OFFLINE)
         live = [(k, b) for k, b in replicas if self.context.is_live(b)]
         dead = [(k, b) for k, b in replicas if not self.context.is_live(b)]
         await self.state_changes.replicas(replicas, ReplicaState.OFFLINE)
         await self.state_changes.replicas(dead, ReplicaState.DELETION_INELIGIBLE)
         await self.state_changes.replicas(live, ReplicaState.DELETION_STARTED, self._on_stop_replica)
-        if not live:
-            await self.resume()
+        if dead:
+            self.log.info("deletion of topic {topic} waits for brokers {brokers} to return", topic=topic,
+                          brokers=sorted({b for _, b in dead}))
 
     async def on_stop_replica_response(self, broker_id, response):
         """A broker answered (``response`` None: failed) the StopReplica of replicas being deleted."""

@@ -112,11 +112,19 @@ class ControllerZkStore:
             assignments[topic] = decoded
         return assignments
 
-    async def write_topic_assignment(self, topic, assignment, epoch_version):
-        """Overwrite ``/brokers/topics/<topic>`` with a :class:`zkdata.TopicAssignment`, fenced by the epoch."""
-        await self._fenced(self.zk.transaction([
-            self._guard(epoch_version),
-            SetData(zkdata.topic_path(topic), zkdata.encode_topic_assignment(assignment), -1)]), epoch_version)
+    async def write_topics(self, context, topics):
+        """Overwrite ``/brokers/topics/<topic>`` of ``topics`` with what ``context`` holds (replicas,
+        adding/removing replicas, topic id), fenced by the epoch."""
+        groups = []
+        for topic in topics:
+            partitions, adding, removing, topic_id = context.topic_assignment(topic)
+            data = zkdata.encode_topic_assignment(zkdata.TopicAssignment(partitions, adding, removing, topic_id))
+            groups.append([SetData(zkdata.topic_path(topic), data, -1)])
+        results = await self._fenced(self.zk.transactions(groups, guard=self._guard(context.epoch_zk_version)),
+                                     context.epoch_zk_version)
+        for result in results:
+            if isinstance(result, ZkError):
+                raise result
 
     # -- partition states ----------------------------------------------------------------
 

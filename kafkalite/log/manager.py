@@ -20,6 +20,7 @@ from kafkalite.log.checkpoint import CorruptCheckpointError, read_offset_checkpo
 from kafkalite.log.cleaner import CleanerConfig, LogCleaner
 from kafkalite.log.index_cache import IndexCache
 from kafkalite.log.log import Log, parse_topic_partition
+from kafkalite.log.partition_metadata import PartitionMetadataError, read_topic_id, write_topic_id
 from kafkalite.protocol.errors import KafkaStorageError
 
 __all__ = [
@@ -164,6 +165,35 @@ class LogManager:
             raise KafkaStorageError(f"cannot open the log in {path}: {error}") from error
         self._register(key, log, log_dir)
         return log
+
+    def get_or_create_topic_log(self, topic, partition, topic_id, config=None):
+        """:meth:`get_or_create_log` for the topic whose id is ``topic_id`` (base64; None: not known).
+
+        A log left by an earlier topic of that name (another id in its ``partition.metadata``)
+        is deleted first, so a topic created again always starts empty; the id is recorded.
+
+        :returns: ``(log, replaced)``, ``replaced`` True when an earlier topic's log was deleted.
+        :raises KafkaStorageError: as :meth:`get_or_create_log`.
+        """
+        log = self.get_or_create_log(topic, partition, config)
+        if topic_id is None:
+            return log, False
+        try:
+            recorded = read_topic_id(log.directory)
+        except PartitionMetadataError:
+            recorded = None  # torn by a crash: written again below
+        except OSError:
+            return log, False  # e.g. EMFILE: the log serves; the next start-up's LeaderAndIsr checks it
+        replaced = recorded is not None and recorded != topic_id
+        if replaced:
+            self.delete_log(topic, partition)
+            log = self.get_or_create_log(topic, partition, config)
+        if recorded != topic_id:
+            try:
+                write_topic_id(log.directory, topic_id)
+            except OSError:
+                pass  # e.g. EMFILE: the log serves without it; the next start-up's LeaderAndIsr writes it
+        return log, replaced
 
     def _register(self, key, log, log_dir):
         self.logs[key] = log

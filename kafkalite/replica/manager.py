@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from twisted.internet import defer, task
 from twisted.logger import Logger
 
+from kafkalite import zkdata
 from kafkalite.protocol import errors
 from kafkalite.protocol.records import COMPRESSION_ZSTD, validate_batch
 from kafkalite.replica.fetch_session import FetchSessionCache
@@ -144,13 +145,17 @@ class ReplicaManager:
             partition = self.partitions.get(key)
             if partition is None:
                 try:
-                    log = self.log_manager.get_or_create_log(key[0], key[1], configs[key[0]])
+                    log, replaced = self.log_manager.get_or_create_topic_log(
+                        key[0], key[1], zkdata.topic_id_from_uuid(state.get("topic_id")), configs[key[0]])
                 except (errors.KafkaStorageError, OSError) as error:
                     # e.g. EMFILE: this partition fails alone; the others and the session carry on
                     self.log.error("{topic}-{partition}: answering KAFKA_STORAGE_ERROR to LeaderAndIsr: {error}",
                                    topic=key[0], partition=key[1], error=error)
                     results.append((key, errors.KafkaStorageError.code))
                     continue
+                if replaced:
+                    self.log.warn("{topic}-{partition}: deleted the log of an earlier topic of that name (another "
+                                  "topic id in partition.metadata)", topic=key[0], partition=key[1])
                 partition = Partition(key[0], key[1], self.broker_id, log)
                 self.partitions[key] = partition
             else:
@@ -181,22 +186,23 @@ class ReplicaManager:
                 listener.on_become_leader(new_leaders)
             if new_followers:
                 listener.on_become_follower(new_followers, leaders)
-        return self._leader_and_isr_response(results)
+        return self._leader_and_isr_response(request, results)
 
     def _leader_and_isr_error(self, request, code):
         results = [((s["topic_name"], s["partition_index"]), code)
                    for s in iter_partition_states(request, "ungrouped_partition_states")]
-        return self._leader_and_isr_response(results, error_code=code)
+        return self._leader_and_isr_response(request, results, error_code=code)
 
     @staticmethod
-    def _leader_and_isr_response(results, error_code=0):
-        """The response in both layouts: flat by topic name (v0–4) and grouped by topic (v5)."""
+    def _leader_and_isr_response(request, results, error_code=0):
+        """The response in both layouts: flat by topic name (v0–4) and grouped by topic id (v5)."""
         flat = [{"topic_name": t, "partition_index": p, "error_code": code} for (t, p), code in results]
         by_topic = {}
         for (topic, partition), code in results:
             by_topic.setdefault(topic, []).append({"partition_index": partition, "error_code": code})
+        topic_ids = {t["topic_name"]: t.get("topic_id") for t in request.get("topic_states") or ()}
         return {"error_code": error_code, "partition_errors": flat,
-                "topics": [{"topic_id": None, "partition_errors": p} for p in by_topic.values()]}
+                "topics": [{"topic_id": topic_ids.get(topic), "partition_errors": p} for topic, p in by_topic.items()]}
 
     def stop_replicas(self, request):
         """Apply a decoded StopReplica request (any version); returns the response dict."""

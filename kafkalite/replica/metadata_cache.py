@@ -57,6 +57,7 @@ class MetadataCache:
         self.controller_epoch = 0
         self.brokers = {}
         self.topics = {}
+        self.topic_ids = {}  # topic -> uuid.UUID, for the topics the controller sent one for
         self._listeners = []
         self._own_endpoints = {}
 
@@ -110,8 +111,12 @@ class MetadataCache:
                     partitions.pop(partition, None)
                     if not partitions:
                         del self.topics[topic]
+                        self.topic_ids.pop(topic, None)
                 deleted.append((topic, partition))
                 continue
+            topic_id = state.get("topic_id")
+            if topic_id is not None and topic_id.int:
+                self.topic_ids[topic] = topic_id
             self.topics.setdefault(topic, {})[partition] = PartitionInfo(
                 topic, partition, state["leader"], state["leader_epoch"], list(state["isr"]),
                 list(state["replicas"]), list(state.get("offline_replicas") or []), state["zk_version"],
@@ -148,6 +153,8 @@ def iter_partition_states(request, ungrouped_key):
         yield state
     for topic_state in request.get("topic_states") or ():
         name = topic_state["topic_name"]
+        topic_id = topic_state.get("topic_id")
         for state in topic_state["partition_states"]:
             state["topic_name"] = name
+            state["topic_id"] = topic_id
             yield state

@@ -171,7 +171,8 @@ class KafkaApis:
                 topics.append(await self._unknown_topic_metadata(name, explicit and allow_auto_create))
                 continue
             topics.append({
-                "error_code": 0, "name": name, "is_internal": name in INTERNAL_TOPICS,
+                "error_code": 0, "name": name, "topic_id": cache.topic_ids.get(name),
+                "is_internal": name in INTERNAL_TOPICS,
                 "partitions": [self._partition_metadata(p) for _, p in sorted(partitions.items())],
                 "topic_authorized_operations": -2147483648,
             })
