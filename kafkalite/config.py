@@ -22,6 +22,8 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from kafkalite.config_security import unserved_security_setting
+
 __all__ = [
     "KNOWN_KEYS",
     "METRICS_PORT_DEFAULT",
@@ -195,6 +197,7 @@ _KEYS: tuple[_Key, ...] = (
     _k("listener.security.protocol.map", "str", DEFAULT_LISTENER_SECURITY_PROTOCOL_MAP),
     _k("inter.broker.listener.name", "str", None),
     _k("security.inter.broker.protocol", "str", "PLAINTEXT", _OneOf(*SECURITY_PROTOCOLS)),
+    _k("authorizer.class.name", "str", ""),
     # ZooKeeper
     _k("zookeeper.connect", "str", None),
     _k("zookeeper.session.timeout.ms", "int", 18000, _AtLeast(1)),
@@ -378,6 +381,7 @@ class BrokerConfig:
     listener_security_protocol_map: dict[str, str]
     inter_broker_listener_name: str
     security_inter_broker_protocol: str
+    authorizer_class_name: str
 
     zookeeper_connect: str
     zookeeper_hosts: str
@@ -753,6 +757,10 @@ def _resolve(values: dict, given: dict[str, str], unknown: tuple[str, ...], host
             dataclasses.replace(endpoint, host=canonical) if endpoint.host == "" else endpoint
             for endpoint in advertised
         )
+
+    unserved = unserved_security_setting(v, (("listeners", listeners), ("advertised.listeners", advertised)))
+    if unserved is not None:
+        raise _invalid(*unserved)
 
     if "inter.broker.listener.name" in given and "security.inter.broker.protocol" in given:
         raise _invalid(
