@@ -32,6 +32,7 @@ __all__ = [
     "ConfigWarning",
     "Endpoint",
     "default_value",
+    "key_kind",
     "load_config",
     "parse_config",
     "parse_properties",
@@ -353,6 +354,13 @@ def default_value(key: str):
     :raises KeyError: for a key kafkalite does not model.
     """
     return _KEYS_BY_NAME[key].default
+
+
+def key_kind(key: str) -> str | None:
+    """Return the value kind of ``key`` (``int``, ``long``, ``short``, ``bool``, ``double``,
+    ``list`` or ``str``), or None for a key kafkalite does not model."""
+    spec = _KEYS_BY_NAME.get(key)
+    return spec.kind if spec is not None else None
 
 
 # --- BrokerConfig ---------------------------------------------------------------------------
