@@ -46,6 +46,7 @@ from kafkalite.controller.events import (
     TopicChange,
     TopicDeletion,
     TopicDeletionStopReplicaResponseReceived,
+    TopicUncleanLeaderElectionEnable,
 )
 from kafkalite.controller.partition_state_machine import (
     ControlledShutdownElection,
@@ -115,6 +116,7 @@ class KafkaController:
             IsrChangeNotification: self._on_isr_change, LeaderAndIsrResponseReceived: self._on_storage_errors,
             PreferredReplicaElection: self._on_preferred_replica_election,
             AutoPreferredReplicaLeaderElection: self._auto_rebalance, ControlledShutdown: self._controlled_shutdown,
+            TopicUncleanLeaderElectionEnable: self._on_topic_unclean_leader_election_enable,
         }
 
     @property
@@ -607,3 +609,23 @@ class KafkaController:
         self.log.info("controlled shutdown of broker {id}: {moved} leaderships moved, {count} remaining",
                       id=broker_id, moved=len(led) - len(remaining), count=len(remaining))
         return 0, remaining
+
+    # -- unclean leader election turned on ---------------------------------------------------
+
+    def enable_topic_unclean_leader_election(self, topic):
+        """``unclean.leader.election.enable`` is now true for ``topic`` (Kafka's
+        ``enableTopicUncleanLeaderElection``): only the active controller acts."""
+        if self._is_active:
+            self.events.put(TopicUncleanLeaderElectionEnable(topic))
+
+    async def _on_topic_unclean_leader_election_enable(self, event):
+        """Kafka's ``processTopicUncleanLeaderElectionEnable``: the topic's offline partitions are
+        elected again, now allowed to pick a live replica outside the ISR."""
+        context = self.context
+        if not self._is_active or event.topic not in context.assignments:
+            return
+        keys = [k for k in context.partitions_in(PartitionState.OFFLINE) if k[0] == event.topic]
+        if keys:
+            self.log.info("unclean leader election enabled for {topic}: electing {count} offline partitions",
+                          topic=event.topic, count=len(keys))
+            await self.state_changes.partitions(keys, PartitionState.ONLINE, OfflineElection())

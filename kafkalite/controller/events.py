@@ -18,7 +18,7 @@ __all__ = [
     "AutoPreferredReplicaLeaderElection", "BrokerChange", "ControlledShutdown", "ControllerChange",
     "ControllerEvent", "ControllerEventManager", "Expire", "IsrChangeNotification", "LeaderAndIsrResponseReceived",
     "Once", "PartitionModifications", "PreferredReplicaElection", "Reelect", "ReplicaStateStartup", "Resync", "Startup",
-    "TopicChange", "TopicDeletion", "TopicDeletionStopReplicaResponseReceived",
+    "TopicChange", "TopicDeletion", "TopicDeletionStopReplicaResponseReceived", "TopicUncleanLeaderElectionEnable",
 ]
 
 
@@ -112,6 +112,13 @@ class PreferredReplicaElection(ControllerEvent):
 @dataclass(frozen=True)
 class AutoPreferredReplicaLeaderElection(ControllerEvent):
     """The periodic leader-imbalance check (``auto.leader.rebalance.enable``)."""
+
+
+@dataclass(frozen=True)
+class TopicUncleanLeaderElectionEnable(ControllerEvent):
+    """``unclean.leader.election.enable`` turned on for ``topic``: its offline partitions may get a leader."""
+
+    topic: str
 
 
 @dataclass(frozen=True, eq=False)
