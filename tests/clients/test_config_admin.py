@@ -25,7 +25,8 @@ def _confluent_admin(cluster):
 def _create(admin, topic, config=None):
     from confluent_kafka.admin import NewTopic
 
-    admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=2, config=config or {})])[topic].result(60)
+    new = NewTopic(topic, num_partitions=2, replication_factor=2, config=config or {})
+    admin.create_topics([new])[topic].result(60)
 
 
 def _describe_topic(admin, topic):
