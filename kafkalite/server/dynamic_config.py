@@ -132,10 +132,13 @@ class DynamicConfigManager:
         await self._apply_broker_layers(default, own)
 
     async def reload_all(self):
-        """Re-read every config this broker applies: its broker layers, then each hosted topic's."""
+        """Re-read every config this broker applies: its broker layers, then every hosted topic's
+        (one batched read, whatever the number of topics)."""
         await self.load_broker_configs()
-        for topic in sorted({topic for topic, _ in self._log_manager.logs}):
-            await self.topic_changed(topic)
+        logs_by_topic = self._logs_by_topic()
+        overrides = await self._read_topic_overrides(sorted(logs_by_topic))
+        for topic, logs in logs_by_topic.items():
+            self._apply_topic(topic, overrides.get(topic, {}), logs)
 
     # -- notifications -----------------------------------------------------------------------
 
@@ -155,15 +158,25 @@ class DynamicConfigManager:
     async def topic_changed(self, topic):
         """Re-read ``/config/topics/<topic>`` and apply it to the topic's logs here."""
         overrides = await self.read_entity_config("topics", topic)
+        self._apply_topic(topic, overrides, self._logs_by_topic().get(topic, ()))
+
+    def _apply_topic(self, topic, overrides, logs):
         self.throttles._set(topic=topic, replicas={k: overrides[k] for k in _THROTTLED_REPLICA_KEYS
                                                    if overrides.get(k)})
         config = self._topic_log_config(topic, overrides)
-        changed = self._apply_to_logs(topic, config)
+        changed = self._apply_to_logs(topic, config, logs)
         if changed:
             self.log.info("applied config of topic {topic} to {count} logs: {overrides}", topic=topic,
                           count=changed, overrides=overrides)
         if config.unclean_leader_election_enable and self._on_unclean is not None:
             self._on_unclean(topic)
+
+    def _logs_by_topic(self):
+        """``{topic: [logs]}`` of every log here, built in one pass."""
+        result = {}
+        for (topic, _), log in list(self._log_manager.logs.items()):
+            result.setdefault(topic, []).append(log)
+        return result
 
     def _topic_log_config(self, topic, overrides):
         try:
@@ -172,11 +185,11 @@ class DynamicConfigManager:
             self.log.warn("ignoring invalid config of topic {topic}: {error}", topic=topic, error=error)
             return self.default_log_config
 
-    def _apply_to_logs(self, topic, config):
-        """Give ``topic``'s logs ``config``; retention runs at once when it tightened. Returns the count changed."""
+    def _apply_to_logs(self, topic, config, logs):
+        """Give ``topic``'s ``logs`` ``config``; retention runs at once when it changed. Returns the count changed."""
         changed = 0
-        for (log_topic, _), log in list(self._log_manager.logs.items()):
-            if log_topic != topic or log.config == config:
+        for log in logs:
+            if log.config == config:
                 continue
             old = log.config
             log.update_config(config)
@@ -214,10 +227,10 @@ class DynamicConfigManager:
         self._log_manager.default_config = new_default
         if self._on_default_log_config is not None:
             self._on_default_log_config(new_default)
-        topics = sorted({topic for topic, _ in self._log_manager.logs})
-        overrides = await self._read_topic_overrides(topics)
-        for topic in topics:
-            self._apply_to_logs(topic, self._topic_log_config(topic, overrides.get(topic, {})))
+        logs_by_topic = self._logs_by_topic()
+        overrides = await self._read_topic_overrides(sorted(logs_by_topic))
+        for topic, logs in logs_by_topic.items():
+            self._apply_to_logs(topic, self._topic_log_config(topic, overrides.get(topic, {})), logs)
         if new_default.unclean_leader_election_enable and not old_default.unclean_leader_election_enable \
                 and self._on_unclean is not None:
             for topic in sorted(self._topics()):
