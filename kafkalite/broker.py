@@ -107,7 +107,8 @@ class KafkaServer:
         # Dynamic broker configs (/config/brokers/<id> and <default>) before any log gets its config.
         self.dynamic_config = DynamicConfigManager(
             config, self.zk, self.log_manager, on_default_log_config=self._default_log_config_changed,
-            on_unclean_election_enabled=self._unclean_election_enabled, topics=self.metadata_cache.topic_names)
+            on_unclean_election_enabled=self._unclean_election_enabled, topics=self.metadata_cache.topic_names,
+            broker_id=self.broker_id)
         await self.dynamic_config.load_broker_configs()
         self.default_log_config = self.dynamic_config.default_log_config
         self.topic_admin = TopicAdmin(self.zk, self.default_log_config, self.reactor,

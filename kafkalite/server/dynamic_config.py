@@ -80,13 +80,15 @@ class DynamicConfigManager:
     :param on_unclean_election_enabled: ``f(topic)`` called when a topic's
         ``unclean.leader.election.enable`` may have turned on (the controller re-elects).
     :param topics: ``() -> iterable`` of every topic known (for a cluster-wide unclean switch).
+    :param broker_id: this broker's id when it differs from ``static_config.broker_id`` (generated).
     """
 
     log = Logger()
 
     def __init__(self, static_config, zk, log_manager, on_default_log_config=None,
-                 on_unclean_election_enabled=None, topics=None):
+                 on_unclean_election_enabled=None, topics=None, broker_id=None):
         self._zk = zk
+        self._broker_id = static_config.broker_id if broker_id is None else broker_id
         self._log_manager = log_manager
         self._on_default_log_config = on_default_log_config
         self._on_unclean = on_unclean_election_enabled
@@ -98,7 +100,7 @@ class DynamicConfigManager:
 
     @property
     def broker_id(self):
-        return self.layers.static.broker_id
+        return self._broker_id
 
     @property
     def effective_config(self):
