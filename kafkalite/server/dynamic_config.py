@@ -139,8 +139,10 @@ class DynamicConfigManager:
         await self.load_broker_configs()
         logs_by_topic = self._logs_by_topic()
         overrides = await self._read_topic_overrides(sorted(logs_by_topic))
-        for topic, logs in logs_by_topic.items():
-            self._apply_topic(topic, overrides.get(topic, {}), logs)
+        changed = sum(self._apply_topic(topic, overrides.get(topic, {}), logs, quiet=True)
+                      for topic, logs in logs_by_topic.items())
+        self.log.info("topic configs re-read for {topics} topics: {changed} logs changed",
+                      topics=len(logs_by_topic), changed=changed)
 
     # -- notifications -----------------------------------------------------------------------
 
@@ -162,16 +164,18 @@ class DynamicConfigManager:
         overrides = await self.read_entity_config("topics", topic)
         self._apply_topic(topic, overrides, self._logs_by_topic().get(topic, ()))
 
-    def _apply_topic(self, topic, overrides, logs):
+    def _apply_topic(self, topic, overrides, logs, quiet=False):
+        """Apply ``topic``'s ``overrides`` to its ``logs`` here; returns how many logs changed."""
         self.throttles._set(topic=topic, replicas={k: overrides[k] for k in _THROTTLED_REPLICA_KEYS
                                                    if overrides.get(k)})
         config = self._topic_log_config(topic, overrides)
         changed = self._apply_to_logs(topic, config, logs)
-        if changed:
+        if changed and not quiet:
             self.log.info("applied config of topic {topic} to {count} logs: {overrides}", topic=topic,
                           count=changed, overrides=overrides)
         if config.unclean_leader_election_enable and self._on_unclean is not None:
             self._on_unclean(topic)
+        return changed
 
     def _logs_by_topic(self):
         """``{topic: [logs]}`` of every log here, built in one pass."""
