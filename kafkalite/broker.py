@@ -29,6 +29,10 @@ from kafkalite.replica.metadata_cache import BrokerEndpoint, MetadataCache
 from kafkalite.replica.stray_logs import delete_stray_logs
 from kafkalite.server.admin_apis import AdminApis
 from kafkalite.server.apis import KafkaApis
+from kafkalite.server.config_admin import ConfigAdmin
+from kafkalite.server.config_apis import ConfigApis
+from kafkalite.server.config_change_listener import ConfigChangeListener
+from kafkalite.server.dynamic_config import DynamicConfigManager
 from kafkalite.server.group_apis import GroupApis
 from kafkalite.server.reassignment_apis import ReassignmentApis
 from kafkalite.server.topic_admin import TopicAdmin
@@ -62,6 +66,8 @@ class KafkaServer:
         self.replica_manager = None
         self.fetchers = None
         self.topic_admin = None
+        self.dynamic_config = None
+        self.config_changes = None
         self.producer_ids = None
         self.controller = None
         self.group_coordinator = None
@@ -100,6 +106,13 @@ class KafkaServer:
         self.cluster_id = await self._get_or_create_cluster_id()
         self.log_manager.write_meta_properties(self.broker_id, self.cluster_id)
 
+        # Dynamic broker configs (/config/brokers/<id> and <default>) before any log gets its config.
+        self.dynamic_config = DynamicConfigManager(
+            config, self.zk, self.log_manager, on_default_log_config=self._default_log_config_changed,
+            on_unclean_election_enabled=self._unclean_election_enabled, topics=self.metadata_cache.topic_names,
+            broker_id=self.broker_id)
+        await self.dynamic_config.load_broker_configs()
+        self.default_log_config = self.dynamic_config.default_log_config
         self.topic_admin = TopicAdmin(self.zk, self.default_log_config, self.reactor,
                                       outage_wait_s=config.zookeeper_session_timeout_ms / 1000.0)
         self.producer_ids = ProducerIdManager(self.zk, self.broker_id)
@@ -120,7 +133,9 @@ class KafkaServer:
             self.group_coordinator, self.topic_admin, self.producer_ids, extra_handlers=(
                 GroupApis(self.group_coordinator, self.metadata_cache, self.topic_admin, self.zk, config),
                 AdminApis(config, self.controller, self.topic_admin, self.metadata_cache, self.reactor),
-                ReassignmentApis(self.controller)))
+                ReassignmentApis(self.controller),
+                ConfigApis(self.broker_id, self.dynamic_config, self.topic_admin, ConfigAdmin(self.zk),
+                           self.metadata_cache)))
 
         factory = KafkaServerFactory(self.reactor, self.apis.dispatch,
                                      socket_request_max_bytes=config.socket_request_max_bytes,
@@ -142,6 +157,9 @@ class KafkaServer:
         self.replica_manager.start_isr_expiration(IsrWriter(self.zk, self.reactor), config.replica_lag_time_max_ms)
         self._start_periodic_tasks()
         self.group_coordinator.startup()
+        self.config_changes = ConfigChangeListener(self.zk, self.dynamic_config.entity_changed,
+                                                   self.dynamic_config.reload_all)
+        self.config_changes.start()
         self.log.info("broker {id} started (cluster {cluster}, epoch {epoch})", id=self.broker_id,
                       cluster=self.cluster_id, epoch=self.broker_epoch)
 
@@ -233,14 +251,33 @@ class KafkaServer:
             d.addErrback(lambda f: self.log.failure("re-registration failed", f))
         elif state == "CONNECTED" and self.controller is not None:
             self.controller.on_reconnected()
+            if self.config_changes is not None:
+                self.config_changes.on_reconnected()
 
     async def _reregister(self):
         if self._registered:
             return
         await self._register()
         self.controller.on_session_reestablished()
+        if self.config_changes is not None:
+            self.config_changes.on_session_reestablished()
 
-    # -- topic configs -------------------------------------------------------------------
+    # -- topic configs and live config changes ---------------------------------------------
+
+    @property
+    def replication_throttles(self):
+        """The replication throttles in force (:class:`~kafkalite.server.dynamic_config.ReplicationThrottles`:
+        ``rates``, ``replicas`` per topic, ``add_listener``), for the replication throttle to enforce."""
+        return self.dynamic_config.throttles if self.dynamic_config is not None else None
+
+    def _default_log_config_changed(self, log_config):
+        self.default_log_config = log_config
+        if self.topic_admin is not None:
+            self.topic_admin.set_default_log_config(log_config)
+
+    def _unclean_election_enabled(self, topic):
+        if self.controller is not None:
+            self.controller.enable_topic_unclean_leader_election(topic)
 
     async def _topic_unclean_election(self, topic):
         return (await self.topic_admin.topic_config(topic)).unclean_leader_election_enable
@@ -335,6 +372,8 @@ class KafkaServer:
                 await request_controlled_shutdown(self.zk, self.reactor, self.config, self.broker_epoch)
             except Exception:  # noqa: BLE001 -- a failed controlled shutdown must not block the shutdown
                 self.log.failure("controlled shutdown failed")
+        if self.config_changes is not None:
+            self.config_changes.stop()
         for loop in self._loops:
             if loop.running:
                 loop.stop()

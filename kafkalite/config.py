@@ -22,6 +22,8 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from kafkalite.config_security import unserved_security_setting
+
 __all__ = [
     "KNOWN_KEYS",
     "METRICS_PORT_DEFAULT",
@@ -30,6 +32,7 @@ __all__ = [
     "ConfigWarning",
     "Endpoint",
     "default_value",
+    "key_kind",
     "load_config",
     "parse_config",
     "parse_properties",
@@ -195,6 +198,7 @@ _KEYS: tuple[_Key, ...] = (
     _k("listener.security.protocol.map", "str", DEFAULT_LISTENER_SECURITY_PROTOCOL_MAP),
     _k("inter.broker.listener.name", "str", None),
     _k("security.inter.broker.protocol", "str", "PLAINTEXT", _OneOf(*SECURITY_PROTOCOLS)),
+    _k("authorizer.class.name", "str", ""),
     # ZooKeeper
     _k("zookeeper.connect", "str", None),
     _k("zookeeper.session.timeout.ms", "int", 18000, _AtLeast(1)),
@@ -352,6 +356,13 @@ def default_value(key: str):
     return _KEYS_BY_NAME[key].default
 
 
+def key_kind(key: str) -> str | None:
+    """Return the value kind of ``key`` (``int``, ``long``, ``short``, ``bool``, ``double``,
+    ``list`` or ``str``), or None for a key kafkalite does not model."""
+    spec = _KEYS_BY_NAME.get(key)
+    return spec.kind if spec is not None else None
+
+
 # --- BrokerConfig ---------------------------------------------------------------------------
 
 
@@ -378,6 +389,7 @@ class BrokerConfig:
     listener_security_protocol_map: dict[str, str]
     inter_broker_listener_name: str
     security_inter_broker_protocol: str
+    authorizer_class_name: str
 
     zookeeper_connect: str
     zookeeper_hosts: str
@@ -753,6 +765,10 @@ def _resolve(values: dict, given: dict[str, str], unknown: tuple[str, ...], host
             dataclasses.replace(endpoint, host=canonical) if endpoint.host == "" else endpoint
             for endpoint in advertised
         )
+
+    unserved = unserved_security_setting(v, (("listeners", listeners), ("advertised.listeners", advertised)))
+    if unserved is not None:
+        raise _invalid(*unserved)
 
     if "inter.broker.listener.name" in given and "security.inter.broker.protocol" in given:
         raise _invalid(

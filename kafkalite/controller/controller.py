@@ -49,6 +49,7 @@ from kafkalite.controller.events import (
     TopicChange,
     TopicDeletion,
     TopicDeletionStopReplicaResponseReceived,
+    TopicUncleanLeaderElectionEnable,
     ZkPartitionReassignment,
 )
 from kafkalite.controller.partition_state_machine import (
@@ -127,6 +128,7 @@ class KafkaController:
             PartitionReassignmentIsrChange: self._on_reassignment_isr_change,
             AlterPartitionReassignments: self._alter_reassignments,
             ListPartitionReassignments: self._list_reassignments,
+            TopicUncleanLeaderElectionEnable: self._on_topic_unclean_leader_election_enable,
         }
 
     @property
@@ -702,3 +704,22 @@ class KafkaController:
     async def _on_reassignments_completed(self, topics):
         if any(topic in self.context.topics_to_be_deleted for topic in topics):
             await self.topic_deletion.resume()
+    # -- unclean leader election turned on ---------------------------------------------------
+
+    def enable_topic_unclean_leader_election(self, topic):
+        """``unclean.leader.election.enable`` is now true for ``topic`` (Kafka's
+        ``enableTopicUncleanLeaderElection``): only the active controller acts."""
+        if self._is_active:
+            self.events.put(TopicUncleanLeaderElectionEnable(topic))
+
+    async def _on_topic_unclean_leader_election_enable(self, event):
+        """Kafka's ``processTopicUncleanLeaderElectionEnable``: the topic's offline partitions are
+        elected again, now allowed to pick a live replica outside the ISR."""
+        context = self.context
+        if not self._is_active or event.topic not in context.assignments:
+            return
+        keys = [k for k in context.partitions_in(PartitionState.OFFLINE) if k[0] == event.topic]
+        if keys:
+            self.log.info("unclean leader election enabled for {topic}: electing {count} offline partitions",
+                          topic=event.topic, count=len(keys))
+            await self.state_changes.partitions(keys, PartitionState.ONLINE, OfflineElection())

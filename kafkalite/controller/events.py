@@ -20,7 +20,7 @@ __all__ = [
     "ControlledShutdown", "ControllerChange",
     "ControllerEvent", "ControllerEventManager", "Expire", "IsrChangeNotification", "LeaderAndIsrResponseReceived",
     "Once", "PartitionModifications", "PreferredReplicaElection", "Reelect", "ReplicaStateStartup", "Resync", "Startup",
-    "TopicChange", "TopicDeletion", "TopicDeletionStopReplicaResponseReceived",
+    "TopicChange", "TopicDeletion", "TopicDeletionStopReplicaResponseReceived", "TopicUncleanLeaderElectionEnable",
 ]
 
 
@@ -114,6 +114,13 @@ class PreferredReplicaElection(ControllerEvent):
 @dataclass(frozen=True)
 class AutoPreferredReplicaLeaderElection(ControllerEvent):
     """The periodic leader-imbalance check (``auto.leader.rebalance.enable``)."""
+
+
+@dataclass(frozen=True)
+class TopicUncleanLeaderElectionEnable(ControllerEvent):
+    """``unclean.leader.election.enable`` turned on for ``topic``: its offline partitions may get a leader."""
+
+    topic: str
 
 
 @dataclass(frozen=True, eq=False)

@@ -291,6 +291,12 @@ def _alter_partition_reassignments(request, version, code):
 
 def _list_partition_reassignments(request, version, code):
     return {"throttle_time_ms": 0, "error_code": code, "error_message": None, "topics": []}
+def _alter_configs(request, version, code):
+    """AlterConfigs and IncrementalAlterConfigs: the code on every resource named."""
+    return {"throttle_time_ms": 0, "responses": [
+        {"error_code": code, "error_message": None, "resource_type": resource["resource_type"],
+         "resource_name": resource["resource_name"]}
+        for resource in _each(request.get("resources"))]}
 
 
 _BUILDERS = {
@@ -318,6 +324,8 @@ _BUILDERS = {
     ApiKey.INIT_PRODUCER_ID: _init_producer_id,
     ApiKey.OFFSET_FOR_LEADER_EPOCH: _offset_for_leader_epoch,
     ApiKey.DESCRIBE_CONFIGS: _describe_configs,
+    ApiKey.ALTER_CONFIGS: _alter_configs,
+    ApiKey.INCREMENTAL_ALTER_CONFIGS: _alter_configs,
     ApiKey.CREATE_PARTITIONS: _create_partitions,
     ApiKey.DELETE_GROUPS: _delete_groups,
     ApiKey.OFFSET_DELETE: _offset_delete,

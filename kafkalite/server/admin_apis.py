@@ -1,16 +1,15 @@
-"""Handlers of the topic administration APIs: CreateTopics, DeleteTopics and DescribeConfigs.
+"""Handlers of the topic administration APIs: CreateTopics and DeleteTopics.
 
 CreateTopics and DeleteTopics are the controller's (others answer NOT_CONTROLLER): they
 write the topic's znodes through :class:`~kafkalite.server.topic_admin.TopicAdmin` and,
 within the request's timeout, wait for the outcome to reach this broker's metadata
 cache, which only the controller's UpdateMetadata changes (Kafka's
-``DelayedCreatePartitions``/``DelayedDeleteTopics``). DescribeConfigs answers a topic's
-effective configuration with each entry's source, and this broker's static one.
+``DelayedCreatePartitions``/``DelayedDeleteTopics``). The config APIs are in
+:mod:`kafkalite.server.config_apis`.
 """
 
 from twisted.internet import defer
 
-from kafkalite import zkdata
 from kafkalite.protocol import errors
 from kafkalite.protocol.apis import ApiKey
 
@@ -20,15 +19,7 @@ __all__ = ["AdminApis", "ADMIN_API_VERSIONS"]
 ADMIN_API_VERSIONS = {
     ApiKey.CREATE_TOPICS: (0, 7),
     ApiKey.DELETE_TOPICS: (0, 6),
-    ApiKey.DESCRIBE_CONFIGS: (0, 4),
 }
-
-TOPIC_RESOURCE = 2
-BROKER_RESOURCE = 4
-# DescribeConfigs config sources (KIP-226).
-SOURCE_TOPIC_CONFIG = 1
-SOURCE_STATIC_BROKER_CONFIG = 4
-SOURCE_DEFAULT_CONFIG = 5
 
 
 class AdminApis:
@@ -53,7 +44,6 @@ class AdminApis:
         return {
             ApiKey.CREATE_TOPICS: self.handle_create_topics,
             ApiKey.DELETE_TOPICS: self.handle_delete_topics,
-            ApiKey.DESCRIBE_CONFIGS: self.handle_describe_configs,
         }
 
     # -- CreateTopics / DeleteTopics -----------------------------------------------------
@@ -166,51 +156,3 @@ class AdminApis:
                     if entry["name"] in pending and self.metadata_cache.partitions(entry["name"]) is not None:
                         entry["error_code"] = errors.RequestTimedOutError.code
         return {"throttle_time_ms": 0, "responses": responses}
-
-    # -- DescribeConfigs -----------------------------------------------------------------
-
-    async def handle_describe_configs(self, context, request):
-        include_synonyms = request.get("include_synonyms", False)
-        results = []
-        for resource in request["resources"]:
-            keys = resource.get("configuration_keys")
-            entry = {"error_code": 0, "error_message": None, "resource_type": resource["resource_type"],
-                     "resource_name": resource["resource_name"], "configs": []}
-            results.append(entry)
-            try:
-                if resource["resource_type"] == TOPIC_RESOURCE:
-                    configs = await self._describe_topic(resource["resource_name"], include_synonyms)
-                elif resource["resource_type"] == BROKER_RESOURCE:
-                    configs = self._describe_broker(resource["resource_name"])
-                else:
-                    raise errors.InvalidRequestError("unsupported resource type %d" % resource["resource_type"])
-            except errors.KafkaError as error:
-                entry["error_code"] = error.code
-                entry["error_message"] = error.message
-                continue
-            entry["configs"] = [c for c in configs if not keys or c["name"] in keys]
-        return {"throttle_time_ms": 0, "results": results}
-
-    async def _describe_topic(self, topic, include_synonyms):
-        zkdata.validate_topic_name(topic)
-        if self.metadata_cache.partitions(topic) is None and not await self.topic_admin.topic_exists(topic):
-            raise errors.UnknownTopicOrPartitionError("Topic '%s' does not exist." % topic)
-        overrides = await self.topic_admin.topic_overrides(topic)
-        config = self.topic_admin.default_log_config.with_overrides(overrides)
-        configs = []
-        for name, value in config.to_topic_properties().items():
-            overridden = name in overrides
-            source = SOURCE_TOPIC_CONFIG if overridden else SOURCE_DEFAULT_CONFIG
-            synonyms = [{"name": name, "value": value, "source": source}] if include_synonyms else []
-            configs.append({"name": name, "value": value, "read_only": False, "is_default": not overridden,
-                            "config_source": source, "is_sensitive": False, "synonyms": synonyms,
-                            "config_type": 0, "documentation": None})
-        return configs
-
-    def _describe_broker(self, name):
-        if name not in ("", str(self.config.broker_id)):
-            raise errors.InvalidRequestError("broker %s is not this broker (%d)" % (name, self.config.broker_id))
-        return [{"name": key, "value": value, "read_only": True, "is_default": False,
-                 "config_source": SOURCE_STATIC_BROKER_CONFIG, "is_sensitive": False, "synonyms": [],
-                 "config_type": 0, "documentation": None}
-                for key, value in sorted(self.config.raw.items())]

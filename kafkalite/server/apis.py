@@ -20,6 +20,7 @@ from kafkalite.protocol import errors
 from kafkalite.protocol.apis import API_BY_KEY, ApiKey
 from kafkalite.replica.manager import FetchRequestPartition, ProduceResult
 from kafkalite.server.admin_apis import ADMIN_API_VERSIONS
+from kafkalite.server.config_apis import CONFIG_API_VERSIONS
 from kafkalite.server.group_apis import GROUP_API_VERSIONS
 from kafkalite.server.reassignment_apis import REASSIGNMENT_API_VERSIONS
 from kafkalite.server.topic_admin import INTERNAL_TOPICS
@@ -38,6 +39,7 @@ ADVERTISED_VERSIONS = {
     ApiKey.API_VERSIONS: (0, 3),
     ApiKey.INIT_PRODUCER_ID: (0, 4),
     **ADMIN_API_VERSIONS,
+    **CONFIG_API_VERSIONS,
     **GROUP_API_VERSIONS,
     **REASSIGNMENT_API_VERSIONS,
     ApiKey.CONTROLLED_SHUTDOWN: (0, 3),

@@ -177,6 +177,10 @@ class TopicAdmin:
         """The broker's defaults for topic configs (a :class:`~kafkalite.log.config.LogConfig`)."""
         return self._default_log_config
 
+    def set_default_log_config(self, config):
+        """Take new broker defaults for topic configs (a dynamic broker config changed)."""
+        self._default_log_config = config
+
     async def topic_config(self, topic):
         """The effective log config of ``topic``: the broker defaults plus ``/config/topics/<t>``.
 

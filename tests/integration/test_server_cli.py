@@ -24,6 +24,8 @@ def test_signal_shuts_down_cleanly(zookeeper, tmp_path, sig):
     ("log.segment.bytes=abc", "Invalid value abc for configuration log.segment.bytes"),
     ("num.partitions=0", "Invalid value 0 for configuration num.partitions"),
     ("listeners=nonsense", "listeners"),
+    ("listeners=SSL://127.0.0.1:0", "configuration listeners: listener SSL maps to security protocol SSL"),
+    ("authorizer.class.name=kafka.security.authorizer.AclAuthorizer", "configuration authorizer.class.name"),
 ])
 def test_invalid_config_is_one_line_naming_the_key(tmp_path, override, message):
     """An invalid value stops start-up with exit 1 and one line on stderr that names the key."""

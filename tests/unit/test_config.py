@@ -457,3 +457,33 @@ def test_topic_config_defaults():
     assert defaults["segment.bytes"] == "1073741824"
     assert defaults["unclean.leader.election.enable"] == "false"
     assert defaults["max.message.bytes"] == "1048588"
+
+
+# --- failing closed on security settings not served yet ------------------------------------
+
+
+@pytest.mark.parametrize("props, key", [
+    ({"listeners": "SSL://:9093,PLAINTEXT://:9092"}, "listeners"),
+    ({"listeners": "SASL_PLAINTEXT://:9093,PLAINTEXT://:9092"}, "listeners"),
+    ({"listeners": "PLAINTEXT://:9092,INTERNAL://:9093",
+      "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,INTERNAL:SASL_SSL"}, "listeners"),
+    ({"listeners": "PLAINTEXT://:9092,SSL://:9093", "security.inter.broker.protocol": "SSL"},
+     "security.inter.broker.protocol"),
+    ({"authorizer.class.name": "kafka.security.authorizer.AclAuthorizer"}, "authorizer.class.name"),
+])
+def test_unserved_security_settings_stop_start_up(props, key):
+    """A non-PLAINTEXT listener, inter-broker protocol or an authorizer is refused in one line naming the key."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"zookeeper.connect": "127.0.0.1:2181", **props}, canonical_host_name=lambda: "broker.example")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"for configuration {key}:" in message
+
+
+def test_plaintext_only_and_empty_authorizer_start():
+    """PLAINTEXT listeners under any name and an empty authorizer.class.name are accepted."""
+    c = parse_config({"zookeeper.connect": "127.0.0.1:2181", "authorizer.class.name": "",
+                      "listeners": "PLAINTEXT://:9092,INTERNAL://:9093",
+                      "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT"},
+                     canonical_host_name=lambda: "broker.example")
+    assert [e.security_protocol for e in c.listeners] == ["PLAINTEXT", "PLAINTEXT"]

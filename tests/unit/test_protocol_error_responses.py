@@ -147,6 +147,19 @@ def _describe_configs(version):
         {"resource_type": 4, "resource_name": "1", "error_code": UNKNOWN, "configs": []}]}
 
 
+def _alter_configs(version):
+    request = {"resources": [{"resource_type": 2, "resource_name": "a", "configs": [{"name": "x", "value": "1"}]},
+                             {"resource_type": 4, "resource_name": "", "configs": []}], "validate_only": False}
+    return request, {"responses": [{"resource_type": 2, "resource_name": "a", "error_code": UNKNOWN},
+                                   {"resource_type": 4, "resource_name": "", "error_code": UNKNOWN}]}
+
+
+def _incremental_alter_configs(version):
+    request = {"resources": [{"resource_type": 2, "resource_name": "a", "configs": [
+        {"name": "x", "config_operation": 1, "value": None}]}], "validate_only": True}
+    return request, {"responses": [{"resource_type": 2, "resource_name": "a", "error_code": UNKNOWN}]}
+
+
 def _offset_for_leader_epoch(version):
     request = {"topics": [{"topic": "a", "partitions": [{"partition": 0, "leader_epoch": 3},
                                                         {"partition": 1, "leader_epoch": 3}]}]}
@@ -203,6 +216,8 @@ CASES = {
                                         producer_id=-1, producer_epoch=-1),
     ApiKey.OFFSET_FOR_LEADER_EPOCH: _offset_for_leader_epoch,
     ApiKey.DESCRIBE_CONFIGS: _describe_configs,
+    ApiKey.ALTER_CONFIGS: _alter_configs,
+    ApiKey.INCREMENTAL_ALTER_CONFIGS: _incremental_alter_configs,
     ApiKey.CREATE_PARTITIONS: _create_partitions,
     ApiKey.DELETE_GROUPS: _delete_groups,
     ApiKey.OFFSET_DELETE: _top_level({"group_id": "g", "topics": [{"name": "a", "partitions": [
