@@ -8,9 +8,43 @@ request kind — so code waiting on answers (topic deletion) runs on. With ``hol
 the answers wait until :meth:`RecordingChannel.release`, as a busy broker's would.
 """
 
+import json
+from types import SimpleNamespace
+
 from twisted.internet import defer
 
-__all__ = ["RecordingChannel"]
+from kafkalite import zkdata
+from tests.support.fake_zk import FakeZk
+
+__all__ = ["RecordingChannel", "controller_config", "three_broker_zk"]
+
+
+def controller_config(**overrides):
+    """The broker config fields a :class:`KafkaController` reads (broker 1, Kafka's defaults)."""
+    values = {"broker_id": 1, "inter_broker_listener_name": "PLAINTEXT", "unclean_leader_election_enable": False,
+              "delete_topic_enable": True, "auto_leader_rebalance_enable": False,
+              "leader_imbalance_check_interval_seconds": 300, "leader_imbalance_per_broker_percentage": 10}
+    values.update(overrides)
+    return SimpleNamespace(**values)
+
+
+def three_broker_zk():
+    """A :class:`FakeZk` of brokers 1-3, controller epoch 3 and topic ``t``: partition 0 on [1,2,3]
+    led by 1, partition 1 on [2,3,1] led by 2, full ISRs."""
+    zk = FakeZk()
+    zk.put(zkdata.CONTROLLER_EPOCH, zkdata.encode_controller_epoch(3), version=3)
+    zk.put(zkdata.BROKER_IDS, b"")
+    zk.put(zkdata.ISR_CHANGE_NOTIFICATION, b"")
+    for broker_id in (1, 2, 3):
+        endpoint = zkdata.Endpoint("PLAINTEXT", "127.0.0.1", 9090 + broker_id, "PLAINTEXT")
+        registration = zkdata.BrokerRegistration.for_endpoints(broker_id, [endpoint], 0)
+        zk.put(zkdata.broker_path(broker_id), zkdata.encode_broker_registration(registration))
+    zk.put(zkdata.topic_path("t"), json.dumps({"version": 2, "partitions": {"0": [1, 2, 3], "1": [2, 3, 1]},
+                                               "adding_replicas": {}, "removing_replicas": {}}).encode())
+    for partition, leader, isr in ((0, 1, [1, 2, 3]), (1, 2, [2, 3, 1])):
+        zk.put(zkdata.partition_state_path("t", partition),
+               zkdata.encode_partition_state(zkdata.PartitionState(leader, 0, isr, 3)), version=0)
+    return zk
 
 
 class RecordingChannel:

@@ -6,7 +6,6 @@ wrote and the requests it queued for brokers.
 """
 
 import json
-from types import SimpleNamespace
 
 import pytest
 from twisted.internet.task import Clock
@@ -17,16 +16,9 @@ from kafkalite.controller.election import LeaderAndIsr
 from kafkalite.controller.events import BrokerChange, IsrChangeNotification, PreferredReplicaElection, TopicChange
 from kafkalite.controller.states import PartitionState
 from kafkalite.protocol import errors
-from tests.support.controller import RecordingChannel
-from tests.support.fake_zk import FakeZk
+from tests.support.controller import RecordingChannel, controller_config, three_broker_zk
 
-
-def config(**overrides):
-    values = {"broker_id": 1, "inter_broker_listener_name": "PLAINTEXT", "unclean_leader_election_enable": False,
-              "delete_topic_enable": True, "auto_leader_rebalance_enable": False,
-              "leader_imbalance_check_interval_seconds": 300, "leader_imbalance_per_broker_percentage": 10}
-    values.update(overrides)
-    return SimpleNamespace(**values)
+config = controller_config
 
 
 def state_path(partition=0, topic="t"):
@@ -35,20 +27,7 @@ def state_path(partition=0, topic="t"):
 
 @pytest.fixture
 def zk():
-    zk = FakeZk()
-    zk.put(zkdata.CONTROLLER_EPOCH, zkdata.encode_controller_epoch(3), version=3)
-    zk.put(zkdata.BROKER_IDS, b"")
-    zk.put(zkdata.ISR_CHANGE_NOTIFICATION, b"")
-    for broker_id in (1, 2, 3):
-        endpoint = zkdata.Endpoint("PLAINTEXT", "127.0.0.1", 9090 + broker_id, "PLAINTEXT")
-        registration = zkdata.BrokerRegistration.for_endpoints(broker_id, [endpoint], 0)
-        zk.put(zkdata.broker_path(broker_id), zkdata.encode_broker_registration(registration))
-    zk.put(zkdata.topic_path("t"), json.dumps({"version": 2, "partitions": {"0": [1, 2, 3], "1": [2, 3, 1]},
-                                               "adding_replicas": {}, "removing_replicas": {}}).encode())
-    for partition, leader, isr in ((0, 1, [1, 2, 3]), (1, 2, [2, 3, 1])):
-        zk.put(state_path(partition), zkdata.encode_partition_state(zkdata.PartitionState(leader, 0, isr, 3)),
-               version=0)
-    return zk
+    return three_broker_zk()
 
 
 @pytest.fixture
