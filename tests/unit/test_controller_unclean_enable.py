@@ -4,21 +4,18 @@ Against the documented FakeZk and a recording channel, as the other controller e
 """
 
 import json
-from types import SimpleNamespace
 
 from twisted.internet.task import Clock
 
 from kafkalite import zkdata
 from kafkalite.controller.controller import KafkaController
 from kafkalite.controller.states import PartitionState
-from tests.support.controller import RecordingChannel
+from tests.support.controller import RecordingChannel, controller_config
 from tests.support.fake_zk import FakeZk
 
 
 def _config():
-    return SimpleNamespace(broker_id=3, inter_broker_listener_name="PLAINTEXT", unclean_leader_election_enable=False,
-                           delete_topic_enable=True, auto_leader_rebalance_enable=False,
-                           leader_imbalance_check_interval_seconds=300, leader_imbalance_per_broker_percentage=10)
+    return controller_config(broker_id=3)
 
 
 def _cluster_with_an_offline_partition():
