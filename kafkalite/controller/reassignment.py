@@ -40,7 +40,7 @@ class ReassignmentManager:
     :param context: the :class:`ControllerContext`.
     :param store: the :class:`ControllerZkStore`.
     :param state_changes: the controller's :class:`StateChanges` (and through it the event's batch).
-    :param zk_watch: ``() -> watcher`` for ``/admin/reassign_partitions``.
+    :param zk_watch: ``() -> watcher`` for ``/admin/reassign_partitions`` (made once).
     :param isr_watch: ``(key) -> watcher`` for a reassigning partition's state znode.
     :param on_completed: ``async (topics)`` called when reassignments of ``topics`` finished
         (topic deletion waits for them).
@@ -52,14 +52,24 @@ class ReassignmentManager:
         self.context = context
         self.store = store
         self.state_changes = state_changes
-        self._zk_watch = zk_watch
-        self._isr_watch = isr_watch
+        # One watcher function per znode, made once: ZooKeeper clients keep a set of watchers per
+        # path, so the same function set again does not fire twice.
+        self._zk_watcher = zk_watch()
+        self._make_isr_watch = isr_watch
+        self._isr_watchers = {}
         self._on_completed = on_completed
         self._zk_czxid = None  # the /admin/reassign_partitions znode already acted on
 
     def reset(self):
         """Forget the znode acted on (this broker resigned; a future controller starts over)."""
         self._zk_czxid = None
+        self._isr_watchers.clear()
+
+    def _isr_watch(self, key):
+        watcher = self._isr_watchers.get(key)
+        if watcher is None:
+            watcher = self._isr_watchers[key] = self._make_isr_watch(key)
+        return watcher
 
     # -- entry points ----------------------------------------------------------------------
 
@@ -86,7 +96,7 @@ class ReassignmentManager:
 
         :returns: the partitions whose reassignment started.
         """
-        found = await self.store.read_reassign_partitions(self._zk_watch())
+        found = await self.store.read_reassign_partitions(self._zk_watcher)
         if found is None:
             self._zk_czxid = None
             return set()
@@ -240,6 +250,7 @@ class ReassignmentManager:
         await self._stop_removed(key, assignment.removing)
         await self._write_topic(key[0])
         self.context.partitions_being_reassigned.discard(key)
+        self._isr_watchers.pop(key, None)
         await self._remove_from_zk(lambda k, replicas: k == key and tuple(replicas) == completed.replicas)
         changes.batch.add_update_metadata(self.context, self.context.live_brokers, [key])
         self.log.info("reassignment of {topic}-{partition} to {replicas} completed", topic=key[0], partition=key[1],
