@@ -155,15 +155,16 @@ class ReassignmentManager:
                 if (assignment := self.context.full_assignment(key)).is_being_reassigned}
 
     async def on_isr_change(self, key):
-        """A reassigning partition's state znode changed: finish its reassignment once TRS is in the ISR."""
+        """A reassigning partition's state znode changed: finish every reassignment whose target is in
+        its ISR by now (one batched read, so a move of many partitions completes in few events)."""
         if key not in self.context.partitions_being_reassigned:
             return
         await self.store.watch_partition_state(key, self._isr_watch(key))
-        assignment = self.context.full_assignment(key)
-        if await self._is_complete(key, assignment):
-            self.log.info("{topic}-{partition}: target replicas {target} are in the ISR", topic=key[0],
-                          partition=key[1], target=list(assignment.target))
-            await self._reassign(key, assignment)
+        complete = await self._complete_ones({k: self.context.full_assignment(k)
+                                              for k in sorted(self.context.partitions_being_reassigned)})
+        if complete:
+            self.log.info("target replicas of {count} reassigning partitions are in their ISRs", count=len(complete))
+            await self._complete(complete)
 
     # -- checks ------------------------------------------------------------------------------
 
@@ -190,113 +191,136 @@ class ReassignmentManager:
                           "list: %s" % (list(adding), sorted(self.context.live_brokers)))
         return None
 
-    async def _is_complete(self, key, assignment):
-        if not assignment.is_being_reassigned:
-            return True
-        fresh = await self.store.read_partition_states([key])
-        if key not in fresh:
-            return False
-        self.context.leaderships[key] = fresh[key]
-        return set(assignment.target) <= set(fresh[key].isr)
+    async def _complete_ones(self, assignments):
+        """Those of ``{key: assignment}`` whose target is in the ISR (read afresh, as Kafka does)."""
+        moving = [key for key, assignment in assignments.items() if assignment.is_being_reassigned]
+        fresh = await self.store.read_partition_states(moving)
+        self.context.leaderships.update(fresh)
+        return {key: assignment for key, assignment in assignments.items()
+                if not assignment.is_being_reassigned
+                or (key in fresh and set(assignment.target) <= set(fresh[key].isr))}
 
-    # -- the steps ----------------------------------------------------------------------------
+    # -- the steps (Kafka's ``onPartitionReassignment``, for many partitions at once) -----------
 
     async def _trigger(self, reassignments):
         """Kafka's ``maybeTriggerPartitionReassignment``: ``{key: (error_code, message)}``."""
         results = {}
+        valid = {}
         for key, assignment in reassignments.items():
             error = self._check_partition(key)
             if error is not None:
                 results[key] = error
-                continue
-            try:
-                await self._reassign(key, assignment)
-                results[key] = NONE
-            except ControllerMovedError:
-                raise
-            except Exception as error:  # noqa: BLE001 -- one partition's failure must not stop the others
-                self.log.failure("reassignment of {topic}-{partition} failed", topic=key[0], partition=key[1])
-                results[key] = (errors.UnknownServerError.code, str(error))
+            else:
+                valid[key] = assignment
+        if not valid:
+            return results
+        try:
+            await self._reassign(valid)
+            results.update(dict.fromkeys(valid, NONE))
+        except ControllerMovedError:
+            raise
+        except Exception as error:  # noqa: BLE001 -- answered, and the controller carries on
+            self.log.failure("reassignment of {count} partitions failed", count=len(valid))
+            results.update(dict.fromkeys(valid, (errors.UnknownServerError.code, str(error))))
         return results
 
     async def _resume(self, should_resume):
-        for key in sorted(self.context.partitions_being_reassigned):
-            assignment = self.context.full_assignment(key)
-            if should_resume(key, assignment):
-                await self._reassign(key, assignment)
+        selected = {key: assignment for key in sorted(self.context.partitions_being_reassigned)
+                    if should_resume(key, assignment := self.context.full_assignment(key))}
+        if selected:
+            await self._reassign(selected)
 
-    async def _reassign(self, key, assignment):
-        """Kafka's ``onPartitionReassignment`` for one partition."""
-        await self._update_current(key, assignment)
+    async def _reassign(self, assignments):
+        """U for every partition, then A for those whose target is not in the ISR yet, B for the others."""
+        await self._update_current(assignments)
+        complete = await self._complete_ones(assignments)
+        moving = {key: assignment for key, assignment in assignments.items() if key not in complete}
         changes = self.state_changes
-        if not await self._is_complete(key, assignment):
+        if moving:
             # A: every replica of RS learns it at a new leader epoch; the new ones start.
-            await changes.bump_leader_epochs([key], lambda _: assignment.origin)
-            if key in self.context.leaderships:
-                changes.batch.add_leader_and_isr(self.context, assignment.adding, key, self.context.leaderships[key],
-                                                 is_new=True)
-            new = [(key, r) for r in assignment.adding
-                   if self.context.replica_state(key, r) is ReplicaState.NON_EXISTENT]
-            await changes.replicas(new, ReplicaState.NEW)
-            self.log.info("reassigning {topic}-{partition}: replicas {replicas}, adding {adding}, removing {removing}",
-                          topic=key[0], partition=key[1], replicas=list(assignment.replicas),
-                          adding=list(assignment.adding), removing=list(assignment.removing))
-            return
-        # B: the target is in the ISR.
-        await changes.replicas([(key, r) for r in assignment.adding], ReplicaState.ONLINE)
-        completed = ReplicaAssignment(assignment.target)
-        self.context.set_full_assignment(key, completed)
-        await self._move_leader_if_required(key, completed)
-        await self._stop_removed(key, assignment.removing)
-        await self._write_topic(key[0])
-        self.context.partitions_being_reassigned.discard(key)
-        self._isr_watchers.pop(key, None)
-        await self._remove_from_zk(lambda k, replicas: k == key and tuple(replicas) == completed.replicas)
-        changes.batch.add_update_metadata(self.context, self.context.live_brokers, [key])
-        self.log.info("reassignment of {topic}-{partition} to {replicas} completed", topic=key[0], partition=key[1],
-                      replicas=list(completed.replicas))
-        await self._on_completed({key[0]})
+            await changes.bump_leader_epochs(list(moving), lambda key: moving[key].origin)
+            for key, assignment in moving.items():
+                if key in self.context.leaderships:
+                    changes.batch.add_leader_and_isr(self.context, assignment.adding, key,
+                                                     self.context.leaderships[key], is_new=True)
+            await changes.replicas([(key, r) for key, assignment in moving.items() for r in assignment.adding
+                                    if self.context.replica_state(key, r) is ReplicaState.NON_EXISTENT],
+                                   ReplicaState.NEW)
+            for key, assignment in sorted(moving.items()):
+                self.log.info("reassigning {topic}-{partition}: replicas {replicas}, adding {adding}, removing "
+                              "{removing}", topic=key[0], partition=key[1], replicas=list(assignment.replicas),
+                              adding=list(assignment.adding), removing=list(assignment.removing))
+        if complete:
+            await self._complete(complete)
 
-    async def _update_current(self, key, assignment):
-        """U: the new assignment in the topic znode, then in memory; replicas no longer wanted stop."""
-        current = self.context.full_assignment(key)
-        if current != assignment:
-            self.context.set_full_assignment(key, assignment)
+    async def _complete(self, assignments):
+        """B: the targets are in the ISRs."""
+        changes = self.state_changes
+        context = self.context
+        await changes.replicas([(key, r) for key, assignment in assignments.items() for r in assignment.adding],
+                               ReplicaState.ONLINE)
+        completed = {key: ReplicaAssignment(assignment.target) for key, assignment in assignments.items()}
+        for key, assignment in completed.items():
+            context.set_full_assignment(key, assignment)
+        await self._move_leaders_if_required(completed)
+        await self._stop_removed([(key, r) for key, assignment in assignments.items() for r in assignment.removing])
+        await self.store.write_topics(context, sorted({key[0] for key in completed}))
+        for key in completed:
+            context.partitions_being_reassigned.discard(key)
+            self._isr_watchers.pop(key, None)
+        await self._remove_from_zk(lambda k, replicas: k in completed and tuple(replicas) == completed[k].replicas)
+        changes.batch.add_update_metadata(context, context.live_brokers, list(completed))
+        for key, assignment in sorted(completed.items()):
+            self.log.info("reassignment of {topic}-{partition} to {replicas} completed", topic=key[0],
+                          partition=key[1], replicas=list(assignment.replicas))
+        await self._on_completed({key[0] for key in completed})
+
+    async def _update_current(self, assignments):
+        """U: the new assignments in the topic znodes, then in memory; replicas no longer wanted stop."""
+        context = self.context
+        changed = {key: context.full_assignment(key) for key, assignment in assignments.items()
+                   if context.full_assignment(key) != assignment}
+        if changed:
+            for key in changed:
+                context.set_full_assignment(key, assignments[key])
             try:
-                await self._write_topic(key[0])
+                await self.store.write_topics(context, sorted({key[0] for key in changed}))
             except BaseException:
-                self.context.set_full_assignment(key, current)
+                for key, current in changed.items():
+                    context.set_full_assignment(key, current)
                 raise
-            unneeded = [r for r in current.replicas if r not in assignment.replicas]
-            if unneeded:
-                await self._stop_removed(key, unneeded)
-        if assignment.is_being_reassigned:
-            self.context.partitions_being_reassigned.add(key)
+            await self._stop_removed([(key, r) for key, current in changed.items() for r in current.replicas
+                                      if r not in assignments[key].replicas])
+        watched = [key for key, assignment in assignments.items() if assignment.is_being_reassigned]
+        context.partitions_being_reassigned.update(watched)
+        for key in watched:
             await self.store.watch_partition_state(key, self._isr_watch(key))
 
-    async def _move_leader_if_required(self, key, completed):
+    async def _move_leaders_if_required(self, completed):
         """B3: a leader outside the target (or dead) hands over to the target; otherwise a new epoch."""
-        leadership = self.context.leaderships.get(key)
-        if leadership is None:
-            return
-        if leadership.leader in completed.replicas and self.context.is_live(leadership.leader):
-            await self.state_changes.bump_leader_epochs([key], lambda _: completed.replicas)
-        else:
-            moved = await self.state_changes.partitions([key], PartitionState.ONLINE, ReassignElection())
-            if not moved:
+        context = self.context
+        stay, elect = [], []
+        for key, assignment in completed.items():
+            leadership = context.leaderships.get(key)
+            if leadership is None:
+                continue
+            if leadership.leader in assignment.replicas and context.is_live(leadership.leader):
+                stay.append(key)
+            else:
+                elect.append(key)
+        await self.state_changes.bump_leader_epochs(stay, lambda key: completed[key].replicas)
+        moved = set(await self.state_changes.partitions(elect, PartitionState.ONLINE, ReassignElection()))
+        for key in elect:
+            if key not in moved:
                 self.log.warn("{topic}-{partition}: no replica of {target} could take over from leader {leader}",
-                              topic=key[0], partition=key[1], target=list(completed.replicas),
-                              leader=leadership.leader)
+                              topic=key[0], partition=key[1], target=list(completed[key].replicas),
+                              leader=context.leaderships[key].leader)
 
-    async def _stop_removed(self, key, removed):
-        """B4/B5: the removed replicas leave the ISR, stop, and are deleted."""
-        replicas = [(key, r) for r in removed]
+    async def _stop_removed(self, replicas):
+        """B4/B5: the removed replicas (``(key, broker)``) leave the ISR, stop, and are deleted."""
         for state in (ReplicaState.OFFLINE, ReplicaState.DELETION_STARTED, ReplicaState.DELETION_SUCCESSFUL,
                       ReplicaState.NON_EXISTENT):
             await self.state_changes.replicas(replicas, state)
-
-    async def _write_topic(self, topic):
-        await self.store.write_topics(self.context, [topic])
 
     async def _remove_from_zk(self, should_remove):
         """Kafka's ``maybeRemoveFromZkReassignment``: drop the matching partitions from the znode."""
