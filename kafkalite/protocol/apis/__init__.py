@@ -3,7 +3,7 @@
 Importing this package registers all declared APIs (one module per group of APIs).
 """
 
-from kafkalite.protocol.apis import admin, client, controller, groups  # noqa: F401  (registers the APIs)
+from kafkalite.protocol.apis import admin, client, cluster_admin, controller, groups  # noqa: F401  (registers the APIs)
 from kafkalite.protocol.apis.registry import API_BY_KEY, Api, ApiKey, pieces_size, pieces_to_bytes
 
 __all__ = ["API_BY_KEY", "Api", "ApiKey", "pieces_size", "pieces_to_bytes"]
