@@ -26,8 +26,10 @@ from kafkalite.replica.fetcher import ReplicaFetcherManager
 from kafkalite.replica.isr import IsrWriter
 from kafkalite.replica.manager import ReplicaManager
 from kafkalite.replica.metadata_cache import BrokerEndpoint, MetadataCache
+from kafkalite.replica.read_replica import RackAwareReplicaSelector
 from kafkalite.server.admin_apis import AdminApis
 from kafkalite.server.apis import KafkaApis
+from kafkalite.server.cluster_apis import ClusterApis
 from kafkalite.server.group_apis import GroupApis
 from kafkalite.server.topic_admin import TopicAdmin
 from kafkalite.zkclient import NodeExistsError, NoNodeError, ZkClient
@@ -104,6 +106,8 @@ class KafkaServer:
         self.replica_manager = ReplicaManager(
             self.broker_id, self.log_manager, self.metadata_cache, self.reactor, self.topic_admin.topic_config,
             metrics=self.metrics)
+        if config.replica_selector_class is not None:
+            self.replica_manager.replica_selector = RackAwareReplicaSelector()
         self.fetchers = ReplicaFetcherManager(self.reactor, self.replica_manager, config)
         self.replica_manager.add_leadership_listener(self.fetchers)
         group_manager = GroupMetadataManager(
@@ -117,7 +121,9 @@ class KafkaServer:
             config, self.cluster_id, self.replica_manager, self.metadata_cache, self.controller,
             self.group_coordinator, self.topic_admin, self.producer_ids, extra_handlers=(
                 GroupApis(self.group_coordinator, self.metadata_cache, self.topic_admin, self.zk, config),
-                AdminApis(config, self.controller, self.topic_admin, self.metadata_cache, self.reactor)))
+                AdminApis(config, self.controller, self.topic_admin, self.metadata_cache, self.reactor),
+                ClusterApis(config, self.cluster_id, self.replica_manager, self.log_manager, self.metadata_cache,
+                            self.controller, self.reactor)))
 
         factory = KafkaServerFactory(self.reactor, self.apis.dispatch,
                                      socket_request_max_bytes=config.socket_request_max_bytes,

@@ -33,6 +33,7 @@ from kafkalite.controller.events import (
     ControlledShutdown,
     ControllerChange,
     ControllerEventManager,
+    ElectLeaders,
     Expire,
     IsrChangeNotification,
     LeaderAndIsrResponseReceived,
@@ -47,6 +48,7 @@ from kafkalite.controller.events import (
     TopicDeletion,
     TopicDeletionStopReplicaResponseReceived,
 )
+from kafkalite.controller.leader_election import elect_leaders
 from kafkalite.controller.partition_state_machine import (
     ControlledShutdownElection,
     OfflineElection,
@@ -115,6 +117,7 @@ class KafkaController:
             IsrChangeNotification: self._on_isr_change, LeaderAndIsrResponseReceived: self._on_storage_errors,
             PreferredReplicaElection: self._on_preferred_replica_election,
             AutoPreferredReplicaLeaderElection: self._auto_rebalance, ControlledShutdown: self._controlled_shutdown,
+            ElectLeaders: self._on_elect_leaders,
         }
 
     @property
@@ -205,6 +208,8 @@ class KafkaController:
             self.events.put(event)
 
     async def _on_event_error(self, event, failure):
+        if isinstance(event, ElectLeaders) and not event.done.called:
+            event.done.errback(failure)
         if isinstance(event, ControlledShutdown) and not event.done.called:
             code = errors.NotControllerError.code if failure.check(ControllerMovedError) \
                 else errors.UnknownServerError.code
@@ -607,3 +612,14 @@ class KafkaController:
         self.log.info("controlled shutdown of broker {id}: {moved} leaderships moved, {count} remaining",
                       id=broker_id, moved=len(led) - len(remaining), count=len(remaining))
         return 0, remaining
+
+
+    def elect_leaders(self, election_type, keys=None):
+        """ElectLeaders; fires with ``{(topic, partition): ElectionResult}``, or None when not the controller."""
+        event = ElectLeaders(election_type, None if keys is None else tuple(keys))
+        self.events.put(event) if self._is_active else event.done.callback(None)
+        return event.done
+
+    async def _on_elect_leaders(self, event):
+        event.done.callback(await elect_leaders(self.context, self.state_changes, event.election_type, event.keys)
+                            if self._is_active else None)
