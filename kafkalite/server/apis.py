@@ -21,7 +21,7 @@ from kafkalite.protocol.apis import API_BY_KEY, ApiKey
 from kafkalite.replica.manager import FetchRequestPartition, ProduceResult
 from kafkalite.replica.read_replica import ClientMetadata
 from kafkalite.server.admin_apis import ADMIN_API_VERSIONS
-from kafkalite.server.cluster_apis import CLUSTER_API_VERSIONS
+from kafkalite.server.cluster_apis import AUTHORIZED_OPERATIONS_OMITTED, CLUSTER_API_VERSIONS, CLUSTER_OPERATIONS
 from kafkalite.server.group_apis import GROUP_API_VERSIONS
 from kafkalite.server.topic_admin import INTERNAL_TOPICS
 
@@ -44,6 +44,10 @@ ADVERTISED_VERSIONS = {
     ApiKey.CONTROLLED_SHUTDOWN: (0, 3),
     ApiKey.OFFSET_FOR_LEADER_EPOCH: (0, 4),
 }
+
+#: Without an authorizer every TOPIC operation is allowed (Metadata v8+ asked for them): READ, WRITE,
+#: CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS (``AclOperation`` codes) as bits.
+TOPIC_OPERATIONS = sum(1 << code for code in (3, 4, 5, 6, 7, 8, 10, 11))
 
 LATEST_TIMESTAMP = -1
 EARLIEST_TIMESTAMP = -2
@@ -174,7 +178,8 @@ class KafkaApis:
             topics.append({
                 "error_code": 0, "name": name, "is_internal": name in INTERNAL_TOPICS,
                 "partitions": [self._partition_metadata(p) for _, p in sorted(partitions.items())],
-                "topic_authorized_operations": -2147483648,
+                "topic_authorized_operations": TOPIC_OPERATIONS if request.get("include_topic_authorized_operations")
+                else AUTHORIZED_OPERATIONS_OMITTED,
             })
         brokers = []
         for broker in cache.brokers.values():
@@ -198,7 +203,8 @@ class KafkaApis:
         return {
             "throttle_time_ms": 0, "brokers": brokers, "cluster_id": self.cluster_id,
             "controller_id": controller_id, "topics": topics,
-            "cluster_authorized_operations": -2147483648,
+            "cluster_authorized_operations": CLUSTER_OPERATIONS
+            if request.get("include_cluster_authorized_operations") else AUTHORIZED_OPERATIONS_OMITTED,
         }
 
     def _partition_metadata(self, info):
