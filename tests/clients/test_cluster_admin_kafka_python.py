@@ -105,8 +105,8 @@ def test_delete_records_and_restart(cluster, admin):
     assert full > 0
 
 
-@pytest.mark.cluster(size=3, overrides={"zookeeper.session.timeout.ms": "6000", "log.retention.check.interval.ms": "500",
-                                        "log.segment.delete.delay.ms": "0"})
+@pytest.mark.cluster(size=3, overrides={"zookeeper.session.timeout.ms": "6000",
+                                        "log.retention.check.interval.ms": "500", "log.segment.delete.delay.ms": "0"})
 def test_describe_log_dirs_and_retention_below_the_log_start(cluster):
     """describe_log_dirs lists each broker's dir with the partition sizes; whole segments below the log
     start offset are deleted by retention."""
