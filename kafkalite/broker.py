@@ -7,11 +7,14 @@ epoch) and finally the controller election. Shutdown runs it backwards and
 leaves the log directories with checkpoints and a clean-shutdown marker.
 """
 
+import dataclasses
+
 from twisted.internet import defer, task, threads
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
 from kafkalite import zkdata
+from kafkalite.broker_identity import generate_broker_id, stored_or_configured_broker_id
 from kafkalite.config import topic_config_defaults
 from kafkalite.controller.controller import KafkaController
 from kafkalite.controller.shutdown import request_controlled_shutdown
@@ -97,6 +100,7 @@ class KafkaServer:
                            connection_timeout_ms=config.zookeeper_connection_timeout_ms)
         await self.zk.start()
         await self._ensure_persistent_paths()
+        config = await self._resolve_broker_id()
         self.cluster_id = await self._get_or_create_cluster_id()
         self.log_manager.write_meta_properties(self.broker_id, self.cluster_id)
 
@@ -145,6 +149,19 @@ class KafkaServer:
         self.group_coordinator.startup()
         self.log.info("broker {id} started (cluster {cluster}, epoch {epoch})", id=self.broker_id,
                       cluster=self.cluster_id, epoch=self.broker_epoch)
+
+    async def _resolve_broker_id(self):
+        """The configured, stored or (``broker.id=-1``) generated broker id; returns the config carrying it."""
+        config = self.config
+        broker_id = stored_or_configured_broker_id(config.broker_id, self.log_manager.read_meta_properties(),
+                                                   config.broker_id_generation_enable)
+        if broker_id is None:
+            broker_id = await generate_broker_id(self.zk, config.reserved_broker_max_id)
+            self.log.info("generated broker id {id} from {path}", id=broker_id, path=zkdata.BROKER_SEQID)
+        if broker_id != config.broker_id:
+            self.config = config = dataclasses.replace(config, broker_id=broker_id)
+        self.broker_id = self.metadata_cache.broker_id = broker_id
+        return config
 
     async def _ensure_persistent_paths(self):
         for path in zkdata.PERSISTENT_PATHS:
