@@ -83,7 +83,13 @@ class ClusterApis:
         timeout) until our metadata cache shows the new leaders (``DelayedElectLeader``)."""
         requested = request.get("topic_partitions")
         keys = None if requested is None else [(t["topic"], p) for t in requested for p in t["partitions"]]
-        results = await self.controller.elect_leaders(request.get("election_type", 0), keys)
+        election = self.controller.elect_leaders(request.get("election_type", 0), keys)
+        try:
+            results = await election.addTimeout(max(request["timeout_ms"], 0) / 1000.0, self.reactor)
+        except defer.TimeoutError:
+            # The controller did not get to it in time (it is resigning, or busy): Kafka's purgatory expiry.
+            return _elect_leaders_response({key: _Result(errors.RequestTimedOutError.code, "Leader election timed out.")
+                                            for key in keys or ()})
         if results is None:
             results = {key: _Result(errors.NotControllerError.code) for key in keys or ()}
         elected = {key: result.leader for key, result in results.items() if result.error_code == 0}
@@ -94,12 +100,7 @@ class ClusterApis:
             for key, leader in elected.items():
                 if self._leader_of(key) != leader:
                     results[key] = _Result(errors.RequestTimedOutError.code, "Leader election timed out.")
-        by_topic = {}
-        for (topic, partition), result in sorted(results.items()):
-            by_topic.setdefault(topic, []).append(
-                {"partition_id": partition, "error_code": result.error_code, "error_message": result.error_message})
-        return {"throttle_time_ms": 0, "error_code": 0, "replica_election_results": [
-            {"topic": topic, "partition_result": partitions} for topic, partitions in by_topic.items()]}
+        return _elect_leaders_response(results)
 
     def _leader_of(self, key):
         info = self.metadata_cache.partition(*key)
@@ -174,6 +175,15 @@ class ClusterApis:
                 "controller_id": controller_id, "brokers": brokers,
                 "cluster_authorized_operations": CLUSTER_OPERATIONS if request["include_cluster_authorized_operations"]
                 else AUTHORIZED_OPERATIONS_OMITTED}
+
+
+def _elect_leaders_response(results):
+    by_topic = {}
+    for (topic, partition), result in sorted(results.items()):
+        by_topic.setdefault(topic, []).append(
+            {"partition_id": partition, "error_code": result.error_code, "error_message": result.error_message})
+    return {"throttle_time_ms": 0, "error_code": 0, "replica_election_results": [
+        {"topic": topic, "partition_result": partitions} for topic, partitions in by_topic.items()]}
 
 
 class _Result:

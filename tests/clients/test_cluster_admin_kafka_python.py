@@ -211,8 +211,49 @@ def test_every_advertised_version_through_the_wire(cluster):
             assert [[(t["name"], [p["partition_index"] for p in t["partitions"]]) for t in d["topics"]]
                     for d in dirs] == [[("wired", [0])]]
 
+        # below the log start offset (now 4) a consumer's fetch is out of range
+        fetched = leader.request(ApiKey.FETCH, 11, {
+            "replica_id": -1, "max_wait_ms": 0, "min_bytes": 0, "max_bytes": 1 << 20, "isolation_level": 0,
+            "session_id": 0, "session_epoch": -1, "rack_id": "", "forgotten_topics_data": [],
+            "topics": [{"topic": "wired", "partitions": [{"partition": 0, "current_leader_epoch": -1,
+                                                          "fetch_offset": 1, "log_start_offset": -1,
+                                                          "partition_max_bytes": 1 << 20}]}]})
+        partition = fetched["responses"][0]["partitions"][0]
+        assert (partition["error_code"], partition["log_start_offset"]) == (1, 4)  # OFFSET_OUT_OF_RANGE
+
         described = follower.request(ApiKey.DESCRIBE_CLUSTER, 0, {"include_cluster_authorized_operations": False})
         assert described["error_code"] == 0 and described["controller_id"] == controller_id
         assert sorted((b["broker_id"], b["port"]) for b in described["brokers"]) == \
             sorted((b.broker_id, b.port) for b in cluster.brokers)
         assert described["cluster_authorized_operations"] == -2147483648
+
+
+def test_create_topics_v5_returns_the_effective_configs(cluster):
+    """CreateTopics v5+ answers each topic's configs with their sources, its partition count and replication
+    factor (validate_only too); v7 also its topic id, the one written in the topic znode."""
+    import base64
+    import json
+    import uuid
+
+    from confluent_kafka.admin import AdminClient
+
+    from kafkalite.protocol.apis import ApiKey
+    from tests.support.zookeeper import kazoo_client
+
+    controller_id = AdminClient({"bootstrap.servers": cluster.bootstrap}).list_topics(timeout=30).controller_id
+    with WireClient(cluster.broker(controller_id).bootstrap) as client:
+        for version, name, validate_only in ((5, "v5-topic", True), (7, "v7-topic", False)):
+            response = client.request(ApiKey.CREATE_TOPICS, version, {
+                "topics": [{"name": name, "num_partitions": 2, "replication_factor": 3, "assignments": [],
+                            "configs": [{"name": "retention.ms", "value": "1234"}]}],
+                "timeout_ms": 30000, "validate_only": validate_only})
+            topic = response["topics"][0]
+            assert (topic["error_code"], topic["num_partitions"], topic["replication_factor"]) == (0, 2, 3)
+            configs = {c["name"]: c for c in topic["configs"]}
+            assert (configs["retention.ms"]["value"], configs["retention.ms"]["config_source"]) == ("1234", 1)
+            assert (configs["segment.bytes"]["value"], configs["segment.bytes"]["config_source"]) == ("1073741824", 5)
+            assert not any(c["read_only"] or c["is_sensitive"] for c in topic["configs"])
+        with kazoo_client(cluster.zk_connect) as zk:
+            written = json.loads(zk.get("/brokers/topics/v7-topic")[0])["topic_id"]
+            assert zk.exists("/brokers/topics/v5-topic") is None
+        assert topic["topic_id"] == uuid.UUID(bytes=base64.urlsafe_b64decode(written + "=="))
