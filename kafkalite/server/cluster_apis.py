@@ -91,7 +91,10 @@ class ClusterApis:
             return _elect_leaders_response({key: _Result(errors.RequestTimedOutError.code, "Leader election timed out.")
                                             for key in keys or ()})
         if results is None:
-            results = {key: _Result(errors.NotControllerError.code) for key in keys or ()}
+            if keys is None:  # Kafka names every partition it knows (its metadata cache's)
+                keys = [(topic, p) for topic in self.metadata_cache.topic_names()
+                        for p in self.metadata_cache.partitions(topic) or ()]
+            results = {key: _Result(errors.NotControllerError.code) for key in keys}
         elected = {key: result.leader for key, result in results.items() if result.error_code == 0}
 
         def applied():
