@@ -84,8 +84,6 @@ def delete_records(manager, timeout_ms, offsets):
         else:
             result.pending = True
             result.error_code = errors.RequestTimedOutError.code
-        # Parked follower fetches answer at once: the followers learn the new log start offset sooner.
-        manager.fetch_purgatory.check(key)
     done = defer.Deferred()
     waiting = [key for key, result in results.items() if result.pending]
     operation = DelayedDeleteRecords(manager, results, done)
