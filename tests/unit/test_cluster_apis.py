@@ -85,3 +85,21 @@ def test_describe_cluster():
     assert response["cluster_authorized_operations"] == -2147483648
     asked = apis.handle_describe_cluster(CONTEXT, {"include_cluster_authorized_operations": True})
     assert asked["cluster_authorized_operations"] == CLUSTER_OPERATIONS == 8096
+
+
+def test_metadata_answers_authorized_operations_when_asked():
+    """Metadata v8+ (librdkafka's describe_cluster/describe_topics ask): no authorizer, so every cluster and
+    topic operation is allowed; not asked, Kafka's INT32_MIN."""
+    from kafkalite.server.apis import TOPIC_OPERATIONS, KafkaApis
+
+    apis = KafkaApis(SimpleNamespace(broker_id=1, broker_rack="a"), "cid", replica_manager=None,
+                     metadata_cache=_cache(), controller=SimpleNamespace(active_controller_id=2),
+                     group_coordinator=None, topic_admin=None, producer_ids=None)
+    context = SimpleNamespace(api_version=10, listener_name="PLAINTEXT")
+    asked = defer.ensureDeferred(apis.handle_metadata(context, {
+        "topics": [{"name": "t"}], "include_cluster_authorized_operations": True,
+        "include_topic_authorized_operations": True})).result
+    assert asked["cluster_authorized_operations"] == CLUSTER_OPERATIONS
+    assert asked["topics"][0]["topic_authorized_operations"] == TOPIC_OPERATIONS == 3576
+    plain = defer.ensureDeferred(apis.handle_metadata(context, {"topics": [{"name": "t"}]})).result
+    assert plain["cluster_authorized_operations"] == plain["topics"][0]["topic_authorized_operations"] == -2**31
