@@ -7,11 +7,14 @@ epoch) and finally the controller election. Shutdown runs it backwards and
 leaves the log directories with checkpoints and a clean-shutdown marker.
 """
 
+import dataclasses
+
 from twisted.internet import defer, task, threads
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
 from kafkalite import zkdata
+from kafkalite.broker_identity import generate_broker_id, stored_or_configured_broker_id
 from kafkalite.config import topic_config_defaults
 from kafkalite.controller.controller import KafkaController
 from kafkalite.controller.shutdown import request_controlled_shutdown
@@ -26,9 +29,11 @@ from kafkalite.replica.fetcher import ReplicaFetcherManager
 from kafkalite.replica.isr import IsrWriter
 from kafkalite.replica.manager import ReplicaManager
 from kafkalite.replica.metadata_cache import BrokerEndpoint, MetadataCache
+from kafkalite.replica.read_replica import RackAwareReplicaSelector
 from kafkalite.replica.stray_logs import delete_stray_logs
 from kafkalite.server.admin_apis import AdminApis
 from kafkalite.server.apis import KafkaApis
+from kafkalite.server.cluster_apis import ClusterApis
 from kafkalite.server.config_admin import ConfigAdmin
 from kafkalite.server.config_apis import ConfigApis
 from kafkalite.server.config_change_listener import ConfigChangeListener
@@ -103,6 +108,7 @@ class KafkaServer:
                            connection_timeout_ms=config.zookeeper_connection_timeout_ms)
         await self.zk.start()
         await self._ensure_persistent_paths()
+        config = await self._resolve_broker_id()
         self.cluster_id = await self._get_or_create_cluster_id()
         self.log_manager.write_meta_properties(self.broker_id, self.cluster_id)
 
@@ -119,6 +125,8 @@ class KafkaServer:
         self.replica_manager = ReplicaManager(
             self.broker_id, self.log_manager, self.metadata_cache, self.reactor, self.topic_admin.topic_config,
             metrics=self.metrics)
+        if config.replica_selector_class is not None:
+            self.replica_manager.replica_selector = RackAwareReplicaSelector()
         self.fetchers = ReplicaFetcherManager(self.reactor, self.replica_manager, config)
         self.replica_manager.add_leadership_listener(self.fetchers)
         group_manager = GroupMetadataManager(
@@ -135,7 +143,9 @@ class KafkaServer:
                 AdminApis(config, self.controller, self.topic_admin, self.metadata_cache, self.reactor),
                 ReassignmentApis(self.controller),
                 ConfigApis(self.broker_id, self.dynamic_config, self.topic_admin, ConfigAdmin(self.zk),
-                           self.metadata_cache)))
+                           self.metadata_cache),
+                ClusterApis(config, self.cluster_id, self.replica_manager, self.log_manager, self.metadata_cache,
+                            self.controller, self.reactor)))
 
         factory = KafkaServerFactory(self.reactor, self.apis.dispatch,
                                      socket_request_max_bytes=config.socket_request_max_bytes,
@@ -162,6 +172,19 @@ class KafkaServer:
         self.config_changes.start()
         self.log.info("broker {id} started (cluster {cluster}, epoch {epoch})", id=self.broker_id,
                       cluster=self.cluster_id, epoch=self.broker_epoch)
+
+    async def _resolve_broker_id(self):
+        """The configured, stored or (``broker.id=-1``) generated broker id; returns the config carrying it."""
+        config = self.config
+        broker_id = stored_or_configured_broker_id(config.broker_id, self.log_manager.read_meta_properties(),
+                                                   config.broker_id_generation_enable)
+        if broker_id is None:
+            broker_id = await generate_broker_id(self.zk, config.reserved_broker_max_id)
+            self.log.info("generated broker id {id} from {path}", id=broker_id, path=zkdata.BROKER_SEQID)
+        if broker_id != config.broker_id:
+            self.config = config = dataclasses.replace(config, broker_id=broker_id)
+        self.broker_id = self.metadata_cache.broker_id = broker_id
+        return config
 
     async def _ensure_persistent_paths(self):
         for path in zkdata.PERSISTENT_PATHS:

@@ -170,6 +170,10 @@ def _kafka_version(value):
         raise _Invalid("must be a Kafka version such as 2.8 or 2.8-IV1")
 
 
+#: ``replica.selector.class`` of Kafka's rack-aware selector (KIP-392), the one it ships.
+RACK_AWARE_REPLICA_SELECTOR = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
+
+
 @dataclass(frozen=True)
 class _Key:
     """One configuration key: Kafka name, kind, default (as Python value; None = unset)."""
@@ -192,6 +196,8 @@ _KEYS: tuple[_Key, ...] = (
     _k("broker.id.generation.enable", "bool", True),
     _k("reserved.broker.max.id", "int", 1000, _AtLeast(0)),
     _k("broker.rack", "str", None),
+    # KIP-392: Kafka ships one selector; another class name would not load in Kafka either.
+    _k("replica.selector.class", "str", None, _OneOf(RACK_AWARE_REPLICA_SELECTOR)),
     # listeners
     _k("listeners", "str", "PLAINTEXT://:9092"),
     _k("advertised.listeners", "str", None),
@@ -383,6 +389,7 @@ class BrokerConfig:
     broker_id_generation_enable: bool
     reserved_broker_max_id: int
     broker_rack: str | None
+    replica_selector_class: str | None
 
     listeners: tuple[Endpoint, ...]
     advertised_listeners: tuple[Endpoint, ...]

@@ -34,6 +34,7 @@ from kafkalite.controller.events import (
     ControlledShutdown,
     ControllerChange,
     ControllerEventManager,
+    ElectLeaders,
     Expire,
     IsrChangeNotification,
     LeaderAndIsrResponseReceived,
@@ -52,6 +53,7 @@ from kafkalite.controller.events import (
     TopicUncleanLeaderElectionEnable,
     ZkPartitionReassignment,
 )
+from kafkalite.controller.leader_election import elect_leaders
 from kafkalite.controller.partition_state_machine import (
     ControlledShutdownElection,
     OfflineElection,
@@ -129,6 +131,7 @@ class KafkaController:
             AlterPartitionReassignments: self._alter_reassignments,
             ListPartitionReassignments: self._list_reassignments,
             TopicUncleanLeaderElectionEnable: self._on_topic_unclean_leader_election_enable,
+            ElectLeaders: self._on_elect_leaders,
         }
 
     @property
@@ -723,3 +726,13 @@ class KafkaController:
             self.log.info("unclean leader election enabled for {topic}: electing {count} offline partitions",
                           topic=event.topic, count=len(keys))
             await self.state_changes.partitions(keys, PartitionState.ONLINE, OfflineElection())
+
+    def elect_leaders(self, election_type, keys=None):
+        """ElectLeaders; fires with ``{(topic, partition): ElectionResult}``, or None when not the controller."""
+        event = ElectLeaders(election_type, None if keys is None else tuple(keys))
+        self.events.put(event) if self._is_active else event.done.callback(None)
+        return event.done
+
+    async def _on_elect_leaders(self, event):
+        event.done.callback(await elect_leaders(self.context, self.state_changes, event.election_type, event.keys)
+                            if self._is_active else None)

@@ -17,7 +17,7 @@ from twisted.python.failure import Failure
 __all__ = [
     "AlterPartitionReassignments", "ListPartitionReassignments", "PartitionReassignmentIsrChange",
     "ZkPartitionReassignment", "AutoPreferredReplicaLeaderElection", "BrokerChange",
-    "ControlledShutdown", "ControllerChange",
+    "ControlledShutdown", "ControllerChange", "ElectLeaders",
     "ControllerEvent", "ControllerEventManager", "Expire", "IsrChangeNotification", "LeaderAndIsrResponseReceived",
     "Once", "PartitionModifications", "PreferredReplicaElection", "Reelect", "ReplicaStateStartup", "Resync", "Startup",
     "TopicChange", "TopicDeletion", "TopicDeletionStopReplicaResponseReceived", "TopicUncleanLeaderElectionEnable",
@@ -129,6 +129,17 @@ class ControlledShutdown(ControllerEvent):
 
     broker_id: int
     broker_epoch: int
+    done: defer.Deferred = field(default_factory=defer.Deferred)
+
+
+@dataclass(frozen=True, eq=False)
+class ElectLeaders(ControllerEvent):
+    """An admin client's ElectLeaders (Kafka's ``ReplicaLeaderElection`` with the AdminClient trigger):
+    ``election_type`` 0 preferred / 1 unclean, ``keys`` the partitions (None: all); ``done`` fires with
+    ``{(topic, partition): ElectionResult}``."""
+
+    election_type: int
+    keys: tuple | None = None
     done: defer.Deferred = field(default_factory=defer.Deferred)
 
 

@@ -299,6 +299,25 @@ def _alter_configs(request, version, code):
         for resource in _each(request.get("resources"))]}
 
 
+def _elect_leaders(request, version, code):
+    # Kafka's ElectLeadersRequest.getErrorResponse: every named partition, and the top-level code from v1.
+    return {"throttle_time_ms": 0, "error_code": code, "replica_election_results": [
+        {"topic": topic["topic"], "partition_result": [
+            {"partition_id": partition, "error_code": code, "error_message": None}
+            for partition in _each(topic["partitions"])]}
+        for topic in _each(request.get("topic_partitions"))]}
+
+
+def _describe_log_dirs(request, version, code):
+    # Kafka 2.8's DescribeLogDirsRequest.getErrorResponse carries no code at all (v0-2 have none).
+    return {"throttle_time_ms": 0, "results": []}
+
+
+def _describe_cluster(request, version, code):
+    return {"throttle_time_ms": 0, "error_code": code, "error_message": None, "cluster_id": "",
+            "controller_id": -1, "brokers": []}
+
+
 _BUILDERS = {
     ApiKey.PRODUCE: _produce,
     ApiKey.FETCH: _fetch,
@@ -332,6 +351,9 @@ _BUILDERS = {
     ApiKey.ALTER_ISR: _alter_isr,
     ApiKey.ALTER_PARTITION_REASSIGNMENTS: _alter_partition_reassignments,
     ApiKey.LIST_PARTITION_REASSIGNMENTS: _list_partition_reassignments,
+    ApiKey.ELECT_LEADERS: _elect_leaders,
+    ApiKey.DESCRIBE_LOG_DIRS: _describe_log_dirs,
+    ApiKey.DESCRIBE_CLUSTER: _describe_cluster,
 }
 
 #: The api keys :func:`error_response` knows (every API the codec declares).

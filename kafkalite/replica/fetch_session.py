@@ -89,7 +89,8 @@ class CachedPartition:
         After an error the cached high watermark is forgotten, so the partition is answered
         again once the error clears (Kafka's ``maybeUpdateResponseData``).
         """
-        respond = result.records is not None or result.diverging_epoch is not None
+        respond = result.records is not None or result.diverging_epoch is not None or \
+            result.preferred_read_replica >= 0
         if result.error_code:
             self.high_watermark = -1
             return True

@@ -266,9 +266,11 @@ class ReplicaFetcher:
         records = result.get("records")
         if records is not None and len(records):
             log.append_as_follower(records)
+        leader_hw_before = log.high_watermark
         leader_hw = result["high_watermark"]
-        if leader_hw >= 0:
-            log.update_high_watermark(min(leader_hw, log.log_end_offset))
+        if leader_hw >= 0 and log.update_high_watermark(min(leader_hw, log.log_end_offset)) != leader_hw_before:
+            # Consumers long-polling on this follower (KIP-392) wait for its high watermark.
+            self._replica_manager.fetch_purgatory.check(partition.key)
         if result.get("log_start_offset", -1) > log.log_start_offset:
             log.maybe_increment_log_start_offset(min(result["log_start_offset"], log.high_watermark))
         return True

@@ -23,6 +23,7 @@ from kafkalite.replica.log_text import JoinedLater
 from kafkalite.replica.metadata_cache import iter_partition_states
 from kafkalite.replica.partition import Partition
 from kafkalite.replica.purgatory import DelayedOperation, Purgatory
+from kafkalite.replica.read_replica import preferred_read_replica
 
 __all__ = ["ReplicaManager", "ProduceResult", "FetchRequestPartition", "FetchResult"]
 
@@ -61,6 +62,7 @@ class FetchResult:
     log_start_offset: int = -1
     records: object = None
     diverging_epoch: tuple | None = None
+    preferred_read_replica: int = -1
 
 
 class ReplicaManager:
@@ -89,6 +91,9 @@ class ReplicaManager:
         self.controller_epoch = 0
         self.produce_purgatory = Purgatory(reactor, "Produce")
         self.fetch_purgatory = Purgatory(reactor, "Fetch")
+        self.delete_records_purgatory = Purgatory(reactor, "DeleteRecords")
+        #: KIP-392's replica selector (``replica.selector.class``), or None: consumers read from leaders.
+        self.replica_selector = None
         #: incremental fetch sessions (KIP-227) of the fetchers that fetch from us.
         self.fetch_sessions = FetchSessionCache()
         #: objects told about leadership changes, see :meth:`add_leadership_listener`.
@@ -171,6 +176,7 @@ class ReplicaManager:
             # Parked requests for this partition re-check: leadership changed under them.
             self.fetch_purgatory.check(key)
             self.produce_purgatory.check(key)
+            self.delete_records_purgatory.check(key)
         self.log.info("LeaderAndIsr of controller epoch {epoch}: leader of {leaders}, follower of {followers} "
                       "partitions ({failed} not applied)", log_namespace="kafkalite.state_change",
                       epoch=request["controller_epoch"], leaders=len(new_leaders), followers=len(new_followers),
@@ -235,6 +241,7 @@ class ReplicaManager:
                     stopped.append(key)
                     self.fetch_purgatory.check(key)
                     self.produce_purgatory.check(key)
+                    self.delete_records_purgatory.check(key)
                 if delete:
                     self.log_manager.delete_log(topic, index)
             partition_errors.append({"topic_name": topic, "partition_index": index, "error_code": code})
@@ -317,29 +324,33 @@ class ReplicaManager:
 
     # -- fetch ---------------------------------------------------------------------------
 
-    def fetch(self, replica_id, max_wait_ms, min_bytes, max_bytes, partitions, keys=None):
+    def fetch(self, replica_id, max_wait_ms, min_bytes, max_bytes, partitions, keys=None, client_metadata=None):
         """Serve a fetch of ``partitions`` (list of :class:`FetchRequestPartition`).
 
         :param keys: the ``(topic, partition)`` of each of ``partitions``, if the caller has them.
+        :param client_metadata: a consumer's Fetch v11+ :class:`~kafkalite.replica.read_replica.ClientMetadata`:
+            followers serve it too (up to their high watermark) and leaders may name a
+            preferred read replica (KIP-392); None: leaders only.
         :returns: a list of :class:`FetchResult` in request order, or a Deferred firing
             with it once ``min_bytes`` are available or ``max_wait_ms`` has passed.
         """
-        results, available, answer_now = self._read(replica_id, max_bytes, partitions)
+        results, available, answer_now = self._read(replica_id, max_bytes, partitions, client_metadata)
         if max_wait_ms <= 0 or available >= min_bytes or answer_now or not partitions:
             return results
         done = defer.Deferred()
         operation = DelayedFetch(self, replica_id, min_bytes, max_bytes, partitions, done,
-                                 found_nothing=replica_id >= 0 and available == 0)
+                                 found_nothing=replica_id >= 0 and available == 0, client_metadata=client_metadata)
         if keys is None:
             keys = [(p.topic, p.partition) for p in partitions]
         self.fetch_purgatory.try_complete_else_watch(operation, keys, max_wait_ms)
         return done
 
-    def _read(self, replica_id, max_bytes, partitions):
+    def _read(self, replica_id, max_bytes, partitions, client_metadata=None):
         """Read ``partitions``; ``(results, bytes read, answer now)``.
 
-        The fetch is to be answered at once when a partition failed or a follower diverged:
-        a diverging follower must truncate before anything else (Kafka 2.8 answers it now).
+        The fetch is to be answered at once when a partition failed, a follower diverged
+        (it must truncate before anything else; Kafka 2.8 answers it now) or a consumer is
+        sent to a preferred read replica.
         """
         results = []
         remaining = max_bytes
@@ -353,7 +364,7 @@ class ReplicaManager:
             results.append(result)
             try:
                 partition = leaders.get((request.topic, request.partition))
-                if partition is None or not partition.is_leader:
+                if partition is None or not (partition.is_leader or client_metadata is not None):
                     partition = self._leader_partition(request.topic, request.partition)  # raises the error
                 check_leader_epoch(partition, request.current_leader_epoch)
                 log = partition.log
@@ -375,9 +386,18 @@ class ReplicaManager:
                     if partition.update_follower(replica_id, request.fetch_offset, request.log_start_offset, now):
                         self.reactor_call(self._on_high_watermark_moved, partition.key)
                     self._maybe_expand_isr(partition, replica_id)
+                    self.delete_records_purgatory.check(partition.key)
                     max_offset = None
                 else:
                     max_offset = log.high_watermark
+                    if client_metadata is not None and self.replica_selector is not None:
+                        preferred = preferred_read_replica(
+                            self.replica_selector, partition, client_metadata, request.fetch_offset,
+                            self.metadata_cache.racks(), now)
+                        if preferred is not None:
+                            result.preferred_read_replica = preferred
+                            answer_now = True
+                            continue
                 # Nothing to read (at the log end, or a consumer at the high watermark): no read. Most of a
                 # follower's partitions are idle, and each fetch of a session reads them all.
                 fetch_offset = request.fetch_offset
@@ -461,6 +481,7 @@ class ReplicaManager:
             self.isr_writer.stop()
         self.produce_purgatory.complete_all()
         self.fetch_purgatory.complete_all()
+        self.delete_records_purgatory.complete_all()
 
 
 def diverging_epoch(log, last_fetched_epoch, fetch_offset):
@@ -528,8 +549,10 @@ class DelayedFetch(DelayedOperation):
         the first check need not measure them again.
     """
 
-    def __init__(self, manager, replica_id, min_bytes, max_bytes, partitions, done, found_nothing=False):
+    def __init__(self, manager, replica_id, min_bytes, max_bytes, partitions, done, found_nothing=False,
+                 client_metadata=None):
         self.manager = manager
+        self.client_metadata = client_metadata
         self.replica_id = replica_id
         self.min_bytes = min_bytes
         self.max_bytes = max_bytes
@@ -573,7 +596,7 @@ class DelayedFetch(DelayedOperation):
     def _measure(self, request):
         """Record what ``request``'s partition has for us; True when the fetch must be answered at once."""
         partition = self.manager.partitions.get((request.topic, request.partition))
-        if partition is None or not partition.is_leader:
+        if partition is None or not (partition.is_leader or self.client_metadata is not None):
             return True
         log = partition.log
         bound = log.log_end_offset if self.replica_id >= 0 else log.high_watermark
@@ -590,7 +613,7 @@ class DelayedFetch(DelayedOperation):
         return False
 
     def on_complete(self, expired):
-        results, _, _ = self.manager._read(self.replica_id, self.max_bytes, self.partitions)
+        results, _, _ = self.manager._read(self.replica_id, self.max_bytes, self.partitions, self.client_metadata)
         self.done.callback(results)
 
 

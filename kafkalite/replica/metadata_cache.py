@@ -138,6 +138,10 @@ class MetadataCache:
     def alive_broker_ids(self):
         return sorted(self.brokers)
 
+    def racks(self):
+        """``{broker_id: rack or None}`` of the live brokers."""
+        return {broker_id: broker.rack for broker_id, broker in self.brokers.items()}
+
     def has_leaders(self, topic):
         partitions = self.topics.get(topic)
         return bool(partitions) and all(p.leader >= 0 for p in partitions.values())

@@ -1,23 +1,29 @@
-"""Handlers of the topic administration APIs: CreateTopics and DeleteTopics.
+"""Handlers of the topic administration APIs: CreateTopics, CreatePartitions and DeleteTopics.
 
-CreateTopics and DeleteTopics are the controller's (others answer NOT_CONTROLLER): they
-write the topic's znodes through :class:`~kafkalite.server.topic_admin.TopicAdmin` and,
-within the request's timeout, wait for the outcome to reach this broker's metadata
-cache, which only the controller's UpdateMetadata changes (Kafka's
-``DelayedCreatePartitions``/``DelayedDeleteTopics``). The config APIs are in
+CreateTopics, CreatePartitions and DeleteTopics are the controller's (others answer
+NOT_CONTROLLER): they write the topic's znodes through
+:class:`~kafkalite.server.topic_admin.TopicAdmin` and, within the request's timeout, wait
+for the outcome to reach this broker's metadata cache, which only the controller's
+UpdateMetadata changes (Kafka's ``DelayedCreatePartitions``/``DelayedDeleteTopics``).
+CreateTopics v5+ answers each new topic's effective configs, partition count and
+replication factor (v7: its topic id). The config APIs are in
 :mod:`kafkalite.server.config_apis`.
 """
 
 from twisted.internet import defer
 
+from kafkalite import zkdata
+from kafkalite.config_dynamic import SOURCE_DEFAULT, SOURCE_DYNAMIC_TOPIC
 from kafkalite.protocol import errors
 from kafkalite.protocol.apis import ApiKey
+from kafkalite.server.topic_admin import topic_id_as_uuid
 
 __all__ = ["AdminApis", "ADMIN_API_VERSIONS"]
 
 #: API key → (min, max) version served (Kafka 2.8's ranges).
 ADMIN_API_VERSIONS = {
     ApiKey.CREATE_TOPICS: (0, 7),
+    ApiKey.CREATE_PARTITIONS: (0, 3),
     ApiKey.DELETE_TOPICS: (0, 6),
 }
 
@@ -43,6 +49,7 @@ class AdminApis:
     def handlers(self):
         return {
             ApiKey.CREATE_TOPICS: self.handle_create_topics,
+            ApiKey.CREATE_PARTITIONS: self.handle_create_partitions,
             ApiKey.DELETE_TOPICS: self.handle_delete_topics,
         }
 
@@ -69,11 +76,16 @@ class AdminApis:
                 if replication_factor == -1:
                     replication_factor = self.config.default_replication_factor
                 configs = {c["name"]: c["value"] for c in topic.get("configs") or ()}
+                topic_id = zkdata.new_topic_id()
                 written = await self.topic_admin.create_topic(
                     entry["name"], num_partitions, replication_factor, assignment or None, configs,
-                    validate_only=validate_only)
-                entry["num_partitions"] = len(written)
-                entry["replication_factor"] = len(next(iter(written.values())))
+                    validate_only=validate_only, topic_id=topic_id)
+                if context.api_version >= 5:
+                    entry["num_partitions"] = len(written)
+                    entry["replication_factor"] = len(next(iter(written.values())))
+                    entry["configs"] = self._created_topic_configs(configs)
+                if not validate_only:
+                    entry["topic_id"] = topic_id_as_uuid(topic_id)
                 if not validate_only:
                     created.append(entry["name"])
             except errors.KafkaError as error:
@@ -103,6 +115,54 @@ class AdminApis:
                         entry["error_code"] = errors.RequestTimedOutError.code
                         entry["error_message"] = "Topic creation is still in progress."
         return {"throttle_time_ms": 0, "topics": results}
+
+    def _created_topic_configs(self, overrides):
+        """CreateTopics v5+'s ``configs``: every topic config in effect, with its source (KIP-525)."""
+        config = self.topic_admin.default_log_config.with_overrides(overrides)
+        return [{"name": name, "value": value, "read_only": False, "is_sensitive": False,
+                 "config_source": SOURCE_DYNAMIC_TOPIC if name in overrides else SOURCE_DEFAULT}
+                for name, value in sorted(config.to_topic_properties().items())]
+
+    # -- CreatePartitions ----------------------------------------------------------------
+
+    async def handle_create_partitions(self, context, request):
+        """Kafka's ``handleCreatePartitionsRequest``: the controller adds partitions to topics."""
+        names = [topic["name"] for topic in request["topics"]]
+        results = []
+        added = {}
+        is_controller = self.controller.is_active
+        for topic in request["topics"]:
+            entry = {"name": topic["name"], "error_code": 0, "error_message": None}
+            results.append(entry)
+            try:
+                if not is_controller:
+                    raise errors.NotControllerError("This is not the correct controller for this cluster.")
+                if names.count(topic["name"]) > 1:
+                    raise errors.InvalidRequestError("Duplicate topic in request.")
+                assignments = topic.get("assignments")
+                if assignments is not None:
+                    assignments = [a["broker_ids"] for a in assignments]
+                new = await self.topic_admin.create_partitions(
+                    topic["name"], topic["count"], assignments, validate_only=request["validate_only"])
+                if not request["validate_only"]:
+                    added[topic["name"]] = sorted(new)
+            except errors.KafkaError as error:
+                entry["error_code"] = error.code
+                entry["error_message"] = error.message
+        if added and request["timeout_ms"] > 0:
+            def led():
+                return all(self._has_leader(topic, p) for topic, partitions in added.items() for p in partitions)
+            if not await self._wait_for_metadata(led, request["timeout_ms"]):
+                for entry in results:
+                    if entry["name"] in added and not all(self._has_leader(entry["name"], p)
+                                                          for p in added[entry["name"]]):
+                        entry["error_code"] = errors.RequestTimedOutError.code
+                        entry["error_message"] = "Partition creation is still in progress."
+        return {"throttle_time_ms": 0, "results": results}
+
+    def _has_leader(self, topic, partition):
+        info = self.metadata_cache.partition(topic, partition)
+        return info is not None and info.leader >= 0
 
     def _wait_for_metadata(self, condition, timeout_ms):
         """Fires True once ``condition()`` holds after a metadata update, False on timeout."""

@@ -19,7 +19,9 @@ from kafkalite.network.connection import NO_RESPONSE, CloseConnection
 from kafkalite.protocol import errors
 from kafkalite.protocol.apis import API_BY_KEY, ApiKey
 from kafkalite.replica.manager import FetchRequestPartition, ProduceResult
+from kafkalite.replica.read_replica import ClientMetadata
 from kafkalite.server.admin_apis import ADMIN_API_VERSIONS
+from kafkalite.server.cluster_apis import AUTHORIZED_OPERATIONS_OMITTED, CLUSTER_API_VERSIONS, CLUSTER_OPERATIONS
 from kafkalite.server.config_apis import CONFIG_API_VERSIONS
 from kafkalite.server.group_apis import GROUP_API_VERSIONS
 from kafkalite.server.reassignment_apis import REASSIGNMENT_API_VERSIONS
@@ -40,11 +42,16 @@ ADVERTISED_VERSIONS = {
     ApiKey.INIT_PRODUCER_ID: (0, 4),
     **ADMIN_API_VERSIONS,
     **CONFIG_API_VERSIONS,
+    **CLUSTER_API_VERSIONS,
     **GROUP_API_VERSIONS,
     **REASSIGNMENT_API_VERSIONS,
     ApiKey.CONTROLLED_SHUTDOWN: (0, 3),
     ApiKey.OFFSET_FOR_LEADER_EPOCH: (0, 4),
 }
+
+#: Without an authorizer every TOPIC operation is allowed (Metadata v8+ asked for them): READ, WRITE,
+#: CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS (``AclOperation`` codes) as bits.
+TOPIC_OPERATIONS = sum(1 << code for code in (3, 4, 5, 6, 7, 8, 10, 11))
 
 LATEST_TIMESTAMP = -1
 EARLIEST_TIMESTAMP = -2
@@ -176,7 +183,8 @@ class KafkaApis:
                 "error_code": 0, "name": name, "topic_id": cache.topic_ids.get(name),
                 "is_internal": name in INTERNAL_TOPICS,
                 "partitions": [self._partition_metadata(p) for _, p in sorted(partitions.items())],
-                "topic_authorized_operations": -2147483648,
+                "topic_authorized_operations": TOPIC_OPERATIONS if request.get("include_topic_authorized_operations")
+                else AUTHORIZED_OPERATIONS_OMITTED,
             })
         brokers = []
         for broker in cache.brokers.values():
@@ -200,7 +208,8 @@ class KafkaApis:
         return {
             "throttle_time_ms": 0, "brokers": brokers, "cluster_id": self.cluster_id,
             "controller_id": controller_id, "topics": topics,
-            "cluster_authorized_operations": -2147483648,
+            "cluster_authorized_operations": CLUSTER_OPERATIONS
+            if request.get("include_cluster_authorized_operations") else AUTHORIZED_OPERATIONS_OMITTED,
         }
 
     def _partition_metadata(self, info):
@@ -313,8 +322,11 @@ class KafkaApis:
         if fetch_context.error_code:
             return self._fetch_response(fetch_context.respond([], manager.now_ms()))
         max_bytes = request.get("max_bytes") or 0x7FFFFFFF
+        # Kafka 2.8: a consumer's Fetch v11+ may be served by a follower, or sent to one (KIP-392).
+        client_metadata = ClientMetadata(request.get("rack_id")) if replica_id < 0 and context.api_version >= 11 \
+            else None
         results = manager.fetch(replica_id, request["max_wait_ms"], request["min_bytes"], max_bytes,
-                                fetch_context.partitions, fetch_context.keys)
+                                fetch_context.partitions, fetch_context.keys, client_metadata)
         if isinstance(results, defer.Deferred):
             return results.addCallback(lambda done: self._fetch_response(fetch_context.respond(done, manager.now_ms())))
         return self._fetch_response(fetch_context.respond(results, manager.now_ms()))
@@ -337,7 +349,7 @@ class KafkaApis:
                 "partition_index": request.partition, "error_code": result.error_code,
                 "high_watermark": result.high_watermark, "last_stable_offset": result.last_stable_offset,
                 "log_start_offset": result.log_start_offset, "aborted_transactions": None,
-                "preferred_read_replica": -1,
+                "preferred_read_replica": result.preferred_read_replica,
                 "records": result.records if result.records is not None else b"",
             }
             if result.diverging_epoch is not None:

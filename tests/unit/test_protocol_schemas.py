@@ -127,6 +127,11 @@ def _our_tokens(fields, version):
     return [*out, "}"]
 
 
+#: kafka-python's hand-written old structs that disagree with Kafka itself: DescribeLogDirs v0's
+#: partitions are ``[]int32`` in Kafka 2.8's DescribeLogDirsRequest.json, a single Int32 there.
+KAFKA_PYTHON_OLD_STRUCT_ERRORS = {"DescribeLogDirsRequest_v0"}
+
+
 def _old_cases():
     import importlib
 
@@ -144,6 +149,8 @@ def _old_cases():
             data = load_json(api.name + side)
             if data is not None and cls.API_VERSION in Versions(data["validVersions"]):
                 continue  # covered by the JSON comparison
+            if cls.__name__ in KAFKA_PYTHON_OLD_STRUCT_ERRORS:
+                continue
             yield pytest.param(api, side, cls.API_VERSION, _old_shape(cls.SCHEMA, old_types), id=f"{cls.__name__}")
 
 
