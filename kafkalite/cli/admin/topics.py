@@ -7,6 +7,7 @@ topic znode rewritten with the added partitions, version-checked, to grow a topi
 CreatePartitions and DeleteTopics to the controller, and reads Metadata and DescribeConfigs.
 """
 
+import base64
 import re
 
 from kafkalite import zkdata
@@ -213,15 +214,20 @@ def _describe_admin(cluster, args):
             entry = _partition_json(info, p["leader_id"] in live)
             entry["offline_replicas"] = list(p.get("offline_replicas") or [])
             parts.append((info, entry))
-        topic_id = topic.get("topic_id")
         topics.append({
-            "name": topic["name"], "topic_id": None if not topic_id or set(topic_id.replace("-", "")) == {"0"}
-            else str(topic_id), "partition_count": len(parts),
+            "name": topic["name"], "topic_id": _base64_topic_id(topic.get("topic_id")), "partition_count": len(parts),
             "replication_factor": _replication_factor([i for i, _ in parts]),
             "configs": configs.get(topic["name"], {}), "marked_for_deletion": False,
             "partitions": [e for _, e in parts],
         })
     return topics
+
+
+def _base64_topic_id(topic_id):
+    """A Metadata topic id (a UUID) as Kafka prints it (url-safe base64, 22 characters); None for zero."""
+    if topic_id is None or not topic_id.int:
+        return None
+    return base64.urlsafe_b64encode(topic_id.bytes).rstrip(b"=").decode()
 
 
 def _topic_configs(cluster, names):
