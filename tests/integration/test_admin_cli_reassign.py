@@ -146,8 +146,8 @@ def test_preferred_election_through_zookeeper(cluster, zookeeper):
     assert partition_metadata(bootstrap, "prefer", 0).leader == 2
     run = admin("leader-election", "--zookeeper", zk, "--election-type", "preferred", "--topic", "prefer",
                 "--partition", 0).ok()
-    assert 'Created preferred replica election path with {"version":1,"partitions":[{"topic":"prefer","partition":0}]}' \
-        in run.stdout
+    written = '{"version":1,"partitions":[{"topic":"prefer","partition":0}]}'
+    assert f"Created preferred replica election path with {written}" in run.stdout
     wait_until(lambda: getattr(partition_metadata(bootstrap, "prefer", 0), "leader", None) == 1, 60,
                message="the preferred leader elected")
     admin("leader-election", "--zookeeper", zk, "--election-type", "unclean", "--all-topic-partitions"
