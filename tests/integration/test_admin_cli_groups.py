@@ -107,6 +107,8 @@ def test_cluster_summary_both_ways(cluster, zookeeper):
     assert [b["id"] for b in through_zk["brokers"]] == [1, 2, 3]
     assert all(b["endpoints"] for b in through_zk["brokers"])
     assert through_zk["partitions"]["total"] >= 3 and through_zk["partitions"]["offline"] == 0
+    assert sum(b["leaders"] for b in through_zk["brokers"]) == through_zk["partitions"]["total"]
+    assert all(b["replicas"] >= 3 for b in through_zk["brokers"])  # "health" has a replica on each
     through_api = admin("cluster", "--bootstrap-server", bootstrap, "--json").ok().json
     assert through_api["controller"] == controller
     assert [b["id"] for b in through_api["brokers"]] == [1, 2, 3]

@@ -266,3 +266,18 @@ def test_bad_arguments_exit_non_zero_with_one_line(capsys):
         "kafkalite-admin topics: give exactly one of --bootstrap-server or --zookeeper"
     assert main(["topics", "--create", "--topic", "a b", "--bootstrap-server", "x:1"]) == 1
     assert "INVALID_TOPIC_EXCEPTION" in capsys.readouterr().err
+
+
+def test_cluster_summary_from_zookeeper(cluster, fake, monkeypatch, capsys):
+    """Controller and epoch, per-broker leaders and replicas, partition health, a reassignment in progress."""
+    fake.put("/controller", b'{"version":1,"brokerid":2,"timestamp":"1"}')
+    fake.put("/controller_epoch", b"7")
+    fake.put("/admin/reassign_partitions", b'{"version":1,"partitions":[{"topic":"t","partition":1,"replicas":[3]}]}')
+    status, out, _ = _run(["cluster", "--json"], cluster, monkeypatch, capsys)
+    summary = json.loads(out)
+    assert status == 0 and summary["controller"] == 2 and summary["controller_epoch"] == 7
+    assert [(b["id"], b["leaders"], b["replicas"]) for b in summary["brokers"]] == [(1, 1, 1), (2, 1, 2), (3, 0, 1)]
+    assert summary["partitions"] == {"total": 2, "online": 2, "under_replicated": 1, "offline": 0}
+    assert summary["reassignments"] == [{"topic": "t", "partition": 1, "replicas": [3]}]
+    status, out, _ = _run(["cluster"], cluster, monkeypatch, capsys)
+    assert "Controller: 2 (epoch 7)" in out and "Groups: not in ZooKeeper" in out

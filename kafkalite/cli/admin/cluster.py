@@ -39,6 +39,14 @@ def partition_health(partitions, live):
     return counts
 
 
+def _load(brokers, partitions):
+    """Add each broker's count of partitions it leads and replicas it holds (a decommission's yardstick)."""
+    for broker in brokers:
+        broker["leaders"] = sum(1 for leader, _, _ in partitions if leader == broker["id"])
+        broker["replicas"] = sum(1 for _, replicas, _ in partitions if broker["id"] in replicas)
+    return brokers
+
+
 def run(args, out):
     from kafkalite.cli.admin.main import connection
 
@@ -51,9 +59,9 @@ def run(args, out):
     out.line(f"Controller: {controller if controller is not None and controller >= 0 else 'none'}"
              f" (epoch {epoch if epoch is not None else '-'})")
     out.line()
-    out.table(["BROKER", "ENDPOINTS", "RACK", "CONTROLLER"],
-              [[b["id"], ",".join(b["endpoints"]), b["rack"], "*" if b["id"] == controller else ""]
-               for b in summary["brokers"]])
+    out.table(["BROKER", "ENDPOINTS", "RACK", "LEADERS", "REPLICAS", "CONTROLLER"],
+              [[b["id"], ",".join(b["endpoints"]), b["rack"], b["leaders"], b["replicas"],
+                "*" if b["id"] == controller else ""] for b in summary["brokers"]])
     p = summary["partitions"]
     out.table(["TOPICS", "PARTITIONS", "ONLINE", "UNDER-REPLICATED", "OFFLINE", "REASSIGNING", "DELETING-TOPICS"],
               [[summary["topics"], p["total"], p["online"], p["under_replicated"], p["offline"],
@@ -80,6 +88,7 @@ def _zk_summary(cluster):
     epoch_data = cluster.zk.get_or_none(zkdata.CONTROLLER_EPOCH)
     cluster_id = cluster.zk.get_or_none(zkdata.CLUSTER_ID)
     live = set(view.brokers)
+    partitions = [(p.leader, p.replicas, p.isr) for p in view.partitions]
     reassignments = {(tp.topic, tp.partition): list(r) for tp, r in cluster.reassignment_in_progress().items()}
     for p in view.partitions:
         if p.adding or p.removing:
@@ -88,9 +97,10 @@ def _zk_summary(cluster):
         "cluster_id": zkdata.decode_cluster_id(cluster_id) if cluster_id else None,
         "controller": zkdata.decode_controller(controller_data).broker_id if controller_data else None,
         "controller_epoch": zkdata.decode_controller_epoch(epoch_data) if epoch_data else None,
-        "brokers": [{"id": i, "endpoints": list(r.endpoints), "rack": r.rack} for i, r in view.brokers.items()],
+        "brokers": _load([{"id": i, "endpoints": list(r.endpoints), "rack": r.rack} for i, r in view.brokers.items()],
+                         partitions),
         "topics": len(view.assignments),
-        "partitions": partition_health(((p.leader, p.replicas, p.isr) for p in view.partitions), live),
+        "partitions": partition_health(partitions, live),
         "reassignments": [{"topic": t, "partition": p, "replicas": r} for (t, p), r in sorted(reassignments.items())],
         "topics_being_deleted": sorted(view.marked_for_deletion),
         "groups": None,
@@ -129,7 +139,7 @@ def _admin_summary(client):
         "cluster_id": cluster_id, "controller": controller,
         # The controller epoch is ZooKeeper's; the Admin API does not expose it.
         "controller_epoch": None,
-        "brokers": brokers, "topics": len(metadata["topics"]),
+        "brokers": _load(brokers, partitions), "topics": len(metadata["topics"]),
         "partitions": partition_health(partitions, live),
         "reassignments": sorted(reassignments, key=lambda r: (r["topic"], r["partition"])),
         "topics_being_deleted": [], "groups": sorted(groups, key=lambda g: g["group"]),
