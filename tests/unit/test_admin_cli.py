@@ -19,7 +19,7 @@ from kafkalite.cli.admin.client import parse_bootstrap
 from kafkalite.cli.admin.cluster import partition_health
 from kafkalite.cli.admin.main import main
 from kafkalite.cli.admin.output import AdminError, Output, format_table
-from kafkalite.cli.admin.zk import BlockingZk
+from kafkalite.cli.blocking_zk import BlockingZk
 from kafkalite.protocol.consumer_protocol import CONSUMER_PROTOCOL_ASSIGNMENT
 from tests.support.fake_zk import FakeZk
 

@@ -11,6 +11,7 @@ Sensitive values (Kafka's PASSWORD configs) are never printed.
 
 from kafkalite import zkdata
 from kafkalite.cli.admin.client import AdminClient
+from kafkalite.cli.admin.options import add_actions
 from kafkalite.cli.admin.output import AdminError, raise_for_code
 from kafkalite.log.config import LogConfig
 from kafkalite.protocol.apis import ApiKey
@@ -39,9 +40,7 @@ def is_sensitive(name):
 def add_parser(subparsers, common):
     p = subparsers.add_parser("configs", parents=[common], help="describe or alter topic and broker configs",
                               description="Kafka's kafka-configs for topics and brokers.")
-    action = p.add_mutually_exclusive_group(required=True)
-    action.add_argument("--describe", action="store_const", const="describe", dest="action")
-    action.add_argument("--alter", action="store_const", const="alter", dest="action")
+    add_actions(p, ("describe", "alter"))
     p.add_argument("--entity-type", choices=sorted(RESOURCE_TYPES), required=True)
     entity = p.add_mutually_exclusive_group()
     entity.add_argument("--entity-name", help="topic name or broker id")

@@ -11,6 +11,7 @@ and commits them with OffsetCommit, refusing a group with active members as Kafk
 
 import datetime
 
+from kafkalite.cli.admin.options import add_actions
 from kafkalite.cli.admin.output import AdminError, kafka_error, raise_for_code
 from kafkalite.protocol.apis import ApiKey
 from kafkalite.protocol.consumer_protocol import CONSUMER_PROTOCOL_ASSIGNMENT
@@ -25,9 +26,7 @@ INACTIVE_STATES = ("Empty", "Dead")
 def add_parser(subparsers, common):
     p = subparsers.add_parser("consumer-groups", parents=[common], help="list, describe, reset or delete groups",
                               description="Kafka's kafka-consumer-groups (through --bootstrap-server only).")
-    action = p.add_mutually_exclusive_group(required=True)
-    for name in ("list", "describe", "reset-offsets", "delete"):
-        action.add_argument(f"--{name}", action="store_const", const=name, dest="action")
+    add_actions(p, ("list", "describe", "reset-offsets", "delete"))
     p.add_argument("--group", action="append", default=[], help="the group (repeatable)")
     p.add_argument("--all-groups", action="store_true", help="describe or delete every group")
     p.add_argument("--members", action="store_true", help="describe: the members instead of the offsets")

@@ -13,7 +13,7 @@ from kafkalite.cli.admin import cluster, configs, election, groups, logdirs, rea
 from kafkalite.cli.admin.adminzk import ZkAdmin
 from kafkalite.cli.admin.client import AdminClient
 from kafkalite.cli.admin.output import AdminError, Output
-from kafkalite.cli.admin.zk import BlockingZk
+from kafkalite.cli.admin.zk import open_zookeeper
 from kafkalite.protocol.errors import KafkaError
 from kafkalite.zkclient import ZkError
 
@@ -58,7 +58,7 @@ def connection(args, zookeeper=True, bootstrap=True):
     if args.zookeeper:
         if not zookeeper:
             raise AdminError(f"{args.command}: this operation works through --bootstrap-server only")
-        with BlockingZk(args.zookeeper, args.timeout) as zk:
+        with open_zookeeper(args.zookeeper, args.timeout) as zk:
             yield ZkAdmin(zk)
     else:
         if not bootstrap:

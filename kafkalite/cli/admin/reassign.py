@@ -18,6 +18,7 @@ import json
 from kafkalite import zkdata
 from kafkalite.cli.admin.client import AdminClient
 from kafkalite.cli.admin.configs import alter_configs, describe_admin_configs
+from kafkalite.cli.admin.options import add_actions
 from kafkalite.cli.admin.output import AdminError, kafka_error, raise_for_code
 from kafkalite.protocol.apis import ApiKey
 from kafkalite.server.topic_admin import assign_replicas
@@ -32,9 +33,7 @@ NO_REASSIGNMENT_IN_PROGRESS = 85
 def add_parser(subparsers, common):
     p = subparsers.add_parser("reassign-partitions", parents=[common], help="move partition replicas between brokers",
                               description="Kafka's kafka-reassign-partitions.")
-    action = p.add_mutually_exclusive_group(required=True)
-    for name in ("generate", "execute", "verify", "cancel"):
-        action.add_argument(f"--{name}", action="store_const", const=name, dest="action")
+    add_actions(p, ("generate", "execute", "verify", "cancel"))
     p.add_argument("--topics-to-move-json-file", metavar="FILE",
                    help='--generate: {"version":1,"topics":[{"topic":"t"}]}')
     p.add_argument("--broker-list", metavar="1,2,3", help="--generate: the brokers to spread the topics over")

@@ -13,6 +13,7 @@ import re
 from kafkalite import zkdata
 from kafkalite.cli.admin.adminzk import PartitionInfo
 from kafkalite.cli.admin.client import AdminClient
+from kafkalite.cli.admin.options import add_actions
 from kafkalite.cli.admin.output import AdminError, raise_for_code
 from kafkalite.log.config import LogConfig
 from kafkalite.protocol.apis import ApiKey
@@ -28,9 +29,7 @@ DYNAMIC_TOPIC_CONFIG = 1
 def add_parser(subparsers, common):
     p = subparsers.add_parser("topics", parents=[common], help="create, list, describe, alter or delete topics",
                               description="Kafka's kafka-topics: create, list, describe, alter or delete topics.")
-    action = p.add_mutually_exclusive_group(required=True)
-    for name in ("create", "list", "describe", "alter", "delete"):
-        action.add_argument(f"--{name}", action="store_const", const=name, dest="action")
+    add_actions(p, ("create", "list", "describe", "alter", "delete"))
     p.add_argument("--topic", help="topic name; a regular expression for --describe, --list, --alter and --delete")
     p.add_argument("--partitions", type=int, help="partition count (create, or the new count for --alter)")
     p.add_argument("--replication-factor", type=int, help="replicas of each partition (create)")
@@ -110,6 +109,15 @@ def _matching(names, args):
     pattern = re.compile(args.topic) if args.topic else None
     return sorted(n for n in names if (pattern is None or pattern.fullmatch(n))
                   and not (args.exclude_internal and n in INTERNAL_TOPICS))
+
+
+def _existing_matches(cluster, args, zk_mode):
+    """The topics ``--topic`` matches; none is an error unless ``--if-exists``."""
+    names = cluster.topics() if zk_mode else [t["name"] for t in cluster.metadata()["topics"]]
+    matched = _matching(names, args)
+    if not matched and not args.if_exists:
+        raise AdminError(f"UNKNOWN_TOPIC_OR_PARTITION: Topic '{args.topic}' does not exist.")
+    return matched
 
 
 # -- list / describe ---------------------------------------------------------------------------
@@ -303,12 +311,9 @@ def _create_zk(cluster, args, configs, assignment):
 
 
 def _alter(cluster, args, out, zk_mode, assignment):
-    names = cluster.topics() if zk_mode else [t["name"] for t in cluster.metadata()["topics"]]
-    matched = _matching(names, args)
+    matched = _existing_matches(cluster, args, zk_mode)
     if not matched:
-        if args.if_exists:
-            return
-        raise AdminError(f"UNKNOWN_TOPIC_OR_PARTITION: Topic '{args.topic}' does not exist.")
+        return
     for topic in matched:
         if topic in INTERNAL_TOPICS:
             raise AdminError(f"INVALID_PARTITIONS: the partitions of internal topic {topic} cannot be changed")
@@ -368,12 +373,9 @@ def _add_partitions_zk(cluster, topic, count, explicit):
 
 
 def _delete(cluster, args, out, zk_mode):
-    names = cluster.topics() if zk_mode else [t["name"] for t in cluster.metadata()["topics"]]
-    matched = _matching(names, args)
+    matched = _existing_matches(cluster, args, zk_mode)
     if not matched:
-        if args.if_exists:
-            return
-        raise AdminError(f"UNKNOWN_TOPIC_OR_PARTITION: Topic '{args.topic}' does not exist.")
+        return
     internal = [t for t in matched if t in INTERNAL_TOPICS]
     if internal:
         raise AdminError(f"INVALID_TOPIC_EXCEPTION: Topic {internal[0]} is a kafka internal topic and is not "

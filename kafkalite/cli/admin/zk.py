@@ -1,114 +1,39 @@
-"""Blocking ZooKeeper access for ``kafkalite-admin --zookeeper``, as Kafka's ``--zookeeper`` tools had.
+"""``--zookeeper``: the cluster's ZooKeeper, opened for ``kafkalite-admin`` as Kafka's ``--zookeeper`` tools open it.
 
-:mod:`kafkalite.zkclient` is the project's one door to kazoo and hands every result to a
-Twisted reactor; a command-line tool is plain blocking code, so :class:`BlockingZk` runs a
-private reactor (never the global one) on a daemon thread and waits for each operation
-with ``blockingCallFromThread``. ZooKeeper errors reach the caller as
-:class:`~kafkalite.zkclient.ZkError` subclasses (``NoNodeError``, ``NodeExistsError``...);
-an unreachable ensemble as :class:`~kafkalite.cli.admin.output.AdminError`.
+:func:`open_zookeeper` connects a :class:`~kafkalite.cli.blocking_zk.BlockingZk` and checks
+that it leads to a Kafka cluster (the chroot exists and holds ``/brokers``), so that a wrong
+``--zookeeper`` is one clear line rather than topics created in an empty namespace.
 """
 
-import threading
-
-from twisted.internet import threads
-from twisted.internet.selectreactor import SelectReactor
+from contextlib import contextmanager
 
 from kafkalite.cli.admin.output import AdminError
-from kafkalite.zkclient import NoNodeError, ZkClient, ZkError, split_chroot
+from kafkalite.cli.blocking_zk import BlockingZk
+from kafkalite.zkclient import ZkError, split_chroot
 
-__all__ = ["BlockingZk"]
+__all__ = ["open_zookeeper"]
 
 
-class BlockingZk:
-    """A ZooKeeper session for blocking code.
+@contextmanager
+def open_zookeeper(connect_string, timeout):
+    """A started :class:`BlockingZk` on a Kafka cluster's ZooKeeper, closed on exit.
 
-    :param connect_string: ``host:port[,...][/chroot]``; the chroot must exist (a missing
-        one means a wrong ``--zookeeper``, not a cluster to create).
-    :param timeout: seconds to wait for the connection and for each operation.
+    :raises AdminError: a malformed connect string, ZooKeeper not reached within ``timeout``,
+        a missing chroot or no ``/brokers`` znode.
     """
-
-    def __init__(self, connect_string, timeout=30.0):
-        self.connect_string = connect_string
-        self._timeout = timeout
-        self._reactor = SelectReactor()
-        hosts, self.chroot = split_chroot(connect_string)
-        if not hosts or any(":" not in h for h in hosts.split(",")):
-            raise AdminError(f"--zookeeper: expected host:port[,host:port...][/chroot], got {connect_string!r}")
-        self._client = ZkClient(connect_string, self._reactor, session_timeout_ms=int(timeout * 1000),
-                                connection_timeout_ms=int(timeout * 1000), create_chroot=False)
-        self._thread = threading.Thread(target=self._reactor.run, kwargs={"installSignalHandlers": False},
-                                        name="kafkalite-admin-zookeeper", daemon=True)
-
-    def start(self):
-        """Run the reactor and connect; fails when the chroot does not exist.
-
-        :raises AdminError: ZooKeeper is not reached in time, or the chroot is missing.
-        """
-        self._thread.start()
-        try:
-            threads.blockingCallFromThread(self._reactor, self._client.start)
-        except ZkError as error:
-            self.close()
-            raise AdminError(f"cannot reach ZooKeeper at {self.connect_string}: {error}") from None
-        if self.chroot and self.exists("/") is None:
-            self.close()
-            raise AdminError(f"ZooKeeper chroot {self.chroot} does not exist (is --zookeeper right?)")
-        if self.exists("/brokers") is None:
-            self.close()
-            raise AdminError(f"no Kafka cluster at {self.connect_string} (no /brokers znode)")
-        return self
-
-    def close(self):
-        """End the session and stop the private reactor."""
-        if not self._thread.is_alive():
-            return
-        try:
-            threads.blockingCallFromThread(self._reactor, self._client.stop)
-        except ZkError:
-            pass
-        finally:
-            self._reactor.callFromThread(self._reactor.stop)
-            self._thread.join(self._timeout)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc_info):
-        self.close()
-
-    def _call(self, method, *args, **kwargs):
-        return threads.blockingCallFromThread(self._reactor, method, *args, **kwargs)
-
-    def get(self, path):
-        """``(data, stat)``; raises ``NoNodeError``."""
-        return self._call(self._client.get, path)
-
-    def get_or_none(self, path):
-        """The znode's data, or ``None`` when it does not exist."""
-        try:
-            return self.get(path)[0]
-        except NoNodeError:
-            return None
-
-    def children(self, path):
-        """Sorted child names; ``[]`` when ``path`` does not exist."""
-        try:
-            return sorted(self._call(self._client.get_children, path))
-        except NoNodeError:
-            return []
-
-    def exists(self, path):
-        """The znode's stat, or ``None``."""
-        return self._call(self._client.exists, path)
-
-    def create(self, path, value=b"", sequence=False, makepath=True):
-        """Create a persistent znode; returns its path."""
-        return self._call(self._client.create, path, value, sequence=sequence, makepath=makepath)
-
-    def set(self, path, value, version=-1):
-        """Set a znode's data (version-checked unless -1)."""
-        return self._call(self._client.set, path, value, version=version)
-
-    def get_many(self, paths):
-        """Read many znodes in batches: a list of ``(data, stat)`` or a ``ZkError`` in place."""
-        return self._call(self._client.get_many, list(paths))
+    hosts, chroot = split_chroot(connect_string)
+    if not hosts or any(":" not in h for h in hosts.split(",")):
+        raise AdminError(f"--zookeeper: expected host:port[,host:port...][/chroot], got {connect_string!r}")
+    zk = BlockingZk(connect_string, timeout)
+    try:
+        zk.start()
+    except ZkError as error:
+        raise AdminError(f"cannot reach ZooKeeper at {connect_string}: {error}") from None
+    try:
+        if chroot and zk.exists("/") is None:
+            raise AdminError(f"ZooKeeper chroot {chroot} does not exist (is --zookeeper right?)")
+        if zk.exists("/brokers") is None:
+            raise AdminError(f"no Kafka cluster at {connect_string} (no /brokers znode)")
+        yield zk
+    finally:
+        zk.close()
