@@ -74,7 +74,8 @@ def main(argv=None):
     try:
         status = args.run(args, out)
     except AdminError as error:
-        out.flush()
+        if not out.as_json:  # what was done before the failure (e.g. the rollback JSON); a script gets no half document
+            out.flush()
         sys.stderr.write(f"kafkalite-admin {args.command}: {error}\n")
         return 1
     except KafkaError as error:
