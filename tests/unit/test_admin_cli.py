@@ -189,6 +189,9 @@ def test_config_change_writes_entity_then_v2_notification(cluster, fake):
         configs.alter_configs(cluster, "topics", "t", {}, ["segment.bytes"])
     with pytest.raises(AdminError, match="UNKNOWN_TOPIC"):
         configs.alter_configs(cluster, "topics", "nope", {"retention.ms": "1"}, [])
+    for bad in ("fast", "-1"):
+        with pytest.raises(AdminError, match="INVALID_CONFIG.*leader.replication.throttled.rate"):
+            configs.alter_configs(cluster, "brokers", "1", {"leader.replication.throttled.rate": bad}, [])
 
 
 def _run(args, cluster, monkeypatch, capsys):

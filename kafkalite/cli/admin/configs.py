@@ -29,6 +29,9 @@ _SENSITIVE_KEYS = {"sasl.jaas.config", "delegation.token.master.key", "delegatio
                    "password.encoder.secret", "password.encoder.old.secret", "ssl.keystore.key",
                    "ssl.keystore.certificate.chain", "ssl.truststore.certificates"}
 HIDDEN = "[hidden]"
+#: Broker keys Kafka's ``DynamicConfig.Broker`` type-checks when ``kafka-configs --zookeeper`` writes them.
+_BROKER_QUOTA_KEYS = ("leader.replication.throttled.rate", "follower.replication.throttled.rate",
+                      "replica.alter.log.dirs.io.max.bytes.per.second")
 
 
 def is_sensitive(name):
@@ -152,7 +155,23 @@ def _alter_zk(cluster, entity_type, entity, added, deleted):
     config.update(added)
     if entity_type == "topics":
         LogConfig().with_overrides(config)
+    else:
+        _check_broker_quotas(added)
     cluster.set_entity_config(entity_type, entity, config)
+
+
+def _check_broker_quotas(added):
+    for key in _BROKER_QUOTA_KEYS:
+        if key not in added:
+            continue
+        try:
+            value = int(added[key])
+        except ValueError:
+            raise AdminError(f"INVALID_CONFIG: Invalid value {added[key]} for configuration {key}: "
+                             "Not a number of type LONG") from None
+        if value < 0:
+            raise AdminError(f"INVALID_CONFIG: Invalid value {value} for configuration {key}: "
+                             "Value must be at least 0")
 
 
 def _describe_zk(cluster, args, entity, out):
