@@ -1,9 +1,8 @@
 """``kafkalite-admin --bootstrap-server`` against fake brokers that speak the real wire protocol.
 
-The Admin APIs whose server side is landing separately (IncrementalAlterConfigs, AlterConfigs,
-Alter/ListPartitionReassignments, ElectLeaders, DescribeLogDirs, DescribeCluster) are declared here
-from Kafka 2.8's message JSON, for these tests only, so that the requests the tool builds are
-checked field by field against Kafka's names and its handling of the answers is exercised.
+The fake brokers decode the tool's requests with the broker's own schemas (IncrementalAlterConfigs,
+AlterConfigs, Alter/ListPartitionReassignments, ElectLeaders, DescribeLogDirs, DescribeCluster among
+them), so each request is checked field by field and the tool's handling of the answers exercised.
 """
 
 import json
@@ -11,82 +10,13 @@ import json
 import pytest
 
 from kafkalite.cli.admin.main import main
-from kafkalite.protocol.apis import Api, ApiKey
-from kafkalite.protocol.schema import arr, f, message
+from kafkalite.protocol.apis import API_BY_KEY, ApiKey
 from tests.support.fake_broker import FakeKafkaCluster
 
-# fmt: off
-KAFKA_28_APIS = [
-    Api(ApiKey.INCREMENTAL_ALTER_CONFIGS, "IncrementalAlterConfigs",
-        message("IncrementalAlterConfigsRequest", "0-1", "1+",
-                f("resources", arr(f("resource_type", "int8"), f("resource_name", "string"),
-                                   f("configs", arr(f("name", "string"), f("config_operation", "int8"),
-                                                    f("value", "string", nullable="0+"))))),
-                f("validate_only", "bool")),
-        message("IncrementalAlterConfigsResponse", "0-1", "1+",
-                f("throttle_time_ms", "int32"),
-                f("responses", arr(f("error_code", "int16"), f("error_message", "string", nullable="0+"),
-                                   f("resource_type", "int8"), f("resource_name", "string"))))),
-    Api(ApiKey.ALTER_CONFIGS, "AlterConfigs",
-        message("AlterConfigsRequest", "0-1", "none",
-                f("resources", arr(f("resource_type", "int8"), f("resource_name", "string"),
-                                   f("configs", arr(f("name", "string"), f("value", "string", nullable="0+"))))),
-                f("validate_only", "bool")),
-        message("AlterConfigsResponse", "0-1", "none",
-                f("throttle_time_ms", "int32"),
-                f("responses", arr(f("error_code", "int16"), f("error_message", "string", nullable="0+"),
-                                   f("resource_type", "int8"), f("resource_name", "string"))))),
-    Api(ApiKey.ALTER_PARTITION_REASSIGNMENTS, "AlterPartitionReassignments",
-        message("AlterPartitionReassignmentsRequest", "0", "0+",
-                f("timeout_ms", "int32", default=60000),
-                f("topics", arr(f("name", "string"), f("partitions", arr(
-                    f("partition_index", "int32"), f("replicas", "[]int32", nullable="0+")))))),
-        message("AlterPartitionReassignmentsResponse", "0", "0+",
-                f("throttle_time_ms", "int32"), f("error_code", "int16"),
-                f("error_message", "string", nullable="0+"),
-                f("responses", arr(f("name", "string"), f("partitions", arr(
-                    f("partition_index", "int32"), f("error_code", "int16"),
-                    f("error_message", "string", nullable="0+"))))))),
-    Api(ApiKey.LIST_PARTITION_REASSIGNMENTS, "ListPartitionReassignments",
-        message("ListPartitionReassignmentsRequest", "0", "0+",
-                f("timeout_ms", "int32", default=60000),
-                f("topics", arr(f("name", "string"), f("partition_indexes", "[]int32")), nullable="0+")),
-        message("ListPartitionReassignmentsResponse", "0", "0+",
-                f("throttle_time_ms", "int32"), f("error_code", "int16"),
-                f("error_message", "string", nullable="0+"),
-                f("topics", arr(f("name", "string"), f("partitions", arr(
-                    f("partition_index", "int32"), f("replicas", "[]int32"), f("adding_replicas", "[]int32"),
-                    f("removing_replicas", "[]int32"))))))),
-    Api(ApiKey.ELECT_LEADERS, "ElectLeaders",
-        message("ElectLeadersRequest", "0-2", "2+",
-                f("election_type", "int8", "1+"),
-                f("topic_partitions", arr(f("topic", "string"), f("partition_id", "[]int32")), nullable="0+"),
-                f("timeout_ms", "int32", default=60000)),
-        message("ElectLeadersResponse", "0-2", "2+",
-                f("throttle_time_ms", "int32"), f("error_code", "int16", "1+"),
-                f("replica_election_results", arr(f("topic", "string"), f("partition_result", arr(
-                    f("partition_id", "int32"), f("error_code", "int16"),
-                    f("error_message", "string", nullable="0+"))))))),
-    Api(ApiKey.DESCRIBE_LOG_DIRS, "DescribeLogDirs",
-        message("DescribeLogDirsRequest", "0-2", "2+",
-                f("topics", arr(f("topic", "string"), f("partitions", "[]int32")), nullable="0+")),
-        message("DescribeLogDirsResponse", "0-2", "2+",
-                f("throttle_time_ms", "int32"),
-                f("results", arr(f("error_code", "int16"), f("log_dir", "string"), f("topics", arr(
-                    f("name", "string"), f("partitions", arr(
-                        f("partition_index", "int32"), f("partition_size", "int64"), f("offset_lag", "int64"),
-                        f("is_future_key", "bool"))))))))),
-    Api(ApiKey.DESCRIBE_CLUSTER, "DescribeCluster",
-        message("DescribeClusterRequest", "0", "0+", f("include_cluster_authorized_operations", "bool")),
-        message("DescribeClusterResponse", "0", "0+",
-                f("throttle_time_ms", "int32"), f("error_code", "int16"),
-                f("error_message", "string", nullable="0+"), f("cluster_id", "string"),
-                f("controller_id", "int32", default=-1),
-                f("brokers", arr(f("broker_id", "int32"), f("host", "string"), f("port", "int32"),
-                                 f("rack", "string", nullable="0+"))),
-                f("cluster_authorized_operations", "int32", default=-(2**31)))),
-]
-# fmt: on
+#: The Admin APIs the tool calls beyond the basic ones, as the broker declares them.
+KAFKA_28_APIS = [API_BY_KEY[key] for key in (
+    ApiKey.INCREMENTAL_ALTER_CONFIGS, ApiKey.ALTER_CONFIGS, ApiKey.ALTER_PARTITION_REASSIGNMENTS,
+    ApiKey.LIST_PARTITION_REASSIGNMENTS, ApiKey.ELECT_LEADERS, ApiKey.DESCRIBE_LOG_DIRS, ApiKey.DESCRIBE_CLUSTER)]
 
 #: Topic "t": partition 0 on [1, 2] led by 1, partition 1 on [2, 3] led by 2.
 PARTITIONS = {0: ([1, 2], 1), 1: ([2, 3], 2)}

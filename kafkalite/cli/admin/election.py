@@ -111,7 +111,7 @@ def _elect_admin(cluster, args, partitions, out):
     response = cluster.to_controller(ApiKey.ELECT_LEADERS, {
         "election_type": ELECTION_TYPES[args.election_type],
         "topic_partitions": None if partitions is None else [
-            {"topic": t, "partition_id": ps} for t, ps in sorted(by_topic.items())],
+            {"topic": t, "partitions": ps} for t, ps in sorted(by_topic.items())],
         "timeout_ms": int(cluster.timeout * 1000)})
     raise_for_code(response.get("error_code", 0), context="ElectLeaders")
     kind = args.election_type.upper()

@@ -21,7 +21,7 @@ from kafkalite.cli.admin.configs import alter_configs, describe_admin_configs
 from kafkalite.cli.admin.options import add_actions
 from kafkalite.cli.admin.output import AdminError, kafka_error, raise_for_code
 from kafkalite.protocol.apis import ApiKey
-from kafkalite.server.topic_admin import assign_replicas
+from kafkalite.server.replica_assignment import assign_replicas
 
 __all__ = ["add_parser", "encode_assignment_json", "parse_reassignment_json", "run", "throttle_configs"]
 

@@ -17,7 +17,8 @@ from kafkalite.cli.admin.options import add_actions
 from kafkalite.cli.admin.output import AdminError, raise_for_code
 from kafkalite.log.config import LogConfig
 from kafkalite.protocol.apis import ApiKey
-from kafkalite.server.topic_admin import INTERNAL_TOPICS, assign_replicas
+from kafkalite.server.replica_assignment import assign_replicas
+from kafkalite.server.topic_admin import INTERNAL_TOPICS
 from kafkalite.zkclient import BadVersionError, NodeExistsError
 
 __all__ = ["add_parser", "parse_configs", "parse_replica_assignment", "run"]
@@ -290,7 +291,7 @@ def _create_zk(cluster, args, configs, assignment):
         if args.partitions is None or args.replication_factor is None:
             raise AdminError("--create through --zookeeper needs --partitions and --replication-factor "
                              "(or --replica-assignment)")
-        assignment = assign_replicas(brokers, args.partitions, args.replication_factor)
+        assignment = assign_replicas(_racks(brokers), args.partitions, args.replication_factor)
     else:
         unknown = sorted({b for r in assignment.values() for b in r} - set(brokers))
         if unknown:
@@ -356,7 +357,7 @@ def _add_partitions_zk(cluster, topic, count, explicit):
             raise AdminError(f"INVALID_REPLICA_ASSIGNMENT: new partitions need {replication_factor} replicas, "
                              "as the existing ones have")
     else:
-        spread = assign_replicas(brokers, count, replication_factor)
+        spread = assign_replicas(_racks(brokers), count, replication_factor)
         added = {p: r for p, r in spread.items() if p >= existing}
     partitions = dict(current.partitions)
     partitions.update(added)
@@ -398,3 +399,8 @@ def _delete(cluster, args, out, zk_mode):
         for topic in matched:
             out.line(f"Topic {topic} is marked for deletion.")
     out.data = {"deleted": matched}
+
+
+def _racks(brokers):
+    """``{broker_id: rack}`` of registrations, for Kafka's (rack-aware) assignment."""
+    return {broker_id: registration.rack for broker_id, registration in brokers.items()}
