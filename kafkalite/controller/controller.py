@@ -9,7 +9,10 @@ events, Kafka 2.8's ``KafkaController.process``: brokers coming and going
 (``onBrokerStartup``/``onBrokerFailure``), new topics and partitions
 (``onNewPartitionCreation``), topic deletion, leaders' ISR changes announced under
 ``/isr_change_notification``, preferred-replica elections (the admin znode and the
-periodic imbalance check) and ControlledShutdown requests.
+periodic imbalance check), ControlledShutdown requests and partition reassignments (the
+admin znode and the Admin API). The request and election glue is the
+:class:`~kafkalite.controller.requests.ControllerRequests` mixin; reassignment, topic
+deletion and the elections themselves have modules of their own.
 
 Shape (Kafka's seams): ZooKeeper watches only put typed events on the
 :class:`ControllerEventManager`, which hands them one at a time to :meth:`_process`; the
@@ -20,13 +23,12 @@ broker when the event is done. A controller whose fenced write finds the epoch m
 or whose session expired, resigns.
 """
 
-from twisted.internet import defer, task
+from twisted.internet import defer
 from twisted.logger import Logger
 
 from kafkalite import zkdata
 from kafkalite.controller.channel import ControllerChannelManager
 from kafkalite.controller.context import ControllerContext
-from kafkalite.controller.election import imbalanced_partitions
 from kafkalite.controller.events import (
     AlterPartitionReassignments,
     AutoPreferredReplicaLeaderElection,
@@ -53,16 +55,15 @@ from kafkalite.controller.events import (
     TopicUncleanLeaderElectionEnable,
     ZkPartitionReassignment,
 )
-from kafkalite.controller.leader_election import elect_leaders
+from kafkalite.controller.leader_election import LeaderElections
 from kafkalite.controller.partition_state_machine import (
-    ControlledShutdownElection,
     OfflineElection,
     PartitionStateMachine,
-    PreferredElection,
 )
 from kafkalite.controller.reassignment import ReassignmentManager
 from kafkalite.controller.replica_state_machine import ReplicaStateMachine
 from kafkalite.controller.request_batch import ControllerRequestBatch
+from kafkalite.controller.requests import ControllerRequests
 from kafkalite.controller.state_changes import StateChanges
 from kafkalite.controller.states import PartitionState, ReplicaState
 from kafkalite.controller.topic_deletion import TopicDeletionManager
@@ -77,7 +78,7 @@ __all__ = ["FOLLOW_UP_WAIT_S", "KafkaController"]
 FOLLOW_UP_WAIT_S = 1.0
 
 
-class KafkaController:
+class KafkaController(ControllerRequests):
     """Runs the election on every broker and, on the winner, the controller's work.
 
     :param zk: :class:`kafkalite.zkclient.ZkClient`.
@@ -111,6 +112,7 @@ class KafkaController:
         self.reassignment = ReassignmentManager(
             self.context, self.store, self.state_changes, lambda: self._watch(ZkPartitionReassignment()),
             lambda key: self._watch(PartitionReassignmentIsrChange(key)), self._on_reassignments_completed)
+        self.elections = LeaderElections(self.context, self.store, self.state_changes, config)
         self.events = ControllerEventManager(self._process, self._on_event_error, reactor)
         self._topic_unclean_election = topic_unclean_election
         self._is_active = False
@@ -166,15 +168,6 @@ class KafkaController:
         if self._watches_lost:
             self._watches_lost = False
             self.events.put(Resync())
-
-    def controlled_shutdown(self, broker_id, broker_epoch):
-        """Handle a ControlledShutdown request; fires with ``(error_code, remaining_keys)``."""
-        event = ControlledShutdown(broker_id, broker_epoch)
-        if not self._is_active:
-            event.done.callback((errors.NotControllerError.code, []))
-        else:
-            self.events.put(event)
-        return event.done
 
     def _watch(self, event):
         """A ZooKeeper watcher that only puts ``event``.
@@ -588,151 +581,3 @@ class KafkaController:
         # A leader added a broker that died meanwhile (its failure was handled before the write).
         dead_in_isr = [(k, r) for k in keys for r in context.leaderships[k].isr if not context.is_live(r)]
         await self.state_changes.replicas(dead_in_isr, ReplicaState.OFFLINE)
-
-    # -- preferred replica election ----------------------------------------------------------
-
-    async def _elect_preferred(self, keys):
-        """Move leadership of ``keys`` to their preferred replicas where possible; returns those moved."""
-        keys = [k for k in keys if k in self.context.leaderships and not self.context.is_being_deleted(k)]
-        return await self.state_changes.partitions(keys, PartitionState.ONLINE, PreferredElection())
-
-    async def _on_preferred_replica_election(self, event=None):
-        """An admin asked for preferred leaders through ``/admin/preferred_replica_election``."""
-        if not self._is_active:
-            return
-        requested = await self.store.read_preferred_replica_election(self._watch(PreferredReplicaElection()))
-        if requested is None:
-            return
-        moved = await self._elect_preferred(sorted(set(requested)))
-        self.log.info("preferred replica election for {count} partitions moved {moved}", count=len(requested),
-                      moved=len(moved))
-        await self.store.delete_quietly(zkdata.PREFERRED_REPLICA_ELECTION)
-
-    def _start_auto_rebalance(self):
-        if not self.config.auto_leader_rebalance_enable or self._rebalance_loop is not None:
-            return
-        self._rebalance_loop = task.LoopingCall(self.events.put, AutoPreferredReplicaLeaderElection())
-        self._rebalance_loop.clock = self.reactor
-        d = self._rebalance_loop.start(self.config.leader_imbalance_check_interval_seconds, now=False)
-        d.addErrback(lambda f: self.log.failure("leader imbalance check stopped", f))
-
-    def _stop_auto_rebalance(self):
-        if self._rebalance_loop is not None and self._rebalance_loop.running:
-            self._rebalance_loop.stop()
-        self._rebalance_loop = None
-
-    async def _auto_rebalance(self, event=None):
-        """Kafka's imbalance check: per preferred broker, elect when too many of its partitions lead elsewhere."""
-        if not self._is_active or self.context.partitions_being_reassigned:
-            return  # as Kafka: no automatic elections while partitions move
-        keys = imbalanced_partitions(self.context, self.config.leader_imbalance_per_broker_percentage)
-        if keys:
-            self.log.info("leader imbalance: electing preferred leaders for {count} partitions", count=len(keys))
-            await self._elect_preferred(keys)
-
-    # -- controlled shutdown -----------------------------------------------------------------
-
-    async def _controlled_shutdown(self, event):
-        """Kafka's ``doControlledShutdown``: leaderships move off the broker, it leaves the ISRs it is in."""
-        result = await self._do_controlled_shutdown(event.broker_id, event.broker_epoch)
-        if not event.done.called:
-            event.done.callback(result)
-
-    async def _do_controlled_shutdown(self, broker_id, broker_epoch):
-        context = self.context
-        if not self._is_active:
-            return errors.NotControllerError.code, []
-        info = context.live_brokers.get(broker_id)
-        if info is None:
-            return errors.BrokerNotAvailableError.code, []
-        if broker_epoch not in (-1, None) and broker_epoch < info.epoch:
-            return errors.StaleBrokerEpochError.code, []
-        context.shutting_down.add(broker_id)
-        self.log.info("controlled shutdown of broker {id}", id=broker_id)
-        hosted = [k for k in context.partitions_on_brokers([broker_id])
-                  if not context.is_being_deleted(k) and len(context.replicas(k)) > 1 and k in context.leaderships]
-        led = [k for k in hosted if context.leaderships[k].leader == broker_id]
-        followed = [(k, broker_id) for k in hosted if context.leaderships[k].leader != broker_id]
-        await self.state_changes.partitions(led, PartitionState.ONLINE, ControlledShutdownElection())
-        await self.state_changes.replicas(followed, ReplicaState.OFFLINE)
-        remaining = sorted(k for k in hosted if context.leaderships[k].leader == broker_id)
-        self.log.info("controlled shutdown of broker {id}: {moved} leaderships moved, {count} remaining",
-                      id=broker_id, moved=len(led) - len(remaining), count=len(remaining))
-        return 0, remaining
-
-    # -- partition reassignment ------------------------------------------------------------------
-
-    def alter_partition_reassignments(self, requested):
-        """AlterPartitionReassignments; fires with ``{key: (error_code, message)}``.
-
-        :raises NotControllerError: (through the Deferred) when this broker is not the controller.
-        """
-        event = AlterPartitionReassignments(dict(requested))
-        self._put_request(event)
-        return event.done
-
-    def list_partition_reassignments(self, keys=None):
-        """ListPartitionReassignments; fires with ``{key: ReplicaAssignment}``."""
-        event = ListPartitionReassignments(None if keys is None else frozenset(keys))
-        self._put_request(event)
-        return event.done
-
-    def _put_request(self, event):
-        if self._is_active:
-            self.events.put(event)
-        else:
-            event.done.errback(errors.NotControllerError("This broker is not the controller."))
-
-    def _answer(self, event, result):
-        if not event.done.called:
-            if self._is_active:
-                event.done.callback(result)
-            else:
-                event.done.errback(errors.NotControllerError("This broker is not the controller."))
-
-    async def _alter_reassignments(self, event):
-        self._answer(event, await self.reassignment.alter(event.requested) if self._is_active else None)
-
-    async def _list_reassignments(self, event):
-        self._answer(event, self.reassignment.list(event.keys) if self._is_active else None)
-
-    async def _on_zk_reassignment(self, event=None):
-        if self._is_active:
-            await self.reassignment.on_zk_reassignment()
-
-    async def _on_reassignment_isr_change(self, event):
-        if self._is_active:
-            await self.reassignment.on_isr_change(event.key)
-
-    async def _on_reassignments_completed(self, topics):
-        if any(topic in self.context.topics_to_be_deleted for topic in topics):
-            await self.topic_deletion.resume()
-    # -- unclean leader election turned on ---------------------------------------------------
-
-    def enable_topic_unclean_leader_election(self, topic):
-        """``unclean.leader.election.enable`` is now true for ``topic`` (Kafka's
-        ``enableTopicUncleanLeaderElection``): only the active controller acts."""
-        if self._is_active:
-            self.events.put(TopicUncleanLeaderElectionEnable(topic))
-
-    async def _on_topic_unclean_leader_election_enable(self, event):
-        """Kafka's ``processTopicUncleanLeaderElectionEnable``: the topic's offline partitions are
-        elected again, now allowed to pick a live replica outside the ISR."""
-        context = self.context
-        if not self._is_active or event.topic not in context.assignments:
-            return
-        keys = [k for k in context.partitions_in(PartitionState.OFFLINE) if k[0] == event.topic]
-        if keys:
-            self.log.info("unclean leader election enabled for {topic}: electing {count} offline partitions",
-                          topic=event.topic, count=len(keys))
-            await self.state_changes.partitions(keys, PartitionState.ONLINE, OfflineElection())
-
-    def elect_leaders(self, election_type, keys=None):
-        """ElectLeaders; fires with ``{(topic, partition): ElectionResult}``, or None when not the controller."""
-        event = ElectLeaders(election_type, None if keys is None else tuple(keys))
-        self.events.put(event) if self._is_active else event.done.callback(None)
-        return event.done
-
-    async def _on_elect_leaders(self, event):
-        event.done.callback(await elect_leaders(self.context, self.state_changes, event.election_type, event.keys)
-                            if self._is_active else None)

@@ -1,6 +1,13 @@
-"""Leader elections asked for by an admin client (ElectLeaders, KIP-183/KIP-460).
+"""The controller's leader elections other than after a failure: LeaderElections.
 
-Kafka 2.8's ``KafkaController.processReplicaLeaderElection`` for the AdminClient
+Preferred-replica elections (``/admin/preferred_replica_election``, written by Kafka's old
+tool, and the periodic leader-imbalance check of ``auto.leader.rebalance.enable``, which
+waits while partitions are reassigned, as Kafka's does), controlled shutdown (Kafka's
+``doControlledShutdown``: leaderships move off the stopping broker, which leaves the ISRs
+it is in), a topic's ``unclean.leader.election.enable`` turned on (its offline partitions
+are elected again) and the ElectLeaders API (KIP-183/KIP-460).
+
+ElectLeaders is Kafka 2.8's ``KafkaController.processReplicaLeaderElection`` for the AdminClient
 trigger: unknown partitions answer UNKNOWN_TOPIC_OR_PARTITION, partitions of topics
 being deleted INVALID_TOPIC_EXCEPTION, partitions that need no election
 ELECTION_NOT_NEEDED (preferred: the preferred replica already leads; unclean: a live
@@ -10,16 +17,98 @@ the preferred-replica strategy or the offline strategy with unclean election all
 answers PREFERRED_LEADER_NOT_AVAILABLE or ELIGIBLE_LEADERS_NOT_AVAILABLE.
 """
 
-from kafkalite.controller.election import NO_LEADER
-from kafkalite.controller.partition_state_machine import OfflineElection, PreferredElection
-from kafkalite.controller.states import PartitionState
+from twisted.logger import Logger
+
+from kafkalite import zkdata
+from kafkalite.controller.election import NO_LEADER, imbalanced_partitions
+from kafkalite.controller.partition_state_machine import ControlledShutdownElection, OfflineElection, PreferredElection
+from kafkalite.controller.states import PartitionState, ReplicaState
 from kafkalite.protocol import errors
 
-__all__ = ["PREFERRED", "UNCLEAN", "ElectionResult", "elect_leaders"]
+__all__ = ["PREFERRED", "UNCLEAN", "ElectionResult", "LeaderElections", "elect_leaders"]
 
 #: ElectLeaders ``election_type`` values (Kafka's ``ElectionType``).
 PREFERRED = 0
 UNCLEAN = 1
+
+
+class LeaderElections:
+    """Runs these elections for the controller, on its event loop, while it is the active one.
+
+    :param context: the :class:`ControllerContext`.
+    :param store: the :class:`ControllerZkStore`.
+    :param state_changes: the controller's :class:`StateChanges`.
+    :param config: the broker config (``leader_imbalance_per_broker_percentage``).
+    """
+
+    log = Logger(namespace="kafkalite.controller")
+
+    def __init__(self, context, store, state_changes, config):
+        self.context = context
+        self.store = store
+        self.state_changes = state_changes
+        self.config = config
+
+    async def elect_preferred(self, keys):
+        """Move leadership of ``keys`` to their preferred replicas where possible; returns those moved."""
+        keys = [k for k in keys if k in self.context.leaderships and not self.context.is_being_deleted(k)]
+        return await self.state_changes.partitions(keys, PartitionState.ONLINE, PreferredElection())
+
+    async def on_preferred_replica_election(self, watch):
+        """An admin asked for preferred leaders through ``/admin/preferred_replica_election`` (watched again)."""
+        requested = await self.store.read_preferred_replica_election(watch)
+        if requested is None:
+            return
+        moved = await self.elect_preferred(sorted(set(requested)))
+        self.log.info("preferred replica election for {count} partitions moved {moved}", count=len(requested),
+                      moved=len(moved))
+        await self.store.delete_quietly(zkdata.PREFERRED_REPLICA_ELECTION)
+
+    async def auto_rebalance(self):
+        """Kafka's imbalance check: per preferred broker, elect when too many of its partitions lead elsewhere."""
+        if self.context.partitions_being_reassigned:
+            return  # as Kafka: no automatic elections while partitions move
+        keys = imbalanced_partitions(self.context, self.config.leader_imbalance_per_broker_percentage)
+        if keys:
+            self.log.info("leader imbalance: electing preferred leaders for {count} partitions", count=len(keys))
+            await self.elect_preferred(keys)
+
+    async def controlled_shutdown(self, broker_id, broker_epoch):
+        """Kafka's ``doControlledShutdown``: ``(error_code, [partitions it still leads])``."""
+        context = self.context
+        info = context.live_brokers.get(broker_id)
+        if info is None:
+            return errors.BrokerNotAvailableError.code, []
+        if broker_epoch not in (-1, None) and broker_epoch < info.epoch:
+            return errors.StaleBrokerEpochError.code, []
+        context.shutting_down.add(broker_id)
+        self.log.info("controlled shutdown of broker {id}", id=broker_id)
+        hosted = [k for k in context.partitions_on_brokers([broker_id])
+                  if not context.is_being_deleted(k) and len(context.replicas(k)) > 1 and k in context.leaderships]
+        led = [k for k in hosted if context.leaderships[k].leader == broker_id]
+        followed = [(k, broker_id) for k in hosted if context.leaderships[k].leader != broker_id]
+        await self.state_changes.partitions(led, PartitionState.ONLINE, ControlledShutdownElection())
+        await self.state_changes.replicas(followed, ReplicaState.OFFLINE)
+        remaining = sorted(k for k in hosted if context.leaderships[k].leader == broker_id)
+        self.log.info("controlled shutdown of broker {id}: {moved} leaderships moved, {count} remaining",
+                      id=broker_id, moved=len(led) - len(remaining), count=len(remaining))
+        return 0, remaining
+
+    async def unclean_leader_election_enabled(self, topic):
+        """Kafka's ``processTopicUncleanLeaderElectionEnable``: the topic's offline partitions are
+        elected again, now allowed to pick a live replica outside the ISR."""
+        context = self.context
+        if topic not in context.assignments:
+            return
+        keys = [k for k in context.partitions_in(PartitionState.OFFLINE) if k[0] == topic]
+        if keys:
+            self.log.info("unclean leader election enabled for {topic}: electing {count} offline partitions",
+                          topic=topic, count=len(keys))
+            await self.state_changes.partitions(keys, PartitionState.ONLINE, OfflineElection())
+
+    async def elect_leaders(self, election_type, keys):
+        """ElectLeaders: ``{(topic, partition): ElectionResult}`` (see :func:`elect_leaders`)."""
+        return await elect_leaders(self.context, self.state_changes, election_type, keys)
 
 
 class ElectionResult:
