@@ -27,9 +27,9 @@ def offset_for_epoch(address, topic, epoch, current_leader_epoch=-1, version=4):
     return response["topics"][0]["partitions"][0]
 
 
-def fetch(address, topic, current_leader_epoch):
+def fetch(address, topic, current_leader_epoch, version=12):
     with wire.WireClient(address) as client:
-        response = client.request(ApiKey.FETCH, 12, {
+        response = client.request(ApiKey.FETCH, version, {
             "replica_id": -1, "max_wait_ms": 0, "min_bytes": 1, "max_bytes": 1 << 20, "isolation_level": 0,
             "session_id": 0, "session_epoch": -1, "forgotten_topics_data": [], "rack_id": "",
             "topics": [{"topic": topic, "partitions": [
@@ -72,7 +72,9 @@ def test_offset_for_leader_epoch_and_fencing_after_leader_change(cluster):
     assert fetch(leader, topic, epoch - 1)["error_code"] == errors.FencedLeaderEpochError.code
     assert fetch(leader, topic, epoch + 1)["error_code"] == errors.UnknownLeaderEpochError.code
     assert fetch(leader, topic, epoch)["error_code"] == 0
-    assert fetch(follower, topic, epoch)["error_code"] == errors.NotLeaderOrFollowerError.code
+    # Before v11 a consumer reads from the leader only; from v11 a follower serves it too (KIP-392).
+    assert fetch(follower, topic, epoch, version=10)["error_code"] == errors.NotLeaderOrFollowerError.code
+    assert fetch(follower, topic, epoch)["error_code"] == 0
     assert wire.list_offset(leader, topic, current_leader_epoch=epoch - 1)["error_code"] == \
         errors.FencedLeaderEpochError.code
     found = wire.list_offset(leader, topic, current_leader_epoch=epoch)
