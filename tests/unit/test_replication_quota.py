@@ -270,14 +270,17 @@ def follower_quota(clock):
 
 
 @pytest.fixture
-def fetcher(pair, clock, follower_quota):
-    leader, follower = pair
-    channel = LoopbackChannel(leader)
+def channel(pair):
+    return LoopbackChannel(pair[0])
+
+
+@pytest.fixture
+def fetcher(pair, channel, clock, follower_quota):
+    _, follower = pair
     config = parse_config({"zookeeper.connect": "127.0.0.1:2181", "broker.id": "2",
                            "replica.fetch.max.bytes": "3500"})
     fetcher = ReplicaFetcher(clock, follower.manager, config, 1, ("broker1", 9092), channel=channel,
                              quota=follower_quota)
-    fetcher.channel = channel
     for partition in follower.manager.partitions.values():
         fetcher.add(partition)
     yield fetcher
@@ -289,7 +292,8 @@ def listed(body):
     return sorted((t["topic"], p["partition"]) for t in body["topics"] for p in t["partitions"])
 
 
-def test_follower_leaves_a_throttled_partition_out_while_over_its_rate(pair, clock, fetcher, follower_quota):
+def test_follower_leaves_a_throttled_partition_out_while_over_its_rate(pair, channel, clock, fetcher,
+                                                                       follower_quota):
     """The follower records what it fetched for t-0 and, over its rate, leaves t-0 out of its requests (the
     session forgets it; t-1 stays): at every moment it has fetched at most the bound's worth plus one fetch."""
     leader, follower = pair
@@ -299,15 +303,20 @@ def test_follower_leaves_a_throttled_partition_out_while_over_its_rate(pair, clo
     fetcher.start()
     clock.advance(0)
     log0 = follower.manager.partitions[("t", 0)].log
-    assert listed(fetcher.channel.fetches()[0]) == [("t", 0), ("t", 1)]
+    assert listed(channel.fetches()[0]) == [("t", 0), ("t", 1)]
     assert log0.log_end_offset == 1  # one ~3 kB batch: one fetch's worth
     batch = follower_quota.rate.rate()
     assert batch > follower_quota.bound
 
     clock.advance(0)
-    second = fetcher.channel.fetches()[-1]
+    second = channel.fetches()[-1]
     assert ("t", 0) not in listed(second)
     assert second["forgotten_topics_data"] == [{"topic": "t", "partitions": [0]}]
+    # the unthrottled partition of the same fetcher is served as its records arrive
+    produce(leader, 1, partition=1)
+    clock.advance(0)
+    assert follower.manager.partitions[("t", 1)].log.log_end_offset == 2
+    assert log0.log_end_offset == 1
 
     caught_up_at = {}
     for tick in range(1, 100):
@@ -321,7 +330,7 @@ def test_follower_leaves_a_throttled_partition_out_while_over_its_rate(pair, clo
     assert fetcher.lag[("t", 0)] == 0
 
 
-def test_a_caught_up_follower_is_never_throttled(pair, clock, fetcher, follower_quota):
+def test_a_caught_up_follower_is_never_throttled(pair, channel, clock, fetcher, follower_quota):
     """Lag 0 after its last append (it reached the leader's high watermark): fetched whatever the rate."""
     leader, follower = pair
     produce(leader, 1, partition=0)
@@ -335,7 +344,7 @@ def test_a_caught_up_follower_is_never_throttled(pair, clock, fetcher, follower_
         produce(leader, 1, partition=0)
         clock.advance(0)
         assert log0.log_end_offset == expected
-    assert all(not request["forgotten_topics_data"] for request in fetcher.channel.fetches())
+    assert all(not request["forgotten_topics_data"] for request in channel.fetches())
 
 
 def test_the_quota_window_is_configured_as_kafkas():
