@@ -29,6 +29,7 @@ from kafkalite.replica.fetcher import ReplicaFetcherManager
 from kafkalite.replica.isr import IsrWriter
 from kafkalite.replica.manager import ReplicaManager
 from kafkalite.replica.metadata_cache import BrokerEndpoint, MetadataCache
+from kafkalite.replica.quota import ReplicationQuotas
 from kafkalite.replica.read_replica import RackAwareReplicaSelector
 from kafkalite.replica.stray_logs import delete_stray_logs
 from kafkalite.server.admin_apis import AdminApis
@@ -70,6 +71,7 @@ class KafkaServer:
         self.zk = None
         self.replica_manager = None
         self.fetchers = None
+        self.replication_quotas = None
         self.topic_admin = None
         self.dynamic_config = None
         self.config_changes = None
@@ -122,12 +124,18 @@ class KafkaServer:
         self.topic_admin = TopicAdmin(self.zk, self.default_log_config, self.reactor,
                                       outage_wait_s=config.zookeeper_session_timeout_ms / 1000.0)
         self.producer_ids = ProducerIdManager(self.zk, self.broker_id)
+        # The replication throttles follow the dynamic configs from now on (rates and throttled replicas).
+        self.replication_quotas = ReplicationQuotas(self.reactor, self.broker_id, config.replication_quota_window_num,
+                                                    config.replication_quota_window_size_seconds)
+        self.replication_quotas.apply(self.dynamic_config.throttles)
+        self.dynamic_config.throttles.add_listener(self.replication_quotas.apply)
         self.replica_manager = ReplicaManager(
             self.broker_id, self.log_manager, self.metadata_cache, self.reactor, self.topic_admin.topic_config,
-            metrics=self.metrics)
+            metrics=self.metrics, leader_quota=self.replication_quotas.leader)
         if config.replica_selector_class is not None:
             self.replica_manager.replica_selector = RackAwareReplicaSelector()
-        self.fetchers = ReplicaFetcherManager(self.reactor, self.replica_manager, config)
+        self.fetchers = ReplicaFetcherManager(self.reactor, self.replica_manager, config,
+                                              quota=self.replication_quotas.follower)
         self.replica_manager.add_leadership_listener(self.fetchers)
         group_manager = GroupMetadataManager(
             self.reactor, OffsetConfig.from_broker_config(config), self._offsets_log, self._append_offsets,
@@ -290,7 +298,7 @@ class KafkaServer:
     @property
     def replication_throttles(self):
         """The replication throttles in force (:class:`~kafkalite.server.dynamic_config.ReplicationThrottles`:
-        ``rates``, ``replicas`` per topic, ``add_listener``), for the replication throttle to enforce."""
+        ``rates``, ``replicas`` per topic, ``add_listener``); :attr:`replication_quotas` enforces them."""
         return self.dynamic_config.throttles if self.dynamic_config is not None else None
 
     def _default_log_config_changed(self, log_config):

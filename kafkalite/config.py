@@ -233,6 +233,8 @@ _KEYS: tuple[_Key, ...] = (
     _k("replica.fetch.backoff.ms", "int", 1000, _AtLeast(0)),
     _k("num.replica.fetchers", "int", 1, _AtLeast(1)),
     _k("replica.high.watermark.checkpoint.interval.ms", "long", 5000, _AtLeast(1)),
+    _k("replication.quota.window.num", "int", 11, _AtLeast(1)),
+    _k("replication.quota.window.size.seconds", "int", 1, _AtLeast(1)),
     _k("inter.broker.protocol.version", "str", LATEST_INTER_BROKER_PROTOCOL_VERSION, _kafka_version),
     _k("log.message.format.version", "str", None, _kafka_version),
     # log storage
@@ -339,8 +341,6 @@ _ACCEPTED_KEYS = frozenset(
         "control.plane.listener.name",
         "quota.window.num",
         "quota.window.size.seconds",
-        "replication.quota.window.num",
-        "replication.quota.window.size.seconds",
         "alter.log.dirs.replication.quota.window.num",
         "alter.log.dirs.replication.quota.window.size.seconds",
         "auto.include.jmx.reporter",
@@ -427,6 +427,8 @@ class BrokerConfig:
     replica_fetch_backoff_ms: int
     num_replica_fetchers: int
     replica_high_watermark_checkpoint_interval_ms: int
+    replication_quota_window_num: int
+    replication_quota_window_size_seconds: int
     inter_broker_protocol_version: str
     log_message_format_version: str
 

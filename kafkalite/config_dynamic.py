@@ -74,8 +74,8 @@ DYNAMIC_LOG_KEYS = frozenset({
     "log.message.timestamp.difference.max.ms", "log.message.downconversion.enable",
 })
 
-#: Kafka's ``DynamicConfig.Broker`` replication quotas (bytes/s, dynamic only). Accepted, stored
-#: and reported; enforced by the replication throttle once it exists.
+#: Kafka's ``DynamicConfig.Broker`` replication quotas (bytes/s, dynamic only), enforced by
+#: :mod:`kafkalite.replica.quota`.
 THROTTLE_RATE_KEYS = ("leader.replication.throttled.rate", "follower.replication.throttled.rate")
 _THROTTLE_RATE_DEFAULT = 2**63 - 1
 

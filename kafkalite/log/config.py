@@ -212,12 +212,14 @@ def _message_format_version(key, raw):
     return text
 
 
-_THROTTLED = re.compile(r"^(\*|\s*\d+\s*:\s*\d+\s*(,\s*\d+\s*:\s*\d+\s*)*)?$")
+_THROTTLED_REPLICA = re.compile(r"([0-9]+:[0-9]+)?")
 
 
 def _throttled_replicas(key, raw):
+    # Kafka's ThrottledReplicaListValidator: "*", or comma-separated partition:broker entries
+    # (each trimmed; empty entries allowed; no spaces around the colon).
     text = str(raw).strip()
-    if not _THROTTLED.match(text):
+    if text != "*" and not all(_THROTTLED_REPLICA.fullmatch(element.strip()) for element in text.split(",")):
         raise _invalid(key, raw, "Must be the literal '*' or a list of replicas in the following format: "
                                  "[partitionId]:[brokerId],[partitionId]:[brokerId],...")
     return text

@@ -14,6 +14,12 @@ fetch offset, log start offset or epochs changed, and forget the ones no longer
 followed. A response lists only the partitions the leader has something new for; the
 others stay as they are. A failed request, or a session error (70/71), starts over
 with a full request.
+
+With a follower replication quota (:class:`kafkalite.replica.quota.ReplicationQuota`), a
+throttled partition that has not caught up with the leader's high watermark is left out
+of the request while the quota is exceeded (Kafka's ``shouldFollowerThrottle``; the
+session forgets it until it is listed again), and the bytes fetched for throttled
+partitions are recorded.
 """
 
 from twisted.internet import defer
@@ -39,14 +45,16 @@ class ReplicaFetcherManager:
 
     :param replica_manager: the broker's :class:`ReplicaManager`.
     :param config: the broker config (``replica_fetch_*`` settings).
+    :param quota: the follower's :class:`~kafkalite.replica.quota.ReplicationQuota` (None: never throttled).
     """
 
     log = Logger(namespace="kafkalite.replica")
 
-    def __init__(self, reactor, replica_manager, config):
+    def __init__(self, reactor, replica_manager, config, quota=None):
         self._reactor = reactor
         self._replica_manager = replica_manager
         self._config = config
+        self._quota = quota
         self._fetchers = {}
 
     def add_partitions(self, partitions, leader_endpoints):
@@ -64,7 +72,7 @@ class ReplicaFetcherManager:
                 fetcher = None
             if fetcher is None:
                 fetcher = ReplicaFetcher(self._reactor, self._replica_manager, self._config, partition.leader_id,
-                                         endpoint)
+                                         endpoint, quota=self._quota)
                 self._fetchers[partition.leader_id] = fetcher
                 fetcher.start()
             fetcher.add(partition)
@@ -98,11 +106,12 @@ class ReplicaFetcher:
     :param endpoint: the leader's ``(host, port)``.
     :param channel: what requests go through (``send``, ``close``); by default a
         :class:`~kafkalite.network.client.BrokerChannel` to ``endpoint``.
+    :param quota: the follower's :class:`~kafkalite.replica.quota.ReplicationQuota` (None: never throttled).
     """
 
     log = Logger(namespace="kafkalite.replica")
 
-    def __init__(self, reactor, replica_manager, config, leader_id, endpoint, channel=None):
+    def __init__(self, reactor, replica_manager, config, leader_id, endpoint, channel=None, quota=None):
         self._reactor = reactor
         self._replica_manager = replica_manager
         self._config = config
@@ -117,9 +126,14 @@ class ReplicaFetcher:
         self._wake_pending = False
         #: the incremental fetch session with this leader (KIP-227).
         self.session = FetchSessionHandler()
+        self._quota = quota
+        #: key -> the leader's high watermark minus our log end after our last append (Kafka's fetch state
+        #: lag); absent until something was appended. 0: caught up, never throttled.
+        self.lag = {}
 
     def add(self, partition):
         self.partitions[partition.key] = partition
+        self.lag.pop(partition.key, None)
         self._wake_soon()
 
     def _wake_soon(self):
@@ -136,6 +150,7 @@ class ReplicaFetcher:
 
     def remove(self, key):
         self.partitions.pop(key, None)
+        self.lag.pop(key, None)
 
     def start(self):
         self._running = True
@@ -165,6 +180,9 @@ class ReplicaFetcher:
             # The partitions still following this leader (which is not us, so none of them is led here).
             active = {key: p for key, p in self.partitions.items() if p.leader_id == leader_id} \
                 if leader_id != self._config.broker_id else {}
+            quota = self._quota
+            if active and quota is not None and quota.throttled and quota.is_exceeded():
+                active = self._unthrottled(active, quota.throttled)
             if not active:
                 await self._sleep(backoff)
                 continue
@@ -211,6 +229,12 @@ class ReplicaFetcher:
                     failed = True
             if failed:
                 await self._sleep(backoff)
+
+    def _unthrottled(self, active, throttled):
+        """``active`` without the throttled partitions that have not caught up (the quota is exceeded)."""
+        lag = self.lag
+        return {key: partition for key, partition in active.items()
+                if not (key[1] in throttled.get(key[0], ()) and lag.get(key, 1) > 0)}
 
     def _fetch_request(self, active):
         """The next Fetch request for ``active`` (``{key: partition}``): full, or only what changed."""
@@ -264,10 +288,15 @@ class ReplicaFetcher:
                 log.truncate_to(target)
             return True
         records = result.get("records")
+        leader_hw = result["high_watermark"]
         if records is not None and len(records):
             log.append_as_follower(records)
+            key = partition.key
+            self.lag[key] = max(0, leader_hw - log.log_end_offset)
+            quota = self._quota
+            if quota is not None and quota.throttled and key[1] in quota.throttled.get(key[0], ()):
+                quota.record(len(records))
         leader_hw_before = log.high_watermark
-        leader_hw = result["high_watermark"]
         if leader_hw >= 0 and log.update_high_watermark(min(leader_hw, log.log_end_offset)) != leader_hw_before:
             # Consumers long-polling on this follower (KIP-392) wait for its high watermark.
             self._replica_manager.fetch_purgatory.check(partition.key)

@@ -23,6 +23,7 @@ from kafkalite.replica.log_text import JoinedLater
 from kafkalite.replica.metadata_cache import iter_partition_states
 from kafkalite.replica.partition import Partition
 from kafkalite.replica.purgatory import DelayedOperation, Purgatory
+from kafkalite.replica.quota import leader_throttles
 from kafkalite.replica.read_replica import preferred_read_replica
 
 __all__ = ["ReplicaManager", "ProduceResult", "FetchRequestPartition", "FetchResult"]
@@ -75,11 +76,13 @@ class ReplicaManager:
     :param topic_config: ``async (topic) -> LogConfig`` giving a topic's effective log config.
     :param metrics: optional broker metrics with ``observe_messages_in(topic, records, bytes)`` and
         ``observe_bytes_out(topic, bytes)``.
+    :param leader_quota: the leader's :class:`kafkalite.replica.quota.ReplicationQuota` (None: never throttled).
     """
 
     log = Logger()
 
-    def __init__(self, broker_id, log_manager, metadata_cache, reactor, topic_config, metrics=None):
+    def __init__(self, broker_id, log_manager, metadata_cache, reactor, topic_config, metrics=None,
+                 leader_quota=None):
         self.broker_id = broker_id
         self.broker_epoch = -1
         self.log_manager = log_manager
@@ -87,6 +90,7 @@ class ReplicaManager:
         self._reactor = reactor
         self._topic_config = topic_config
         self.metrics = metrics
+        self.leader_quota = leader_quota
         self.partitions = {}
         self.controller_epoch = 0
         self.produce_purgatory = Purgatory(reactor, "Produce")
@@ -334,8 +338,11 @@ class ReplicaManager:
         :returns: a list of :class:`FetchResult` in request order, or a Deferred firing
             with it once ``min_bytes`` are available or ``max_wait_ms`` has passed.
         """
-        results, available, answer_now = self._read(replica_id, max_bytes, partitions, client_metadata)
+        results, available, answer_now, throttled_bytes = self._read(replica_id, max_bytes, partitions,
+                                                                     client_metadata)
         if max_wait_ms <= 0 or available >= min_bytes or answer_now or not partitions:
+            if throttled_bytes:
+                self.leader_quota.record(throttled_bytes)
             return results
         done = defer.Deferred()
         operation = DelayedFetch(self, replica_id, min_bytes, max_bytes, partitions, done,
@@ -346,18 +353,22 @@ class ReplicaManager:
         return done
 
     def _read(self, replica_id, max_bytes, partitions, client_metadata=None):
-        """Read ``partitions``; ``(results, bytes read, answer now)``.
+        """Read ``partitions``; ``(results, bytes read, answer now, bytes read of throttled partitions)``.
 
         The fetch is to be answered at once when a partition failed, a follower diverged
         (it must truncate before anything else; Kafka 2.8 answers it now) or a consumer is
-        sent to a preferred read replica.
+        sent to a preferred read replica. A follower out of the ISR gets no records of a
+        throttled partition while the leader's replication quota is exceeded (Kafka's
+        ``shouldLeaderThrottle``).
         """
         results = []
         remaining = max_bytes
-        available = 0
+        available = throttled_bytes = 0
         answer_now = False
         leaders = self.partitions
         is_follower = replica_id >= 0
+        throttled = self.leader_quota.throttled if is_follower and self.leader_quota is not None else None
+        exceeded = None
         now = self.now_ms()
         for request in partitions:
             result = FetchResult()
@@ -388,6 +399,12 @@ class ReplicaManager:
                     self._maybe_expand_isr(partition, replica_id)
                     self.delete_records_purgatory.check(partition.key)
                     max_offset = None
+                    if throttled and request.partition in throttled.get(request.topic, ()):
+                        if replica_id not in partition.isr:
+                            if exceeded is None:
+                                exceeded = self.leader_quota.is_exceeded()
+                            if exceeded:
+                                continue
                 else:
                     max_offset = log.high_watermark
                     if client_metadata is not None and self.replica_selector is not None:
@@ -420,7 +437,9 @@ class ReplicaManager:
                 available += region.length
                 if self.metrics is not None and not is_follower:
                     self.metrics.observe_bytes_out(request.topic, region.length)
-        return results, available, answer_now
+                if throttled and request.partition in throttled.get(request.topic, ()):
+                    throttled_bytes += region.length
+        return results, available, answer_now, throttled_bytes
 
     def reactor_call(self, fn, *args):
         """Run ``fn`` after the current request (purgatory checks must not re-enter a read)."""
@@ -603,7 +622,9 @@ class DelayedFetch(DelayedOperation):
         if request.fetch_offset > bound or request.fetch_offset < log.log_start_offset:
             return True
         available = 0
-        if bound > request.fetch_offset:
+        # As Kafka's DelayedFetch: a partition the leader throttles for this follower adds no bytes.
+        if bound > request.fetch_offset and not leader_throttles(
+                self.manager.leader_quota, partition, self.replica_id):
             info = log.read(request.fetch_offset, request.max_bytes,
                             None if self.replica_id >= 0 else bound, min_one_message=True)
             if info.records is not None:
@@ -613,7 +634,10 @@ class DelayedFetch(DelayedOperation):
         return False
 
     def on_complete(self, expired):
-        results, _, _ = self.manager._read(self.replica_id, self.max_bytes, self.partitions, self.client_metadata)
+        results, _, _, throttled_bytes = self.manager._read(self.replica_id, self.max_bytes, self.partitions,
+                                                            self.client_metadata)
+        if throttled_bytes:
+            self.manager.leader_quota.record(throttled_bytes)
         self.done.callback(results)
 
 

@@ -14,8 +14,8 @@ Kafka 2.8's ``DynamicConfigManager`` handlers (``TopicConfigHandler``,
 - when ``unclean.leader.election.enable`` turns on, the controller is asked to re-elect
   the offline partitions (only the active controller acts);
 - :class:`ReplicationThrottles` is the one place the replication throttles are read
-  from and subscribed to (rates per broker, throttled replica lists per topic), for the
-  throttle that will enforce them.
+  from and subscribed to (rates per broker, throttled replica lists per topic); the
+  broker's :class:`kafkalite.replica.quota.ReplicationQuotas` listens and enforces them.
 """
 
 from twisted.internet import defer
@@ -143,6 +143,22 @@ class DynamicConfigManager:
                       for topic, logs in logs_by_topic.items())
         self.log.info("topic configs re-read for {topics} topics: {changed} logs changed",
                       topics=len(logs_by_topic), changed=changed)
+        await self._reload_other_throttles(logs_by_topic)
+
+    async def _reload_other_throttles(self, hosted):
+        """The throttled replica lists of the topics not hosted here, as Kafka reads every topic's
+        config at start-up: a replica moved onto this broker later is throttled from its first fetch."""
+        try:
+            configured = await self._zk.get_children(zkdata.CONFIG + "/topics")
+        except NoNodeError:
+            configured = []
+        others = sorted(set(configured) - set(hosted))
+        overrides = await self._read_topic_overrides(others)
+        for topic in others:
+            config = overrides.get(topic, {})
+            self.throttles._set(topic=topic, replicas={k: config[k] for k in _THROTTLED_REPLICA_KEYS if config.get(k)})
+        for topic in set(self.throttles.replicas) - set(configured) - set(hosted):
+            self.throttles._set(topic=topic, replicas={})
 
     # -- notifications -----------------------------------------------------------------------
 

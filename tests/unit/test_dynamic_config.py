@@ -337,3 +337,20 @@ def test_broker_change_goes_to_its_entity_and_is_described():
     assert password["is_sensitive"] and password["value"] is None
     assert (topic["configs"][0]["value"], topic["configs"][0]["config_source"]) == ("3000",
                                                                                     SOURCE_DYNAMIC_DEFAULT_BROKER)
+
+
+def test_reload_reads_the_throttled_replicas_of_topics_not_hosted_here():
+    """As Kafka reads every topic's config at start-up: a replica moved here later is throttled at once;
+    a list whose topic config is gone is dropped."""
+    zk = FakeZk()
+    logs = {("t", 0): StubLog(LogConfig())}
+    manager, *_ = manager_with(zk, logs)
+    manager.throttles._set(topic="gone", replicas={"leader.replication.throttled.replicas": "*"})
+    zk._create("/config/topics/t", json.dumps({"version": 1, "config": {
+        "follower.replication.throttled.replicas": "0:1"}}).encode(), makepath=True)
+    zk._create("/config/topics/elsewhere", json.dumps({"version": 1, "config": {
+        "follower.replication.throttled.replicas": "0:1", "retention.ms": "5"}}).encode(), makepath=True)
+    zk._create("/config/topics/plain", json.dumps({"version": 1, "config": {"retention.ms": "5"}}).encode())
+    run(manager.reload_all())
+    assert manager.throttles.replicas == {"t": {"follower.replication.throttled.replicas": "0:1"},
+                                          "elsewhere": {"follower.replication.throttled.replicas": "0:1"}}
