@@ -9,6 +9,8 @@ CreateTopics/DeleteTopics wait for their outcome without polling.
 
 from dataclasses import dataclass, field
 
+from twisted.internet import defer
+
 __all__ = ["BrokerEndpoint", "LiveBroker", "PartitionInfo", "MetadataCache"]
 
 
@@ -76,6 +78,46 @@ class MetadataCache:
     def add_listener(self, callback):
         """Call ``callback()`` after each update until it returns True."""
         self._listeners.append(callback)
+
+    def wait_for(self, condition, timeout_ms, clock):
+        """A Deferred firing True once ``condition()`` holds after an update (at once if it holds
+        now), or False after ``timeout_ms`` on ``clock`` — how admin requests wait for the
+        controller's UpdateMetadata to show their outcome (Kafka's DelayedCreatePartitions...)."""
+        if condition():
+            return defer.succeed(True)
+        done = defer.Deferred()
+
+        def check():
+            if done.called:
+                return True
+            if condition():
+                timer.cancel()
+                done.callback(True)
+                return True
+            return False
+
+        def expire():
+            if not done.called:
+                done.callback(False)
+
+        timer = clock.callLater(max(timeout_ms, 0) / 1000.0, expire)
+        self.add_listener(check)
+        return done
+
+    def broker_endpoints(self, listener, own_rack=None):
+        """``(broker_id, host, port, rack)`` of every live broker on ``listener`` (its first
+        listener when it has none of that name); before the controller's first UpdateMetadata
+        names this broker, this broker too: a client must always find someone to ask."""
+        endpoints = []
+        for broker in self.brokers.values():
+            endpoint = broker.endpoint(listener) or (broker.endpoints[0] if broker.endpoints else None)
+            if endpoint is not None:
+                endpoints.append((broker.broker_id, endpoint.host, endpoint.port, broker.rack))
+        if self.broker_id not in self.brokers:
+            own = self.own_endpoint(listener)
+            if own is not None:
+                endpoints.append((self.broker_id, own.host, own.port, own_rack))
+        return endpoints
 
     def _notify(self):
         listeners, self._listeners = self._listeners, []

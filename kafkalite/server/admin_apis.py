@@ -165,28 +165,7 @@ class AdminApis:
         return info is not None and info.leader >= 0
 
     def _wait_for_metadata(self, condition, timeout_ms):
-        """Fires True once ``condition()`` holds after a metadata update, False on timeout."""
-        if condition():
-            return defer.succeed(True)
-        done = defer.Deferred()
-        reactor = self.reactor
-
-        def check():
-            if done.called:
-                return True
-            if condition():
-                timer.cancel()
-                done.callback(True)
-                return True
-            return False
-
-        def expire():
-            if not done.called:
-                done.callback(False)
-
-        timer = reactor.callLater(timeout_ms / 1000.0, expire)
-        self.metadata_cache.add_listener(check)
-        return done
+        return self.metadata_cache.wait_for(condition, timeout_ms, self.reactor)
 
     async def handle_delete_topics(self, context, request):
         names = request.get("topic_names") or [t["name"] for t in request.get("topics") or ()]

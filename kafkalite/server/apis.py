@@ -186,20 +186,9 @@ class KafkaApis:
                 "topic_authorized_operations": TOPIC_OPERATIONS if request.get("include_topic_authorized_operations")
                 else AUTHORIZED_OPERATIONS_OMITTED,
             })
-        brokers = []
-        for broker in cache.brokers.values():
-            endpoint = broker.endpoint(context.listener_name) or (broker.endpoints[0] if broker.endpoints else None)
-            if endpoint is None:
-                continue
-            brokers.append({"node_id": broker.broker_id, "host": endpoint.host, "port": endpoint.port,
-                            "rack": broker.rack})
-        if self.config.broker_id not in cache.brokers:
-            # Before the controller's first UpdateMetadata a broker still knows itself; an empty
-            # broker list would leave a client with nobody to ask.
-            own = cache.own_endpoint(context.listener_name)
-            if own is not None:
-                brokers.append({"node_id": self.config.broker_id, "host": own.host, "port": own.port,
-                                "rack": self.config.broker_rack})
+        brokers = [{"node_id": broker_id, "host": host, "port": port, "rack": rack}
+                   for broker_id, host, port, rack in cache.broker_endpoints(context.listener_name,
+                                                                             self.config.broker_rack)]
         controller_id = cache.controller_id
         if controller_id == -1 and any(b["node_id"] == self.controller.active_controller_id for b in brokers):
             # Before the first UpdateMetadata, what this broker's own controller component read in

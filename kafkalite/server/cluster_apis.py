@@ -110,27 +110,7 @@ class ClusterApis:
         return None if info is None else info.leader
 
     def _wait_for_metadata(self, condition, timeout_ms):
-        """Fires True once ``condition()`` holds after a metadata update, False after ``timeout_ms``."""
-        if condition():
-            return defer.succeed(True)
-        done = defer.Deferred()
-
-        def check():
-            if done.called:
-                return True
-            if condition():
-                timer.cancel()
-                done.callback(True)
-                return True
-            return False
-
-        def expire():
-            if not done.called:
-                done.callback(False)
-
-        timer = self.reactor.callLater(max(timeout_ms, 0) / 1000.0, expire)
-        self.metadata_cache.add_listener(check)
-        return done
+        return self.metadata_cache.wait_for(condition, timeout_ms, self.reactor)
 
     # -- DescribeLogDirs -----------------------------------------------------------------
 
@@ -159,18 +139,9 @@ class ClusterApis:
     # -- DescribeCluster -----------------------------------------------------------------
 
     def handle_describe_cluster(self, context, request):
-        brokers = []
         cache = self.metadata_cache
-        for broker in sorted(cache.brokers.values(), key=lambda b: b.broker_id):
-            endpoint = broker.endpoint(context.listener_name)
-            if endpoint is not None:
-                brokers.append({"broker_id": broker.broker_id, "host": endpoint.host, "port": endpoint.port,
-                                "rack": broker.rack})
-        if self.config.broker_id not in cache.brokers:
-            own = cache.own_endpoint(context.listener_name)
-            if own is not None:
-                brokers.append({"broker_id": self.config.broker_id, "host": own.host, "port": own.port,
-                                "rack": self.config.broker_rack})
+        brokers = [{"broker_id": broker_id, "host": host, "port": port, "rack": rack} for broker_id, host, port, rack
+                   in sorted(cache.broker_endpoints(context.listener_name, self.config.broker_rack))]
         controller_id = cache.controller_id
         if controller_id == -1:
             controller_id = self.controller.active_controller_id
