@@ -116,3 +116,18 @@ def test_a_returning_broker_drops_the_log_of_a_topic_deleted_and_created_again(c
                message="the partition moved back onto broker 3")
     three = cluster.broker(3).bootstrap
     assert [value for _, value in read_from_start(three, topic, 1, drain_s=1.0)] == [b"new-0"]
+
+
+@pytest.mark.cluster(size=3, overrides=OVERRIDES)
+def test_a_topic_written_by_hand_in_kafka_0_9_json_gets_an_id_and_leaders(cluster):
+    """``kafka-topics --zookeeper`` of 0.9 wrote version 1 without an id: the controller adds one, leaders follow."""
+    zk = cluster.zk_connect
+    zk_write(zk, "/config/topics/handmade", b'{"version":1,"config":{"retention.ms":"3600000"}}')
+    zk_write(zk, "/brokers/topics/handmade", b'{"version":1,"partitions":{"0":[2,3],"1":[3,1]}}')
+    wait_until(lambda: json.loads(zk_get(zk, "/brokers/topics/handmade")).get("topic_id"), 20,
+               message="the controller to give the topic an id")
+    znode = json.loads(zk_get(zk, "/brokers/topics/handmade"))
+    assert znode["partitions"] == {"0": [2, 3], "1": [3, 1]} and znode["version"] == 3
+    produce(cluster.bootstrap, "handmade", [b"by-hand"])
+    assert [value for _, value in read_from_start(cluster.bootstrap, "handmade", 1)] == [b"by-hand"]
+    assert topic_id(cluster.bootstrap, "handmade") == znode["topic_id"]
