@@ -119,6 +119,7 @@ run: install
 	echo "  produce:            echo hello | kcat -b 127.0.0.1:9092 -t demo -P"
 	echo "  consume:            kcat -b 127.0.0.1:9092 -t demo -C -e"
 	echo "  metrics:            curl -s http://127.0.0.1:9192/metrics"
+	echo "  administer:         .venv/bin/kafkalite-admin cluster --zookeeper $(ZK_CONNECT)   (README: Operating a cluster)"
 	echo "  logs:               $(RUN_DIR)/broker-{1,2,3}.log   data: $(RUN_DIR)/broker-{1,2,3}/"
 	echo "  stop:               make stop"
 
