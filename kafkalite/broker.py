@@ -36,7 +36,7 @@ from kafkalite.server.admin_apis import AdminApis
 from kafkalite.server.apis import KafkaApis
 from kafkalite.server.cluster_apis import ClusterApis
 from kafkalite.server.config_admin import ConfigAdmin
-from kafkalite.server.config_apis import ConfigApis
+from kafkalite.server.config_apis import ConfigApis, topic_config_entries
 from kafkalite.server.config_change_listener import ConfigChangeListener
 from kafkalite.server.dynamic_config import DynamicConfigManager
 from kafkalite.server.group_apis import GroupApis
@@ -148,7 +148,8 @@ class KafkaServer:
             config, self.cluster_id, self.replica_manager, self.metadata_cache, self.controller,
             self.group_coordinator, self.topic_admin, self.producer_ids, extra_handlers=(
                 GroupApis(self.group_coordinator, self.metadata_cache, self.topic_admin, self.zk, config),
-                AdminApis(config, self.controller, self.topic_admin, self.metadata_cache, self.reactor),
+                AdminApis(config, self.controller, self.topic_admin, self.metadata_cache, self.reactor,
+                          lambda overrides: topic_config_entries(self.dynamic_config, overrides)),
                 ReassignmentApis(self.controller),
                 ConfigApis(self.broker_id, self.dynamic_config, self.topic_admin, ConfigAdmin(self.zk),
                            self.metadata_cache),

@@ -37,10 +37,14 @@ class AdminApis:
     :param topic_admin: the :class:`~kafkalite.server.topic_admin.TopicAdmin`.
     :param metadata_cache: the broker's :class:`~kafkalite.replica.metadata_cache.MetadataCache`.
     :param reactor: ``IReactorTime`` for the requests' timeouts.
+    :param describe_topic_configs: ``(overrides) -> [(name, value, source, read_only, sensitive, type,
+        synonyms)]``, a new topic's configs as DescribeConfigs reports them (CreateTopics v5+); without it,
+        the defaults and the overrides only.
     """
 
-    def __init__(self, config, controller, topic_admin, metadata_cache, reactor):
+    def __init__(self, config, controller, topic_admin, metadata_cache, reactor, describe_topic_configs=None):
         self.config = config
+        self._describe_topic_configs = describe_topic_configs
         self.controller = controller
         self.topic_admin = topic_admin
         self.metadata_cache = metadata_cache
@@ -118,6 +122,10 @@ class AdminApis:
 
     def _created_topic_configs(self, overrides):
         """CreateTopics v5+'s ``configs``: every topic config in effect, with its source (KIP-525)."""
+        if self._describe_topic_configs is not None:
+            return [{"name": name, "value": value, "read_only": read_only, "is_sensitive": sensitive,
+                     "config_source": source}
+                    for name, value, source, read_only, sensitive, _, _ in self._describe_topic_configs(overrides)]
         config = self.topic_admin.default_log_config.with_overrides(overrides)
         return [{"name": name, "value": value, "read_only": False, "is_sensitive": False,
                  "config_source": SOURCE_DYNAMIC_TOPIC if name in overrides else SOURCE_DEFAULT}

@@ -111,25 +111,7 @@ class ConfigApis:
     async def _describe_topic(self, topic):
         """``(name, value, source, read_only, sensitive, type, synonyms)`` per topic key."""
         await self._check_topic_exists(topic)
-        overrides = await self.topic_admin.topic_overrides(topic)
-        layers = self.dynamic_config.layers
-        defaults = self.dynamic_config.default_log_config.to_topic_properties()
-        configs = []
-        for name, spec in TOPIC_CONFIGS.items():
-            broker_key = spec.synonym if spec.synonym and key_kind(spec.synonym) is not None else None
-            synonyms = layers.synonyms(broker_key) if broker_key else []
-            if name in overrides:
-                value, source = overrides[name], SOURCE_DYNAMIC_TOPIC
-                synonyms = [(name, value, SOURCE_DYNAMIC_TOPIC)] + synonyms
-            else:
-                value = defaults[name]
-                source = synonyms[0][2] if synonyms else SOURCE_DEFAULT
-            if name in _LIST_TOPIC_KEYS:
-                config_type = CONFIG_TYPES["list"]
-            else:
-                config_type = config_type_of(broker_key) if broker_key else CONFIG_TYPES["str"]
-            configs.append((name, value, source, False, False, config_type, synonyms))
-        return configs
+        return topic_config_entries(self.dynamic_config, await self.topic_admin.topic_overrides(topic))
 
     def _describe_broker(self, name):
         layers = self.dynamic_config.layers
@@ -209,6 +191,30 @@ class ConfigApis:
         except DynamicConfigError as error:
             error_type = errors.InvalidConfigError if error.invalid_value else errors.InvalidRequestError
             raise error_type(str(error)) from None
+
+
+def topic_config_entries(dynamic_config, overrides):
+    """A topic's effective configs as DescribeConfigs (and CreateTopics v5+) report them:
+    ``(name, value, source, read_only, sensitive, type, synonyms)`` per topic key, given its
+    ``overrides`` and the broker's dynamic config layers."""
+    layers = dynamic_config.layers
+    defaults = dynamic_config.default_log_config.to_topic_properties()
+    configs = []
+    for name, spec in TOPIC_CONFIGS.items():
+        broker_key = spec.synonym if spec.synonym and key_kind(spec.synonym) is not None else None
+        synonyms = layers.synonyms(broker_key) if broker_key else []
+        if name in overrides:
+            value, source = overrides[name], SOURCE_DYNAMIC_TOPIC
+            synonyms = [(name, value, SOURCE_DYNAMIC_TOPIC)] + synonyms
+        else:
+            value = defaults[name]
+            source = synonyms[0][2] if synonyms else SOURCE_DEFAULT
+        if name in _LIST_TOPIC_KEYS:
+            config_type = CONFIG_TYPES["list"]
+        else:
+            config_type = config_type_of(broker_key) if broker_key else CONFIG_TYPES["str"]
+        configs.append((name, value, source, False, False, config_type, synonyms))
+    return configs
 
 
 def _refuse_duplicates(configs):
