@@ -1,9 +1,10 @@
 """Log: one partition replica's directory of segments (Kafka 2.8's ``kafka.log.Log``).
 
-Owns offset assignment, rolling, reads as zero-copy file regions, truncation, the
-leader-epoch cache and idempotent-producer state. Loading and crash recovery live in
-:mod:`kafkalite.log.loader`, retention in :mod:`kafkalite.log.retention`, the cleaner's
-segment swap in :mod:`kafkalite.log.swap`.
+Owns offset assignment, rolling, reads as zero-copy file regions, the leader-epoch cache
+and idempotent-producer state. Loading and crash recovery live in
+:mod:`kafkalite.log.loader`, retention in :mod:`kafkalite.log.retention`, truncation and
+the log start offset in :mod:`kafkalite.log.truncation`, the cleaner's segment swap in
+:mod:`kafkalite.log.swap`.
 Plain synchronous code. Nothing on the append path fsyncs.
 
 Threads: the broker calls appends, reads, retention and truncation on its reactor thread,
@@ -30,6 +31,7 @@ from kafkalite.log.producer_state import ProducerStateManager
 from kafkalite.log.retention import LogRetention
 from kafkalite.log.segment import LogSegment
 from kafkalite.log.swap import SWAP_END_SUFFIX
+from kafkalite.log.truncation import LogTruncation
 from kafkalite.protocol.errors import (
     InvalidRecordError,
     InvalidTimestampError,
@@ -106,7 +108,7 @@ class FetchDataInfo(NamedTuple):
     position: int = -1
 
 
-class Log(LogRetention):
+class Log(LogRetention, LogTruncation):
     """One partition replica stored in ``directory`` (named ``<topic>-<partition>``).
 
     Retention (:meth:`delete_retention_segments`, :meth:`delete_expired_files`) comes from
@@ -466,85 +468,6 @@ class Log(LogRetention):
     def end_offset_for_epoch(self, leader_epoch):
         """``(epoch, end_offset)`` with OffsetForLeaderEpoch semantics; (-1, -1) when unknown."""
         return self.epoch_cache.end_offset_for(leader_epoch, self.log_end_offset)
-
-    # -- truncation --------------------------------------------------------------------------------
-
-    @_locked
-    def truncate_to(self, offset):
-        """Remove every batch at or above ``offset`` (a batch holding ``offset`` goes whole).
-
-        :returns: True when anything was removed.
-        """
-        if offset < 0:
-            raise ValueError(f"cannot truncate to a negative offset {offset}")
-        if offset >= self.log_end_offset:
-            return False
-        self.cleaner_generation += 1
-        self.truncated_to = offset if self.truncated_to is None else min(self.truncated_to, offset)
-        if offset < self.segments[0].base_offset:
-            self.truncate_fully_and_start_at(offset)
-            return True
-        doomed = [segment for segment in self.segments[1:] if segment.base_offset >= offset]
-        if doomed:
-            keep = len(self.segments) - len(doomed)
-            del self.segments[keep:]
-            del self._bases[keep:]
-            for segment in doomed:
-                self.schedule_delete(segment)
-        active = self.segments[-1]
-        active.make_active()
-        active.truncate_to(offset)
-        self.log_end_offset = active.read_next_offset()
-        self.log_start_offset = min(self.log_start_offset, self.log_end_offset)
-        self._after_truncation()
-        return True
-
-    @_locked
-    def truncate_fully_and_start_at(self, offset):
-        """Delete every segment and restart the log empty at ``offset``."""
-        self.cleaner_generation += 1
-        self.truncated_to = offset if self.truncated_to is None else min(self.truncated_to, offset)
-        for segment in self.segments:
-            self.schedule_delete(segment)
-        self.segments = []
-        self._bases = []
-        self.add_segment(self.new_segment(offset))
-        self.log_end_offset = offset
-        self.log_start_offset = offset
-        self.epoch_cache.clear()
-        self._after_truncation()
-
-    def _after_truncation(self):
-        self.epoch_cache.truncate_from_end(self.log_end_offset)
-        self.epoch_cache.write(fsync=False)
-        self._epoch_needs_fsync = True
-        self.rebuild_producer_state(False)
-        self.recovery_point = min(getattr(self, "recovery_point", 0), self.log_end_offset)
-        self.recovery_point = max(self.recovery_point, self.log_start_offset)
-        self.high_watermark = min(max(getattr(self, "high_watermark", 0), self.log_start_offset),
-                                  self.log_end_offset)
-
-    @_locked
-    def maybe_increment_log_start_offset(self, offset):
-        """Raise the log start offset (DeleteRecords, follower catching up with the leader's).
-
-        :returns: True when it moved.
-        :raises OffsetOutOfRangeError: ``offset`` is above the high watermark... or log end offset.
-        """
-        if offset > self.log_end_offset:
-            raise OffsetOutOfRangeError(
-                f"cannot move log start offset to {offset} beyond the log end offset {self.log_end_offset}")
-        if offset <= self.log_start_offset:
-            return False
-        self.log_start_offset = offset
-        self.high_watermark = max(self.high_watermark, offset)
-        self.recovery_point = max(self.recovery_point, offset)
-        if self.epoch_cache.entries:
-            self.epoch_cache.truncate_from_start(offset)
-            self.epoch_cache.write(fsync=False)
-            self._epoch_needs_fsync = True
-        self.producer_state.truncate_head(offset)
-        return True
 
     # -- compaction ------------------------------------------------------------------------------
 
