@@ -21,7 +21,6 @@ import logging
 import threading
 
 from kazoo.client import KazooClient
-from kazoo.exceptions import RolledBackError as _KazooRolledBack
 from kazoo.protocol.states import KazooState
 from twisted.internet import defer
 from twisted.logger import Logger, LogLevel
@@ -29,6 +28,7 @@ from twisted.python.failure import Failure
 
 from kafkalite.zkclient.handler import PollingHandler
 from kafkalite.zkclient.multiread import MultiRead
+from kafkalite.zkclient.results import first_failure, multi_results, pack, raise_first_error, read_results
 from kafkalite.zkclient.values import (
     Check,
     ConnectionLoss,
@@ -475,7 +475,7 @@ class ZkClient:
             ops = [as_op(op) for op in ops]
         except ValueError as error:
             return defer.fail(error)
-        return self._multi(ops).addCallback(_raise_first_error)
+        return self._multi(ops).addCallback(raise_first_error)
 
     def _multi(self, ops):
         """One ZooKeeper multi of :func:`as_op` operations; fires with ``(ops, results)`` where a
@@ -497,7 +497,7 @@ class ZkClient:
             async_result = tx.commit_async()
         except Exception as e:  # noqa: BLE001 -- thread or callback boundary: report, never lose
             return defer.fail(map_error(e))
-        return self._deferred(async_result, None, convert=lambda results: (ops, _multi_results(ops, results)))
+        return self._deferred(async_result, None, convert=lambda results: (ops, multi_results(ops, results)))
 
     # -- batches ---------------------------------------------------------------------------
 
@@ -527,9 +527,9 @@ class ZkClient:
             except Exception as e:  # noqa: BLE001 -- thread or callback boundary: report, never lose
                 return defer.fail(map_error(e))
             requests.append(self._deferred(async_result, chunk[0],
-                                           convert=lambda results, chunk=chunk: _read_results(chunk, results)))
+                                           convert=lambda results, chunk=chunk: read_results(chunk, results)))
         return defer.gatherResults(requests, consumeErrors=True).addCallback(
-            lambda parts: [entry for part in parts for entry in part]).addErrback(_first_failure)
+            lambda parts: [entry for part in parts for entry in part]).addErrback(first_failure)
 
     def transactions(self, groups, guard=None, batch=WRITE_BATCH):
         """Run many small atomic groups of operations in as few ZooKeeper multis as possible.
@@ -556,10 +556,10 @@ class ZkClient:
         while pending:
             size = batch if attempt < 2 else 1  # third time and after: each group alone
             attempt += 1
-            chunks = _pack(pending, groups, size)
+            chunks = pack(pending, groups, size)
             outcomes = await defer.gatherResults(
                 [self._multi(([guard] if guard is not None else []) + [op for i in chunk for op in groups[i]])
-                 for chunk in chunks], consumeErrors=True).addErrback(_first_failure)
+                 for chunk in chunks], consumeErrors=True).addErrback(first_failure)
             pending = []
             for chunk, (_ops, outcome) in zip(chunks, outcomes, strict=True):
                 failure = next((r for r in outcome if isinstance(r, ZkError)), None)
@@ -578,57 +578,3 @@ class ZkClient:
                         pending.append(index)  # rolled back with the failing group: send again
                     offset += size_of
         return results
-
-
-def _pack(indexes, groups, batch):
-    """Split ``indexes`` into runs whose groups hold about ``batch`` operations together."""
-    chunks, current, count = [], [], 0
-    for index in indexes:
-        if current and count + len(groups[index]) > batch:
-            chunks.append(current)
-            current, count = [], 0
-        current.append(index)
-        count += len(groups[index])
-    if current:
-        chunks.append(current)
-    return chunks
-
-
-def _read_results(paths, results):
-    """multiRead results as ours: ``(data, ZnodeStat)`` or the mapped error, per path."""
-    return [map_error(result, path) if isinstance(result, Exception) else (result[0], to_stat(result[1]))
-            for path, result in zip(paths, results, strict=True)]
-
-
-def _multi_results(ops, results):
-    """kazoo's multi results as ours: stats for set-data; for a failed multi, the failing
-    operation's error (``op_index`` set) and None for every operation that was not applied."""
-    converted = []
-    failed = False
-    for index, (op, result) in enumerate(zip(ops, results, strict=True)):
-        if not isinstance(result, Exception):
-            converted.append(to_stat(result) if isinstance(op, SetData) else result)
-        elif failed or isinstance(result, _KazooRolledBack):
-            converted.append(None)  # rolled back, or never tried after the failing one
-        else:
-            failed = True
-            error = map_error(result, op.path)
-            if not isinstance(error, ZkError):
-                error = ZkError(f"{type(result).__name__}: {result} ({op.path})", path=op.path)
-            error.op_index = index
-            converted.append(error)
-    return converted
-
-
-def _raise_first_error(ops_and_results):
-    _ops, results = ops_and_results
-    for result in results:
-        if isinstance(result, ZkError):
-            raise result
-    return results
-
-
-def _first_failure(failure):
-    """gatherResults wraps the first failure in a FirstError; hand on the original."""
-    failure.trap(defer.FirstError)
-    return failure.value.subFailure
