@@ -7,7 +7,7 @@ DescribeCluster. confluent-kafka has no DescribeLogDirs; kafka-python's test cov
 
 import pytest
 
-from tests.support.clients import create_topic, partition_metadata
+from tests.support.clients import create_topic, partition_metadata, produce_acked
 from tests.support.cluster import wait_until
 from tests.support.wire import WireClient
 
@@ -19,19 +19,6 @@ def _admin(cluster):
     from confluent_kafka.admin import AdminClient
 
     return AdminClient({"bootstrap.servers": cluster.bootstrap})
-
-
-def _produce(bootstrap, topic, count, partition=0):
-    """``count`` records in small batches (tests use segments of 1 KiB), every one acknowledged."""
-    from confluent_kafka import Producer
-
-    failed = []
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "batch.num.messages": 10})
-    for i in range(count):
-        producer.produce(topic, value=b"record-%d" % i, partition=partition,
-                         on_delivery=lambda error, _message: error is not None and failed.append(error))
-    assert producer.flush(30) == 0
-    assert not failed
 
 
 def test_create_partitions(cluster):
@@ -94,7 +81,7 @@ def test_delete_records_moves_the_log_start_offset_on_every_replica(cluster):
 
     admin = _admin(cluster)
     create_topic(cluster.bootstrap, "trimmed", partitions=1, replication_factor=3)
-    _produce(cluster.bootstrap, "trimmed", 20)
+    produce_acked(cluster.bootstrap, "trimmed", 20)
 
     result = admin.delete_records([TopicPartition("trimmed", 0, 12)], operation_timeout=30)
     deleted = result[TopicPartition("trimmed", 0, 12)].result(timeout=60)

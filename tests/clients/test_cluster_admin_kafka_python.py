@@ -9,7 +9,7 @@ and Kafka 2.8 does not serve either; librdkafka describes the cluster with Metad
 
 import pytest
 
-from tests.support.clients import create_topic, partition_metadata
+from tests.support.clients import create_topic, partition_metadata, produce_acked
 from tests.support.cluster import wait_until
 from tests.support.wire import WireClient
 
@@ -27,19 +27,6 @@ def admin(cluster):
         yield client
     finally:
         client.close()
-
-
-def _produce(bootstrap, topic, count, partition=0):
-    """``count`` records in small batches (tests use segments of 1 KiB), every one acknowledged."""
-    from confluent_kafka import Producer
-
-    failed = []
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "batch.num.messages": 10})
-    for i in range(count):
-        producer.produce(topic, value=b"record-%d" % i, partition=partition,
-                         on_delivery=lambda error, _message: error is not None and failed.append(error))
-    assert producer.flush(30) == 0
-    assert not failed
 
 
 def test_create_partitions(cluster, admin):
@@ -66,7 +53,7 @@ def test_delete_records_and_restart(cluster, admin):
     from kafka.errors import OffsetOutOfRangeError
 
     create_topic(cluster.bootstrap, "kp-trim", assignment=[[1, 2, 3]], configs={"segment.bytes": "1024"})
-    _produce(cluster.bootstrap, "kp-trim", 100)
+    produce_acked(cluster.bootstrap, "kp-trim", 100)
     result = admin.delete_records({TopicPartition("kp-trim", 0): 60}, timeout_ms=30000)
     assert result[TopicPartition("kp-trim", 0)]["low_watermark"] == 60
     with pytest.raises(OffsetOutOfRangeError):
@@ -108,7 +95,7 @@ def test_describe_log_dirs_and_retention_below_the_log_start(cluster):
     try:
         create_topic(cluster.bootstrap, "kp-dirs", partitions=2, replication_factor=2,
                      configs={"segment.bytes": "1024"})
-        _produce(cluster.bootstrap, "kp-dirs", 100, partition=0)
+        produce_acked(cluster.bootstrap, "kp-dirs", 100, partition=0)
         answers = admin.describe_log_dirs()
         by_broker = {}
         for answer in answers:
@@ -180,7 +167,7 @@ def test_every_advertised_version_through_the_wire(cluster):
     from kafkalite.protocol.apis import ApiKey
 
     create_topic(cluster.bootstrap, "wired", assignment=[[1, 2, 3]])
-    _produce(cluster.bootstrap, "wired", 10)
+    produce_acked(cluster.bootstrap, "wired", 10)
     controller_id = AdminClient({"bootstrap.servers": cluster.bootstrap}).list_topics(timeout=30).controller_id
     with WireClient(cluster.broker(1).bootstrap) as leader, WireClient(cluster.broker(2).bootstrap) as follower, \
             WireClient(cluster.broker(controller_id).bootstrap) as controller:

@@ -13,6 +13,7 @@ import pytest
 from kafkalite.protocol.apis import ApiKey
 from tests.support.cluster import wait_until
 from tests.support.wire import WireClient
+from tests.support.zk_admin import write_entity_config
 from tests.support.zookeeper import kazoo_client
 
 # A retention check every 5 minutes: whatever deletes segments within seconds is the config change.
@@ -36,15 +37,6 @@ def _segments(broker, topic):
     return sorted(p.name for p in (broker.log_dir / f"{topic}-0").glob("*.log"))
 
 
-def _write_config(zk, entity_path, config):
-    path = "/config/" + entity_path
-    data = json.dumps({"version": 1, "config": config}).encode()
-    if zk.exists(path):
-        zk.set(path, data)
-    else:
-        zk.create(path, data, makepath=True)
-
-
 def _notify(zk, notification):
     zk.create("/config/changes/config_change_", json.dumps(notification).encode(), sequence=True)
 
@@ -60,7 +52,7 @@ def test_lowered_retention_deletes_old_segments_without_restart(broker, zookeepe
     _produce(broker.bootstrap, topic, 60)
     assert len(_segments(broker, topic)) >= 5
     with kazoo_client(zookeeper.connect_string, start_timeout=30) as zk:
-        _write_config(zk, "topics/" + topic, {"segment.bytes": "1024", "retention.ms": "1"})
+        write_entity_config(zk, "topics/" + topic, {"segment.bytes": "1024", "retention.ms": "1"})
         _notify(zk, notification(topic))
         wait_until(lambda: len(_segments(broker, topic)) <= 1, 10, message="old segments to be deleted")
     result = subprocess.run(["kcat", "-C", "-b", broker.bootstrap, "-t", topic, "-o", "beginning", "-e", "-q"],
@@ -87,7 +79,7 @@ def test_lowered_max_message_bytes_refuses_a_larger_record(broker, zookeeper):
     _create_topic(broker.bootstrap, topic, {})
     assert _produce_one(broker.bootstrap, topic, 2000) is None
     with kazoo_client(zookeeper.connect_string, start_timeout=30) as zk:
-        _write_config(zk, "topics/" + topic, {"max.message.bytes": "1000"})
+        write_entity_config(zk, "topics/" + topic, {"max.message.bytes": "1000"})
         _notify(zk, {"version": 2, "entity_path": "topics/" + topic})
         error = wait_until(lambda: _produce_one(broker.bootstrap, topic, 2000), 15,
                            message="a 2000-byte record to be refused")
@@ -102,7 +94,7 @@ def test_dynamic_broker_default_takes_effect_and_is_described(broker, zookeeper)
     _create_topic(broker.bootstrap, topic, {})
     assert _produce_one(broker.bootstrap, topic, 2000) is None
     with kazoo_client(zookeeper.connect_string, start_timeout=30) as zk:
-        _write_config(zk, "brokers/<default>", {"message.max.bytes": "1000"})
+        write_entity_config(zk, "brokers/<default>", {"message.max.bytes": "1000"})
         _notify(zk, {"version": 2, "entity_path": "brokers/<default>"})
         wait_until(lambda: _produce_one(broker.bootstrap, topic, 2000), 15, message="the broker default to apply")
     with WireClient(broker.bootstrap) as client:

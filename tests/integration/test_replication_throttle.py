@@ -23,6 +23,7 @@ import pytest
 
 from tests.integration.replication_support import acks_all_producer, create_topic
 from tests.support.cluster import wait_until
+from tests.support.zk_admin import write_entity_config
 from tests.support.zookeeper import kazoo_client
 
 OVERRIDES = {"auto.leader.rebalance.enable": "false", "zookeeper.session.timeout.ms": "20000"}
@@ -31,18 +32,6 @@ RECORD = 10_000
 RECORDS = 2_400  # ~24 MB: about 6 s at RATE
 REASSIGN = "/admin/reassign_partitions"
 THROTTLE_RATES = ("leader.replication.throttled.rate", "follower.replication.throttled.rate")
-
-
-def write_config(zk, entity_path, config):
-    """``/config/<entity_path>`` := ``config``, then a v2 notification (as ``kafka-configs`` 2.x writes)."""
-    path = "/config/" + entity_path
-    data = json.dumps({"version": 1, "config": config}).encode()
-    if zk.exists(path):
-        zk.set(path, data)
-    else:
-        zk.create(path, data, makepath=True)
-    zk.create("/config/changes/config_change_", json.dumps({"version": 2, "entity_path": entity_path}).encode(),
-              sequence=True)
 
 
 def fill(bootstrap, topic):
@@ -103,9 +92,9 @@ def test_a_throttled_move_keeps_to_its_rate_and_does_not_starve_producers(cluste
     with kazoo_client(cluster.zk_connect) as zk:
         # kafka-reassign-partitions --throttle RATE, for {1,2} -> {1,3}
         for broker_id in (1, 2, 3):
-            write_config(zk, "brokers/%d" % broker_id, {key: str(RATE) for key in THROTTLE_RATES})
-        write_config(zk, "topics/big", {"leader.replication.throttled.replicas": "0:1,0:2",
-                                        "follower.replication.throttled.replicas": "0:3"})
+            write_entity_config(zk, "brokers/%d" % broker_id, {key: str(RATE) for key in THROTTLE_RATES}, notify=True)
+        write_entity_config(zk, "topics/big", {"leader.replication.throttled.replicas": "0:1,0:2",
+                                               "follower.replication.throttled.replicas": "0:3"}, notify=True)
         wait_until(lambda: broker_logs_say(cluster, (1, 2), "replication throttles: leader {'big': [0]} at %d B/s"
                                            % RATE), 20, message="brokers 1 and 2 throttle big-0 as leaders")
         wait_until(lambda: broker_logs_say(cluster, (3,), "follower {'big': [0]} at %d B/s" % RATE), 20,
@@ -140,8 +129,8 @@ def test_a_throttled_move_keeps_to_its_rate_and_does_not_starve_producers(cluste
 
         # kafka-reassign-partitions --verify: the throttles go; the next move is not held back
         for broker_id in (1, 2, 3):
-            write_config(zk, "brokers/%d" % broker_id, {})
-        write_config(zk, "topics/big", {})
+            write_entity_config(zk, "brokers/%d" % broker_id, {}, notify=True)
+        write_entity_config(zk, "topics/big", {}, notify=True)
         wait_until(lambda: broker_logs_say(cluster, (1, 2, 3), "replication throttles: leader none at unbounded B/s, "
                                            "follower none at unbounded B/s"), 20, message="throttles removed")
         elapsed = move(zk, "big", [1, 2])

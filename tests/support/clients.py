@@ -42,6 +42,20 @@ def create_topic(bootstrap, topic, partitions=1, replication_factor=1, configs=N
     admin.create_topics([new_topic], **options)[topic].result(timeout=result_timeout)
 
 
+def produce_acked(bootstrap, topic, count, partition=0):
+    """``record-<i>`` for i < ``count`` to one partition in small batches (10 records: tests use
+    tiny segments), every one acknowledged (``acks=all``)."""
+    from confluent_kafka import Producer
+
+    failed = []
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "batch.num.messages": 10})
+    for i in range(count):
+        producer.produce(topic, value=b"record-%d" % i, partition=partition,
+                         on_delivery=lambda error, _message: error is not None and failed.append(error))
+    assert producer.flush(30) == 0
+    assert not failed
+
+
 def partition_metadata(bootstrap, topic, partition=0, timeout=5, tolerate=Exception):
     """The librdkafka PartitionMetadata (``leader``, ``replicas``, ``isrs``) of a partition, or None.
 
