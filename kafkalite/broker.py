@@ -24,6 +24,7 @@ from kafkalite.coordinator.group_metadata_manager import OFFSETS_TOPIC, GroupMet
 from kafkalite.coordinator.producer_id import ProducerIdManager
 from kafkalite.log.config import LogConfig
 from kafkalite.log.manager import LogManager
+from kafkalite.metrics_state import BrokerStateCollector
 from kafkalite.network.server import KafkaServerFactory, listen
 from kafkalite.replica.fetcher import ReplicaFetcherManager
 from kafkalite.replica.isr import IsrWriter
@@ -144,6 +145,9 @@ class KafkaServer:
         self.replica_manager.add_leadership_listener(self.group_coordinator)
         self.controller = KafkaController(self.zk, config, self.reactor,
                                           topic_unclean_election=self._topic_unclean_election)
+        if self.metrics is not None:
+            self.metrics.registry.register(
+                BrokerStateCollector(self.replica_manager, self.controller, self.log_manager))
         self.apis = KafkaApis(
             config, self.cluster_id, self.replica_manager, self.metadata_cache, self.controller,
             self.group_coordinator, self.topic_admin, self.producer_ids, extra_handlers=(

@@ -1,125 +1,241 @@
-"""The broker's Prometheus metrics (first set) and the ``/metrics`` web resource.
+"""The broker's Prometheus metrics, named as Kafka's are through the JMX exporter, and ``/metrics``.
 
-Owns the collectors named in DESIGN.md §9 that the network layer and the request
-handlers update: requests, request latency and request/response bytes per API,
-messages and bytes in/out per topic, open connections per listener. Every collector
-is registered in an injected ``CollectorRegistry`` (STYLE §16), so each test and
-each broker in a process gets its own. Labelled children are cached in plain dicts:
-a hot-path hook costs a dict lookup and a few ``inc``/``observe`` calls.
+Operators scrape Kafka 2.8 with the Prometheus JMX exporter and Strimzi's rule set
+(strimzi/strimzi-kafka-operator ``packaging/examples/metrics/kafka-metrics.yaml``);
+their alerts and dashboards use the names those rules produce. We export the same
+names, types and labels for every metric we can honestly compute. The rules map
+an MBean ``kafka.<domain>:type=<Type>,name=<Name>[,<k>=<v>...]`` (lower-cased) to:
+
+- ``name=<X>PerSec`` (a Yammer meter), attribute ``Count`` → counter
+  ``kafka_<domain>_<type>_<x>_total`` with the MBean's other keys as labels;
+- ``name=<X>`` (a Yammer gauge), attribute ``Value`` → gauge
+  ``kafka_<domain>_<type>_<x>`` with the other keys as labels;
+- a Yammer histogram/timer → ``kafka_<domain>_<type>_<x>_count`` (counter) and
+  ``kafka_<domain>_<type>_<x>{quantile="0.50"...}`` gauges;
+- ``socket-server-metrics`` (a Kafka metric, not Yammer) → gauges
+  ``kafka_server_socket_server_metrics_<attribute>{listener,networkProcessor}``.
+
+This module owns the series the network layer and the request handlers update
+(hot paths: a dict lookup and a few additions, no locks); those read from broker
+state at scrape time live in :mod:`kafkalite.metrics_state`. The mapping (MBean → series):
+
+- ``kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec`` → counter
+  ``kafka_server_brokertopicmetrics_messagesin_total``; likewise ``BytesInPerSec`` →
+  ``..._bytesin_total``, ``BytesOutPerSec`` → ``..._bytesout_total``,
+  ``TotalProduceRequestsPerSec`` → ``..._totalproducerequests_total``,
+  ``TotalFetchRequestsPerSec`` → ``..._totalfetchrequests_total``,
+  ``FailedProduceRequestsPerSec`` → ``..._failedproducerequests_total``,
+  ``FailedFetchRequestsPerSec`` → ``..._failedfetchrequests_total``. Each has one series
+  per topic (label ``topic``) and one broker-wide without labels, as Kafka has a
+  per-topic MBean and an all-topics one.
+- ``kafka.server:type=ReplicaManager,name=IsrShrinksPerSec`` / ``IsrExpandsPerSec`` →
+  counters ``kafka_server_replicamanager_isrshrinks_total`` / ``..._isrexpands_total``.
+- ``kafka.network:type=RequestMetrics,name=RequestsPerSec,request=R,version=V`` → counter
+  ``kafka_network_requestmetrics_requests_total{request,version}``.
+- ``kafka.network:type=RequestMetrics,name=TotalTimeMs,request=R`` → histogram
+  ``kafka_network_requestmetrics_totaltimems{request}`` in milliseconds (see below).
+- ``kafka.server:type=socket-server-metrics,listener=L,networkProcessor=N`` attributes
+  ``connection-count``, ``incoming-byte-total``, ``outgoing-byte-total`` → gauges
+  ``kafka_server_socket_server_metrics_connection_count``, ``..._incoming_byte_total``,
+  ``..._outgoing_byte_total`` with labels ``listener`` and ``networkProcessor``.
+
+Request time is a Prometheus histogram, not the exporter's quantile gauges: Kafka's
+percentiles come from a decaying reservoir we would have to keep per request on the
+hot path, and quantile gauges cannot be aggregated across brokers. The histogram's
+``kafka_network_requestmetrics_totaltimems_count{request}`` is the exporter's series
+of the same name; percentiles are ``histogram_quantile(0.99, rate(..._bucket[5m]))``.
+We have one network thread, so ``networkProcessor`` is always ``"0"``.
+
+Every collector is registered in an injected ``CollectorRegistry`` (STYLE §16), so
+each test and each broker in a process gets its own; the registry also carries
+prometheus_client's ``process_*`` collector.
 """
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.samples import Sample
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 __all__ = [
-    "REQUEST_DURATION_BUCKETS", "BrokerMetrics", "MetricsResource", "metrics_site", "new_registry", "serve_metrics",
+    "REQUEST_TIME_MS_BUCKETS", "BrokerMetrics", "MetricsResource", "metrics_site", "new_registry", "serve_metrics",
 ]
 
 # From 0.5 ms (an in-memory answer) to 30 s (request.timeout.ms for admin requests);
 # fetch long polls (fetch.max.wait.ms, 500 ms by default) land in the middle.
-REQUEST_DURATION_BUCKETS = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+REQUEST_TIME_MS_BUCKETS = (0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
+
+# Slots of a topic's (and the all-topics) tally list, with the series each feeds.
+MESSAGES_IN, BYTES_IN, BYTES_OUT, TOTAL_PRODUCE, TOTAL_FETCH, FAILED_PRODUCE, FAILED_FETCH = range(7)
+_TOPIC_SERIES = (
+    ("messagesin", "Records appended by producers."),
+    ("bytesin", "Record bytes appended by producers."),
+    ("bytesout", "Record bytes served to consumers (not to follower replicas)."),
+    ("totalproducerequests", "Partitions in produce requests (one per partition appended to)."),
+    ("totalfetchrequests", "Partitions in fetch requests (consumers and followers)."),
+    ("failedproducerequests", "Produce partitions that failed (not leader/unknown/too large excepted, as Kafka)."),
+    ("failedfetchrequests", "Fetch partitions that failed (not leader/unknown/out of range excepted, as Kafka)."),
 )
+_SOCKET_PREFIX = "kafka_server_socket_server_metrics_"
 
 
 class BrokerMetrics:
-    """The broker's request and throughput metrics.
+    """The broker's request, throughput and connection metrics.
 
     :param registry: the ``CollectorRegistry`` every collector is registered in.
-
-    Collectors (Prometheus names):
-
-    - ``kafkalite_requests_total{api}``
-    - ``kafkalite_request_duration_seconds{api}`` (histogram, receipt to response)
-    - ``kafkalite_request_bytes_total{api}``, ``kafkalite_response_bytes_total{api}``
-      (size prefix included: the bytes on the wire)
-    - ``kafkalite_messages_in_total{topic}``, ``kafkalite_bytes_in_total{topic}``,
-      ``kafkalite_bytes_out_total{topic}`` (record data appended / served)
-    - ``kafkalite_network_connections{listener}`` (open client connections)
+    :param process: also register prometheus_client's ``process_*`` collector (off for
+        tests building many registries in one process).
     """
 
-    def __init__(self, registry):
+    def __init__(self, registry, process=True):
         self.registry = registry
         self.requests_total = Counter(
-            "kafkalite_requests", "Requests answered, by API.", ["api"], registry=registry)
-        self.request_duration_seconds = Histogram(
-            "kafkalite_request_duration_seconds", "Time from a request's arrival to its response, by API.",
-            ["api"], buckets=REQUEST_DURATION_BUCKETS, registry=registry)
-        self.request_bytes_total = Counter(
-            "kafkalite_request_bytes", "Request bytes received, by API.", ["api"], registry=registry)
-        self.response_bytes_total = Counter(
-            "kafkalite_response_bytes", "Response bytes sent, by API.", ["api"], registry=registry)
-        self.messages_in_total = Counter(
-            "kafkalite_messages_in", "Records appended by producers, by topic.", ["topic"], registry=registry)
-        self.bytes_in_total = Counter(
-            "kafkalite_bytes_in", "Record bytes appended by producers, by topic.", ["topic"], registry=registry)
-        self.bytes_out_total = Counter(
-            "kafkalite_bytes_out", "Record bytes served to fetchers, by topic.", ["topic"], registry=registry)
-        self.network_connections = Gauge(
-            "kafkalite_network_connections", "Open client connections, by listener.", ["listener"],
-            registry=registry)
-        self._api_children = {}
-        self._topic_in_children = {}
-        self._topic_out_children = {}
+            "kafka_network_requestmetrics_requests", "Requests answered, by API and API version.",
+            ["request", "version"], registry=registry)
+        self.total_time_ms = Histogram(
+            "kafka_network_requestmetrics_totaltimems",
+            "Milliseconds from a request's arrival to its response being ready, by API.",
+            ["request"], buckets=REQUEST_TIME_MS_BUCKETS, registry=registry)
+        self._request_children = {}  # (listener, api, version) -> (requests, total time, listener tally)
+        self._listeners = {}  # listener -> [connections, incoming bytes, outgoing bytes]
+        self._topics = {}  # topic -> tally list (see the slot constants)
+        self._all_topics = [0] * len(_TOPIC_SERIES)
+        self._isr_changes = [0, 0]  # shrinks, expands
+        registry.register(_HookedCollector(self))
+        if process:
+            ProcessCollector(registry=registry)
 
-    def observe_request(self, api_name, seconds, request_bytes, response_bytes):
+    # -- network layer -------------------------------------------------------------------
+
+    def observe_request(self, listener, api_name, api_version, seconds, request_bytes, response_bytes):
         """Count one answered request (called by the network layer per request).
 
+        :param listener: the listener name the request came in on.
         :param api_name: Kafka's API name, e.g. ``"Produce"``.
+        :param api_version: the request's API version.
         :param seconds: time from receipt to the response being ready.
         :param request_bytes: request size on the wire.
         :param response_bytes: response size on the wire (0 for no response).
         """
-        children = self._api_children.get(api_name)
+        children = self._request_children.get((listener, api_name, api_version))
         if children is None:
-            children = self._api_children[api_name] = (
-                self.requests_total.labels(api_name),
-                self.request_duration_seconds.labels(api_name),
-                self.request_bytes_total.labels(api_name),
-                self.response_bytes_total.labels(api_name),
-            )
-        requests, duration, request_bytes_total, response_bytes_total = children
-        requests.inc()
-        duration.observe(seconds)
-        request_bytes_total.inc(request_bytes)
-        if response_bytes:
-            response_bytes_total.inc(response_bytes)
+            children = self._new_request_children(listener, api_name, api_version)
+        children[0].inc()
+        children[1].observe(seconds * 1000.0)
+        tally = children[2]
+        tally[1] += request_bytes
+        tally[2] += response_bytes
 
-    def observe_messages_in(self, topic, messages, nbytes):
-        """Count ``messages`` records of ``nbytes`` bytes appended to ``topic`` by a producer."""
-        children = self._topic_in_children.get(topic)
-        if children is None:
-            children = self._topic_in_children[topic] = (
-                self.messages_in_total.labels(topic), self.bytes_in_total.labels(topic))
-        children[0].inc(messages)
-        children[1].inc(nbytes)
+    def _new_request_children(self, listener, api_name, api_version):
+        children = self._request_children[(listener, api_name, api_version)] = (
+            self.requests_total.labels(api_name, str(api_version)),
+            self.total_time_ms.labels(api_name),
+            self._listener_tally(listener),
+        )
+        return children
 
-    def observe_bytes_out(self, topic, nbytes):
-        """Count ``nbytes`` bytes of ``topic``'s records served in a fetch response."""
-        child = self._topic_out_children.get(topic)
-        if child is None:
-            child = self._topic_out_children[topic] = self.bytes_out_total.labels(topic)
-        child.inc(nbytes)
+    def _listener_tally(self, listener):
+        tally = self._listeners.get(listener)
+        if tally is None:
+            tally = self._listeners[listener] = [0, 0, 0]
+        return tally
 
     def connection_opened(self, listener):
         """A client connected on ``listener``."""
-        self.network_connections.labels(listener).inc()
+        self._listener_tally(listener)[0] += 1
 
     def connection_closed(self, listener):
         """A client connection on ``listener`` went away."""
-        self.network_connections.labels(listener).dec()
+        self._listener_tally(listener)[0] -= 1
+
+    # -- replica manager -----------------------------------------------------------------
+
+    def _topic(self, topic):
+        tally = self._topics.get(topic)
+        if tally is None:
+            tally = self._topics[topic] = [0] * len(_TOPIC_SERIES)
+        return tally
+
+    def observe_messages_in(self, topic, messages, nbytes):
+        """Count ``messages`` records of ``nbytes`` bytes appended to ``topic`` by a producer."""
+        tally = self._topics.get(topic) or self._topic(topic)
+        tally[MESSAGES_IN] += messages
+        tally[BYTES_IN] += nbytes
+        tally = self._all_topics
+        tally[MESSAGES_IN] += messages
+        tally[BYTES_IN] += nbytes
+
+    def observe_bytes_out(self, topic, nbytes):
+        """Count ``nbytes`` bytes of ``topic``'s records served to a consumer."""
+        (self._topics.get(topic) or self._topic(topic))[BYTES_OUT] += nbytes
+        self._all_topics[BYTES_OUT] += nbytes
+
+    def observe_produce_partition(self, topic):
+        """A produce request carried a partition of ``topic`` (Kafka's TotalProduceRequestsPerSec)."""
+        (self._topics.get(topic) or self._topic(topic))[TOTAL_PRODUCE] += 1
+        self._all_topics[TOTAL_PRODUCE] += 1
+
+    def observe_failed_produce(self, topic):
+        """Appending to a partition of ``topic`` failed unexpectedly (FailedProduceRequestsPerSec)."""
+        (self._topics.get(topic) or self._topic(topic))[FAILED_PRODUCE] += 1
+        self._all_topics[FAILED_PRODUCE] += 1
+
+    def observe_fetch_partition(self, topic):
+        """A fetch request (consumer's or follower's) carried a partition of ``topic`` (TotalFetchRequestsPerSec)."""
+        (self._topics.get(topic) or self._topic(topic))[TOTAL_FETCH] += 1
+        self._all_topics[TOTAL_FETCH] += 1
+
+    def observe_failed_fetch(self, topic):
+        """Reading a partition of ``topic`` failed unexpectedly (FailedFetchRequestsPerSec)."""
+        (self._topics.get(topic) or self._topic(topic))[FAILED_FETCH] += 1
+        self._all_topics[FAILED_FETCH] += 1
+
+    def isr_changed(self, shrunk):
+        """A partition we lead had its ISR shrunk (``shrunk``) or expanded (IsrShrinksPerSec, IsrExpandsPerSec)."""
+        self._isr_changes[0 if shrunk else 1] += 1
 
     def remove_topic(self, topic):
-        """Drop ``topic``'s series (the topic was deleted)."""
-        self._topic_in_children.pop(topic, None)
-        self._topic_out_children.pop(topic, None)
-        for collector in (self.messages_in_total, self.bytes_in_total, self.bytes_out_total):
-            try:
-                collector.remove(topic)
-            except KeyError:
-                pass
+        """Drop ``topic``'s series (its last partition here was deleted); the broker-wide totals keep counting."""
+        self._topics.pop(topic, None)
+
+    def collect_hooked(self):
+        """The metric families of the tallies above (called at scrape)."""
+        topics = list(self._topics.items())
+        for slot, (name, documentation) in enumerate(_TOPIC_SERIES):
+            family = CounterMetricFamily("kafka_server_brokertopicmetrics_" + name, documentation, labels=["topic"])
+            for topic, tally in topics:
+                family.add_metric([topic], tally[slot])
+            # The all-topics MBean has no topic key: the same family, a sample without labels.
+            family.samples.append(Sample(family.name + "_total", {}, self._all_topics[slot]))
+            yield family
+        for index, name in enumerate(("isrshrinks", "isrexpands")):
+            yield CounterMetricFamily("kafka_server_replicamanager_" + name,
+                                      "ISR %s of partitions this broker leads." % ("shrinks", "expansions")[index],
+                                      value=self._isr_changes[index])
+        listeners = list(self._listeners.items())
+        for slot, attribute, documentation in (
+                (0, "connection_count", "Open client connections."),
+                (1, "incoming_byte_total", "Request bytes received (size prefix included)."),
+                (2, "outgoing_byte_total", "Response bytes sent (size prefix included).")):
+            family = GaugeMetricFamily(_SOCKET_PREFIX + attribute, documentation,
+                                       labels=["listener", "networkProcessor"])
+            for listener, tally in listeners:
+                family.add_metric([listener, "0"], tally[slot])
+            yield family
+
+
+class _HookedCollector:
+    """Adapts :meth:`BrokerMetrics.collect_hooked` to prometheus_client's Collector protocol."""
+
+    def __init__(self, metrics):
+        self._metrics = metrics
+
+    def collect(self):
+        return self._metrics.collect_hooked()
+
+    def describe(self):
+        return []
 
 
 class MetricsResource(Resource):

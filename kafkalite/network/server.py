@@ -150,7 +150,8 @@ class KafkaServerProtocol(Protocol):
         if metrics is not None:
             context = request.context
             metrics.observe_request(
-                request.api_name, self.factory.reactor.seconds() - context.received_at,
+                self.factory.listener_name, request.api_name, context.api_version,
+                self.factory.reactor.seconds() - context.received_at,
                 context.frame_size + 4, request.response_size + 4 if responded else 0,
             )
         self._flush_output()
@@ -206,8 +207,8 @@ class KafkaServerFactory(Factory):
         exception is answered with the API's error response.
     :param listener_name: the listener name put in every :class:`RequestContext`.
     :param socket_request_max_bytes: the largest request accepted; larger closes.
-    :param metrics: optional object with ``observe_request(api_name, seconds,
-        request_bytes, response_bytes)``, ``connection_opened(listener)`` and
+    :param metrics: optional object with ``observe_request(listener, api_name, api_version,
+        seconds, request_bytes, response_bytes)``, ``connection_opened(listener)`` and
         ``connection_closed(listener)`` (:class:`kafkalite.metrics.BrokerMetrics`).
     :param max_in_flight: unanswered requests per connection before reading pauses.
     """

@@ -26,6 +26,16 @@ from kafkalite.replica.partition import Partition
 from kafkalite.replica.purgatory import Purgatory
 from kafkalite.replica.read_replica import preferred_read_replica
 
+# The errors Kafka does not count as failed produce/fetch requests (ReplicaManager's
+# appendToLocalLog and readFromLocalLog mark FailedProduce/FetchRequestsPerSec for the others).
+_EXPECTED_PRODUCE_ERRORS = frozenset(error.code for error in (
+    errors.UnknownTopicOrPartitionError, errors.NotLeaderOrFollowerError, errors.MessageTooLargeError,
+    errors.RecordListTooLargeError, errors.CorruptMessageError, errors.KafkaStorageError))
+_EXPECTED_FETCH_ERRORS = frozenset(error.code for error in (
+    errors.UnknownTopicOrPartitionError, errors.NotLeaderOrFollowerError, errors.UnknownLeaderEpochError,
+    errors.FencedLeaderEpochError, errors.ReplicaNotAvailableError, errors.KafkaStorageError,
+    errors.OffsetOutOfRangeError))
+
 __all__ = ["ReplicaManager", "ProduceResult", "FetchRequestPartition", "FetchResult"]
 
 CONSUMER_REPLICA_ID = -1
@@ -74,8 +84,10 @@ class ReplicaManager:
     :param metadata_cache: the :class:`MetadataCache` (to tell unknown topics from moved ones).
     :param reactor: ``IReactorTime``.
     :param topic_config: ``async (topic) -> LogConfig`` giving a topic's effective log config.
-    :param metrics: optional broker metrics with ``observe_messages_in(topic, records, bytes)`` and
-        ``observe_bytes_out(topic, bytes)``.
+    :param metrics: optional broker metrics (:class:`kafkalite.metrics.BrokerMetrics`) with
+        ``observe_messages_in(topic, records, bytes)``, ``observe_bytes_out(topic, bytes)``,
+        ``observe_produce_partition(topic)``, ``observe_failed_produce(topic)``, ``observe_fetch_partition(topic)``,
+        ``observe_failed_fetch(topic)``, ``isr_changed(shrunk)`` and ``remove_topic(topic)``.
     :param leader_quota: the leader's :class:`kafkalite.replica.quota.ReplicationQuota` (None: never throttled).
     """
 
@@ -252,6 +264,11 @@ class ReplicaManager:
         if stopped:
             for listener in self._leadership_listeners:
                 listener.on_stop_replicas(stopped)
+        if self.metrics is not None:
+            # Kafka drops a topic's BrokerTopicMetrics once its last partition here is deleted.
+            hosted = {topic for topic, _ in self.partitions}
+            for topic in {topic for topic, _, delete, _ in targets if delete} - hosted:
+                self.metrics.remove_topic(topic)
         return {"error_code": 0, "partition_errors": partition_errors}
 
     # -- lookups -----------------------------------------------------------------------
@@ -285,9 +302,12 @@ class ReplicaManager:
         """
         results = {}
         waiting = []
+        metrics = self.metrics
         for topic, partition_index, records in entries:
             result = ProduceResult()
             results[(topic, partition_index)] = result
+            if metrics is not None:
+                metrics.observe_produce_partition(topic)
             try:
                 partition = self._leader_partition(topic, partition_index)
                 if records is None:
@@ -303,13 +323,15 @@ class ReplicaManager:
             except errors.KafkaError as error:
                 result.error_code = error.code
                 result.error_message = error.message
+                if metrics is not None and error.code not in _EXPECTED_PRODUCE_ERRORS:
+                    metrics.observe_failed_produce(topic)
                 continue
             result.base_offset = info.first_offset
             result.log_append_time_ms = info.log_append_time_ms
             result.log_start_offset = info.log_start_offset
             result.required_offset = info.last_offset + 1
-            if not info.duplicate and self.metrics is not None:
-                self.metrics.observe_messages_in(topic, info.records_count, info.size)
+            if not info.duplicate and metrics is not None:
+                metrics.observe_messages_in(topic, info.records_count, info.size)
             key = (topic, partition_index)
             partition.maybe_increment_high_watermark()
             self.fetch_purgatory.check(key)
@@ -370,9 +392,12 @@ class ReplicaManager:
         throttled = self.leader_quota.throttled if is_follower and self.leader_quota is not None else None
         exceeded = None
         now = self.now_ms()
+        metrics = self.metrics
         for request in partitions:
             result = FetchResult()
             results.append(result)
+            if metrics is not None:
+                metrics.observe_fetch_partition(request.topic)
             try:
                 partition = leaders.get((request.topic, request.partition))
                 if partition is None or not (partition.is_leader or client_metadata is not None):
@@ -429,14 +454,16 @@ class ReplicaManager:
             except errors.KafkaError as error:
                 result.error_code = error.code
                 answer_now = True
+                if metrics is not None and error.code not in _EXPECTED_FETCH_ERRORS:
+                    metrics.observe_failed_fetch(request.topic)
                 continue
             region = info.records
             if region is not None and region.length:
                 result.records = region
                 remaining -= region.length
                 available += region.length
-                if self.metrics is not None and not is_follower:
-                    self.metrics.observe_bytes_out(request.topic, region.length)
+                if metrics is not None and not is_follower:
+                    metrics.observe_bytes_out(request.topic, region.length)
                 if throttled and request.partition in throttled.get(request.topic, ()):
                     throttled_bytes += region.length
         return results, available, answer_now, throttled_bytes
@@ -478,9 +505,12 @@ class ReplicaManager:
     def _write_isr(self, partition, new_isr):
         if self.isr_writer is None:
             return None
+        shrunk = len(new_isr) < len(partition.isr)
         d = defer.Deferred.fromCoroutine(self.isr_writer.write_isr(partition, new_isr))
 
         def written(applied):
+            if applied and self.metrics is not None:
+                self.metrics.isr_changed(shrunk)
             if self.partitions.get(partition.key) is partition and partition.is_leader:
                 # A smaller ISR may let the high watermark, and parked acks=all produces, move on; parked
                 # fetches only care when the high watermark moved.

@@ -24,7 +24,8 @@ def _racked_cluster(zookeeper, workdir, racks, overrides=None):
 
 def _bytes_out(broker, topic):
     text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % broker.metrics_port, timeout=10).read().decode()
-    match = re.search(r'^kafkalite_bytes_out_total\{topic="%s"\} (\S+)$' % re.escape(topic), text, re.M)
+    pattern = r'^kafka_server_brokertopicmetrics_bytesout_total\{topic="%s"\} (\S+)$' % re.escape(topic)
+    match = re.search(pattern, text, re.M)
     return float(match.group(1)) if match else 0.0
 
 

@@ -142,8 +142,9 @@ def test_metrics_endpoint_counts_requests(broker):
     assert create_topic(address, "measured")["error_code"] == 0
     produce(address, "measured", 0, build_batch([Record(b"k", b"v")] * 3))
     text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % broker.metrics_port, timeout=10).read().decode()
-    assert 'kafkalite_requests_total{api="Produce"}' in text
-    assert 'kafkalite_messages_in_total{topic="measured"} 3.0' in text
+    assert 'kafka_network_requestmetrics_requests_total{request="Produce",version=' in text
+    assert 'kafka_server_brokertopicmetrics_messagesin_total{topic="measured"} 3.0' in text
+    assert "\nkafka_server_replicamanager_partitioncount 1.0\n" in text
 
 
 @pytest.mark.slow

@@ -124,8 +124,8 @@ class FakeMetrics:
         self.requests = []
         self.connections = 0
 
-    def observe_request(self, api_name, seconds, request_bytes, response_bytes):
-        self.requests.append((api_name, seconds, request_bytes, response_bytes))
+    def observe_request(self, listener, api_name, api_version, seconds, request_bytes, response_bytes):
+        self.requests.append((listener, api_name, api_version, seconds, request_bytes, response_bytes))
 
     def connection_opened(self, listener):
         self.connections += 1

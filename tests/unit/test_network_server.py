@@ -393,7 +393,7 @@ def test_fileregion_fallback_writes_the_same_bytes():
 
 
 def test_metrics_hook_called_per_request():
-    """observe_request gets the api name, latency from the clock and frame sizes."""
+    """observe_request gets the listener, api name and version, latency from the clock and frame sizes."""
     metrics = FakeMetrics()
     d = defer.Deferred()
     protocol, transport, clock, _ = connect(Recorder(lambda c, r: d), metrics=metrics)
@@ -401,7 +401,10 @@ def test_metrics_hook_called_per_request():
     protocol.dataReceived(frame)
     clock.advance(0.25)
     d.callback(metadata_response("xyz"))
-    assert metrics.requests == [("Metadata", 0.25, len(frame), len(transport.value()))]
+    [(listener, api, version, seconds, request_bytes, response_bytes)] = metrics.requests
+    assert (api, seconds, request_bytes, response_bytes) == ("Metadata", 0.25, len(frame), len(transport.value()))
+    assert listener == protocol.factory.listener_name
+    assert version == METADATA_VERSION
     assert metrics.connections == 1
     protocol.connectionLost(None)
     assert metrics.connections == 0
@@ -412,7 +415,7 @@ def test_metrics_count_error_responses():
     metrics = FakeMetrics()
     protocol, transport, _, _ = connect(Recorder(raise_for("t", RuntimeError("boom"))), metrics=metrics)
     protocol.dataReceived(metadata_frame(1, "t"))
-    assert [(name, size) for name, _, _, size in metrics.requests] == [("Metadata", len(transport.value()))]
+    assert [(name, size) for _, name, _, _, _, size in metrics.requests] == [("Metadata", len(transport.value()))]
 
 
 def test_reading_pauses_when_too_many_requests_in_flight():
