@@ -1,0 +1,79 @@
+"""The Kafka-named metrics scraped from a real 3-broker cluster: throughput per topic, the
+ReplicaManager and controller gauges summed across brokers, per-partition log series that
+disappear with a deleted topic, and under-replicated partitions once a broker stops."""
+
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.integration.test_topic_deletion import delete_topic
+from tests.support.clients import create_topic, produce_acked
+from tests.support.cluster import wait_until
+
+OVERRIDES = {"auto.leader.rebalance.enable": "false", "replica.lag.time.max.ms": "3000"}
+
+
+def scrape(broker):
+    """``{(name, frozenset(labels.items())): value}`` of one broker's /metrics."""
+    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % broker.metrics_port, timeout=10).read().decode()
+    return {(sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def sample(samples, name, **labels):
+    return samples.get((name, frozenset(labels.items())))
+
+
+def total(cluster, name, brokers=None, **labels):
+    """``name{labels}`` summed over ``brokers`` (default: all), absent series counting 0."""
+    return sum(sample(scrape(broker), name, **labels) or 0
+               for broker in (brokers or cluster.brokers))
+
+
+@pytest.mark.slow
+@pytest.mark.cluster(size=3, overrides=OVERRIDES, metrics=True)
+def test_kafka_named_metrics_on_a_three_broker_cluster(cluster):
+    bootstrap = cluster.bootstrap
+    create_topic(bootstrap, "metered", assignment=[[1, 2, 3], [2, 3, 1], [3, 1, 2]])
+    create_topic(bootstrap, "doomed", assignment=[[1, 2]])
+    produce_acked(bootstrap, "metered", 30, partition=0)
+    produce_acked(bootstrap, "doomed", 10)
+
+    leader = scrape(cluster.broker(1))
+    assert sample(leader, "kafka_server_brokertopicmetrics_messagesin_total", topic="metered") == 30
+    assert sample(leader, "kafka_server_brokertopicmetrics_messagesin_total") == 40
+    assert sample(leader, "kafka_server_brokertopicmetrics_bytesin_total", topic="metered") > 0
+    assert sample(leader, "kafka_server_brokertopicmetrics_totalproducerequests_total", topic="metered") >= 3
+    assert sample(leader, "kafka_server_brokertopicmetrics_totalfetchrequests_total", topic="metered") > 0
+    assert sum(value for (name, labels), value in leader.items()
+               if name == "kafka_network_requestmetrics_requests_total" and ("request", "Produce") in labels) > 0
+    assert sample(leader, "kafka_network_requestmetrics_totaltimems_count", request="Produce") > 0
+    assert sample(leader, "process_cpu_seconds_total") is not None
+
+    wait_until(lambda: total(cluster, "kafka_server_replicamanager_partitioncount") == 11, 30,
+               message="11 replicas hosted across the brokers")
+    wait_until(lambda: total(cluster, "kafka_server_replicamanager_leadercount") == 4, 30, message="4 leaders")
+    assert total(cluster, "kafka_controller_kafkacontroller_activecontrollercount") == 1
+    assert total(cluster, "kafka_controller_kafkacontroller_globalpartitioncount") == 4
+    assert total(cluster, "kafka_controller_kafkacontroller_offlinepartitionscount") == 0
+    wait_until(lambda: all((sample(scrape(b), "kafka_log_log_size", topic="metered", partition="0") or 0) > 0
+                           for b in cluster.brokers), 30, message="partition 0 replicated to every broker")
+    assert sample(scrape(cluster.broker(2)), "kafka_log_log_numlogsegments", topic="doomed", partition="0") == 1
+
+    delete_topic(bootstrap, "doomed")
+    for broker_id in (1, 2):
+        broker = cluster.broker(broker_id)
+        wait_until(lambda: sample(scrape(broker), "kafka_log_log_size", topic="doomed", partition="0") is None, 30,
+                   message="broker %d's doomed-0 log series gone" % broker_id)
+    assert sample(scrape(cluster.broker(1)), "kafka_server_brokertopicmetrics_messagesin_total",
+                  topic="doomed") is None
+    assert sample(scrape(cluster.broker(1)), "kafka_server_brokertopicmetrics_messagesin_total") == 40
+    wait_until(lambda: total(cluster, "kafka_server_replicamanager_partitioncount") == 9, 30,
+               message="9 replicas once doomed is gone")
+
+    cluster.broker(3).stop()
+    survivors = [cluster.broker(1), cluster.broker(2)]
+    wait_until(lambda: total(cluster, "kafka_server_replicamanager_underreplicatedpartitions", survivors) == 3,
+               30, message="the 3 metered partitions under-replicated on the surviving leaders")
+    assert total(cluster, "kafka_controller_kafkacontroller_activecontrollercount", survivors) == 1
