@@ -171,25 +171,29 @@ class BrokerMetrics:
         (self._topics.get(topic) or self._topic(topic))[BYTES_OUT] += nbytes
         self._all_topics[BYTES_OUT] += nbytes
 
+    def _count_partition(self, topic, slot):
+        if topic is not None:
+            (self._topics.get(topic) or self._topic(topic))[slot] += 1
+        self._all_topics[slot] += 1
+
+    # Each takes the partition's topic, or None for a partition not hosted here (counted broker-wide
+    # only, so requests for deleted or unknown topics create no series).
+
     def observe_produce_partition(self, topic):
         """A produce request carried a partition of ``topic`` (Kafka's TotalProduceRequestsPerSec)."""
-        (self._topics.get(topic) or self._topic(topic))[TOTAL_PRODUCE] += 1
-        self._all_topics[TOTAL_PRODUCE] += 1
+        self._count_partition(topic, TOTAL_PRODUCE)
 
     def observe_failed_produce(self, topic):
         """Appending to a partition of ``topic`` failed unexpectedly (FailedProduceRequestsPerSec)."""
-        (self._topics.get(topic) or self._topic(topic))[FAILED_PRODUCE] += 1
-        self._all_topics[FAILED_PRODUCE] += 1
+        self._count_partition(topic, FAILED_PRODUCE)
 
     def observe_fetch_partition(self, topic):
         """A fetch request (consumer's or follower's) carried a partition of ``topic`` (TotalFetchRequestsPerSec)."""
-        (self._topics.get(topic) or self._topic(topic))[TOTAL_FETCH] += 1
-        self._all_topics[TOTAL_FETCH] += 1
+        self._count_partition(topic, TOTAL_FETCH)
 
     def observe_failed_fetch(self, topic):
         """Reading a partition of ``topic`` failed unexpectedly (FailedFetchRequestsPerSec)."""
-        (self._topics.get(topic) or self._topic(topic))[FAILED_FETCH] += 1
-        self._all_topics[FAILED_FETCH] += 1
+        self._count_partition(topic, FAILED_FETCH)
 
     def isr_changed(self, shrunk):
         """A partition we lead had its ISR shrunk (``shrunk``) or expanded (IsrShrinksPerSec, IsrExpandsPerSec)."""

@@ -87,7 +87,8 @@ class ReplicaManager:
     :param metrics: optional broker metrics (:class:`kafkalite.metrics.BrokerMetrics`) with
         ``observe_messages_in(topic, records, bytes)``, ``observe_bytes_out(topic, bytes)``,
         ``observe_produce_partition(topic)``, ``observe_failed_produce(topic)``, ``observe_fetch_partition(topic)``,
-        ``observe_failed_fetch(topic)``, ``isr_changed(shrunk)`` and ``remove_topic(topic)``.
+        ``observe_failed_fetch(topic)`` (``topic`` None for a partition not hosted here), ``isr_changed(shrunk)``
+        and ``remove_topic(topic)``.
     :param leader_quota: the leader's :class:`kafkalite.replica.quota.ReplicationQuota` (None: never throttled).
     """
 
@@ -306,8 +307,10 @@ class ReplicaManager:
         for topic, partition_index, records in entries:
             result = ProduceResult()
             results[(topic, partition_index)] = result
+            # A partition not hosted here counts broker-wide only: a deleted or unknown topic gets no series.
+            hosted_topic = topic if metrics is not None and (topic, partition_index) in self.partitions else None
             if metrics is not None:
-                metrics.observe_produce_partition(topic)
+                metrics.observe_produce_partition(hosted_topic)
             try:
                 partition = self._leader_partition(topic, partition_index)
                 if records is None:
@@ -324,7 +327,7 @@ class ReplicaManager:
                 result.error_code = error.code
                 result.error_message = error.message
                 if metrics is not None and error.code not in _EXPECTED_PRODUCE_ERRORS:
-                    metrics.observe_failed_produce(topic)
+                    metrics.observe_failed_produce(hosted_topic)
                 continue
             result.base_offset = info.first_offset
             result.log_append_time_ms = info.log_append_time_ms
@@ -396,10 +399,11 @@ class ReplicaManager:
         for request in partitions:
             result = FetchResult()
             results.append(result)
+            partition = leaders.get((request.topic, request.partition))
+            hosted_topic = request.topic if partition is not None else None
             if metrics is not None:
-                metrics.observe_fetch_partition(request.topic)
+                metrics.observe_fetch_partition(hosted_topic)
             try:
-                partition = leaders.get((request.topic, request.partition))
                 if partition is None or not (partition.is_leader or client_metadata is not None):
                     partition = self._leader_partition(request.topic, request.partition)  # raises the error
                 check_leader_epoch(partition, request.current_leader_epoch)
@@ -455,7 +459,7 @@ class ReplicaManager:
                 result.error_code = error.code
                 answer_now = True
                 if metrics is not None and error.code not in _EXPECTED_FETCH_ERRORS:
-                    metrics.observe_failed_fetch(request.topic)
+                    metrics.observe_failed_fetch(hosted_topic)
                 continue
             region = info.records
             if region is not None and region.length:
