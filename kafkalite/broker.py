@@ -24,6 +24,7 @@ from kafkalite.coordinator.group_metadata_manager import OFFSETS_TOPIC, GroupMet
 from kafkalite.coordinator.producer_id import ProducerIdManager
 from kafkalite.log.config import LogConfig
 from kafkalite.log.manager import LogManager
+from kafkalite.metrics_groups import GroupLagCollector
 from kafkalite.metrics_state import BrokerStateCollector
 from kafkalite.network.server import KafkaServerFactory, listen
 from kafkalite.replica.fetcher import ReplicaFetcherManager
@@ -148,6 +149,7 @@ class KafkaServer:
         if self.metrics is not None:
             self.metrics.registry.register(
                 BrokerStateCollector(self.replica_manager, self.controller, self.log_manager))
+            self.metrics.registry.register(GroupLagCollector(self.replica_manager, group_manager))
         self.apis = KafkaApis(
             config, self.cluster_id, self.replica_manager, self.metadata_cache, self.controller,
             self.group_coordinator, self.topic_admin, self.producer_ids, extra_handlers=(

@@ -199,6 +199,8 @@ class GroupMetadataManager:
         self._append = append
         self._high_watermark = high_watermark
         self._groups = {}
+        #: offsets committed (written) through this coordinator, for the commit rate metric.
+        self.offset_commits = 0
         self.owned_partitions = set()
         self.loading_partitions = set()
         #: partition → token of the load in progress (a newer load or an unload invalidates it).
@@ -402,6 +404,8 @@ class GroupMetadataManager:
         def written(code):
             if not code and self._groups.get(group.group_id) is group:
                 group.offsets.update(accepted)
+            if not code:
+                self.offset_commits += len(accepted)
             results.update(dict.fromkeys(accepted, code))
             return results
         return self._write(group.group_id, records).addCallback(written)

@@ -1,6 +1,7 @@
 """The Kafka-named metrics scraped from a real 3-broker cluster: throughput per topic, the
 ReplicaManager and controller gauges summed across brokers, per-partition log series that
-disappear with a deleted topic, and under-replicated partitions once a broker stops."""
+disappear with a deleted topic, a group's committed offset and lag in kafka_exporter's names
+on its coordinator, and under-replicated partitions once a broker stops."""
 
 import urllib.request
 
@@ -18,6 +19,16 @@ def delete_topic(bootstrap, topic):
 
     admin = AdminClient({"bootstrap.servers": bootstrap})  # kept: the futures die with their client
     admin.delete_topics([topic], operation_timeout=10)[topic].result(30)
+
+
+def commit_offset(bootstrap, group, topic, partition, offset):
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        consumer.commit(offsets=[TopicPartition(topic, partition, offset)], asynchronous=False)
+    finally:
+        consumer.close()
 
 
 def scrape(broker):
@@ -41,7 +52,7 @@ def total(cluster, name, brokers=None, **labels):
 @pytest.mark.cluster(size=3, overrides=OVERRIDES, metrics=True)
 def test_kafka_named_metrics_on_a_three_broker_cluster(cluster):
     """Produce, check the leader's counters and the cluster-wide gauges, delete a topic (its series go),
-    stop a broker (the survivors count under-replicated partitions)."""
+    commit a group's offset (its lag appears), stop a broker (the survivors count under-replicated partitions)."""
     bootstrap = cluster.bootstrap
     create_topic(bootstrap, "metered", assignment=[[1, 2, 3], [2, 3, 1], [3, 1, 2]])
     create_topic(bootstrap, "doomed", assignment=[[1, 2]])
@@ -78,8 +89,19 @@ def test_kafka_named_metrics_on_a_three_broker_cluster(cluster):
     wait_until(lambda: total(cluster, "kafka_server_replicamanager_partitioncount") == 9, 30,
                message="9 replicas once doomed is gone")
 
+    commit_offset(bootstrap, "lagger", "metered", 0, 20)
+    wait_until(lambda: total(cluster, "kafka_consumergroup_current_offset",
+                             consumergroup="lagger", topic="metered", partition="0") == 20, 30,
+               message="the coordinator exports the committed offset")
+    assert total(cluster, "kafka_consumergroup_lag", consumergroup="lagger", topic="metered", partition="0") == 10
+    assert total(cluster, "kafka_topic_partition_current_offset", topic="metered", partition="0") == 30
+    assert total(cluster, "kafka_server_group_coordinator_metrics_offset_commit_count") >= 1
+
     cluster.broker(3).stop()
     survivors = [cluster.broker(1), cluster.broker(2)]
-    wait_until(lambda: total(cluster, "kafka_server_replicamanager_underreplicatedpartitions", survivors) == 3,
+    wait_until(lambda: sum(total(cluster, "kafka_topic_partition_under_replicated_partition", survivors,
+                                 topic="metered", partition=str(p)) for p in range(3)) == 3,
                30, message="the 3 metered partitions under-replicated on the surviving leaders")
+    # __consumer_offsets' partitions with a replica on broker 3 count too
+    assert total(cluster, "kafka_server_replicamanager_underreplicatedpartitions", survivors) >= 3
     assert total(cluster, "kafka_controller_kafkacontroller_activecontrollercount", survivors) == 1

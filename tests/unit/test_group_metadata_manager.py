@@ -95,6 +95,7 @@ def test_store_and_reload_group_and_offsets(clock, topic, manager):
     group = stable_group(manager)
     assert result(manager.store_group(group)) == 0
     assert commit(manager, group, {("t", 0): (10, 3, "meta", 5), ("t", 1): (20,)}) == {("t", 0): 0, ("t", 1): 0}
+    assert manager.offset_commits == 2  # the commit-rate metric counts written offsets
     assert topic.records(0)[0] == (group_metadata_key("g"), group_metadata_value(group))
 
     unloaded = []
