@@ -148,7 +148,7 @@ class KafkaServer:
                                           topic_unclean_election=self._topic_unclean_election)
         if self.metrics is not None:
             self.metrics.registry.register(
-                BrokerStateCollector(self.replica_manager, self.controller, self.log_manager))
+                BrokerStateCollector(self.replica_manager, self.controller, self.log_manager, self.zk))
             self.metrics.registry.register(GroupLagCollector(self.replica_manager, group_manager))
         self.apis = KafkaApis(
             config, self.cluster_id, self.replica_manager, self.metadata_cache, self.controller,
@@ -277,6 +277,8 @@ class KafkaServer:
         self._registered = True
 
     def _on_zk_state(self, state):
+        if self.metrics is not None:
+            self.metrics.zookeeper_state_changed(state)
         if self._shutting_down:
             return
         if state == "LOST":

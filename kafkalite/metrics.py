@@ -30,6 +30,10 @@ state at scrape time live in :mod:`kafkalite.metrics_state`. The mapping (MBean 
   per-topic MBean and an all-topics one.
 - ``kafka.server:type=ReplicaManager,name=IsrShrinksPerSec`` / ``IsrExpandsPerSec`` →
   counters ``kafka_server_replicamanager_isrshrinks_total`` / ``..._isrexpands_total``.
+- ``kafka.server:type=SessionExpireListener,name=ZooKeeperSyncConnectsPerSec`` /
+  ``ZooKeeperDisconnectsPerSec`` / ``ZooKeeperExpiresPerSec`` → counters
+  ``kafka_server_sessionexpirelistener_zookeepersyncconnects_total`` / ``..._zookeeperdisconnects_total``
+  / ``..._zookeeperexpires_total`` (counted from the session's state changes after start-up).
 - ``kafka.network:type=RequestMetrics,name=RequestsPerSec,request=R,version=V`` → counter
   ``kafka_network_requestmetrics_requests_total{request,version}``.
 - ``kafka.network:type=RequestMetrics,name=TotalTimeMs,request=R`` → histogram
@@ -78,6 +82,12 @@ _TOPIC_SERIES = (
     ("failedfetchrequests", "Fetch partitions that failed (not leader/unknown/out of range excepted, as Kafka)."),
 )
 _SOCKET_PREFIX = "kafka_server_socket_server_metrics_"
+# Session state → Kafka's SessionExpireListener meter counting it.
+_ZOOKEEPER_EVENTS = {
+    "CONNECTED": ("zookeepersyncconnects", "Connections (and reconnections) to ZooKeeper."),
+    "SUSPENDED": ("zookeeperdisconnects", "Disconnections from ZooKeeper (the session may survive)."),
+    "LOST": ("zookeeperexpires", "ZooKeeper sessions expired."),
+}
 
 
 class BrokerMetrics:
@@ -102,6 +112,7 @@ class BrokerMetrics:
         self._topics = {}  # topic -> tally list (see the slot constants)
         self._all_topics = [0] * len(_TOPIC_SERIES)
         self._isr_changes = [0, 0]  # shrinks, expands
+        self._zookeeper_events = dict.fromkeys(_ZOOKEEPER_EVENTS, 0)
         registry.register(_HookedCollector(self))
         if process:
             ProcessCollector(registry=registry)
@@ -195,6 +206,11 @@ class BrokerMetrics:
         """Reading a partition of ``topic`` failed unexpectedly (FailedFetchRequestsPerSec)."""
         self._count_partition(topic, FAILED_FETCH)
 
+    def zookeeper_state_changed(self, state):
+        """The ZooKeeper session went ``"CONNECTED"``, ``"SUSPENDED"`` (disconnected) or ``"LOST"`` (expired)."""
+        if state in self._zookeeper_events:
+            self._zookeeper_events[state] += 1
+
     def isr_changed(self, shrunk):
         """A partition we lead had its ISR shrunk (``shrunk``) or expanded (IsrShrinksPerSec, IsrExpandsPerSec)."""
         self._isr_changes[0 if shrunk else 1] += 1
@@ -217,6 +233,9 @@ class BrokerMetrics:
             yield CounterMetricFamily("kafka_server_replicamanager_" + name,
                                       "ISR %s of partitions this broker leads." % ("shrinks", "expansions")[index],
                                       value=self._isr_changes[index])
+        for state, (name, documentation) in _ZOOKEEPER_EVENTS.items():
+            yield CounterMetricFamily("kafka_server_sessionexpirelistener_" + name, documentation,
+                                      value=self._zookeeper_events[state])
         listeners = list(self._listeners.items())
         for slot, attribute, documentation in (
                 (0, "connection_count", "Open client connections."),

@@ -22,6 +22,11 @@ Yammer gauge's ``Value`` (MBean → gauge):
   ``kafka_server_delayedoperationpurgatory_purgatorysize{delayedOperation}`` (``Produce``,
   ``Fetch``, ``DeleteRecords``).
 
+- ``kafka.server:type=SessionExpireListener,name=SessionState`` (a string, which the JMX
+  exporter skips) → ``kafka_server_sessionexpirelistener_sessionstate{sessionstate}``: 1 for
+  the current state (``CONNECTED``, ``SUSPENDED``, ``LOST``), 0 for the others, shaped as
+  Strimzi's rule for KRaft's ``current-state`` shapes a state.
+
 As in Kafka, the controller gauges other than ActiveControllerCount are 0 on a
 broker that is not the active controller, and the ReplicaManager's under-replicated
 and under-min-ISR counts cover the partitions this broker leads. We never take a log
@@ -42,12 +47,14 @@ class BrokerStateCollector:
     :param controller: a :class:`kafkalite.controller.controller.KafkaController`
         (``is_active``, ``context``).
     :param log_manager: a :class:`kafkalite.log.manager.LogManager` (``logs``, ``log_dirs``).
+    :param zk: optional :class:`kafkalite.zkclient.ZkClient` (``state``) for the session state gauge.
     """
 
-    def __init__(self, replica_manager, controller, log_manager):
+    def __init__(self, replica_manager, controller, log_manager, zk=None):
         self._replica_manager = replica_manager
         self._controller = controller
         self._log_manager = log_manager
+        self._zk = zk
 
     def describe(self):
         return []
@@ -57,6 +64,17 @@ class BrokerStateCollector:
         yield from self._controller_gauges()
         yield from self._log_gauges()
         yield from self._purgatory_gauges()
+        if self._zk is not None:
+            yield self._session_state_gauge()
+
+    def _session_state_gauge(self):
+        family = GaugeMetricFamily("kafka_server_sessionexpirelistener_sessionstate",
+                                   "1 for the ZooKeeper session's current state, 0 for the others.",
+                                   labels=["sessionstate"])
+        current = self._zk.state
+        for state in ("CONNECTED", "SUSPENDED", "LOST"):
+            family.add_metric([state], 1 if current == state else 0)
+        return family
 
     def _replica_manager_gauges(self):
         partitions = list(self._replica_manager.partitions.values())

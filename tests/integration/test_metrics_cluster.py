@@ -74,6 +74,7 @@ def test_kafka_named_metrics_on_a_three_broker_cluster(cluster):
                message="11 replicas hosted across the brokers")
     wait_until(lambda: total(cluster, "kafka_server_replicamanager_leadercount") == 4, 30, message="4 leaders")
     assert total(cluster, "kafka_controller_kafkacontroller_activecontrollercount") == 1
+    assert total(cluster, "kafka_server_sessionexpirelistener_sessionstate", sessionstate="CONNECTED") == 3
     assert total(cluster, "kafka_controller_kafkacontroller_globalpartitioncount") == 4
     assert total(cluster, "kafka_controller_kafkacontroller_offlinepartitionscount") == 0
     wait_until(lambda: all((sample(scrape(b), "kafka_log_log_size", topic="metered", partition="0") or 0) > 0

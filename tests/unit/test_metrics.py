@@ -99,6 +99,17 @@ def test_connections_isr_changes_and_separate_registries():
     assert value(other, "kafka_server_replicamanager_isrshrinks_total") == 0
 
 
+def test_zookeeper_session_events_are_counted():
+    """CONNECTED, SUSPENDED and LOST count as Kafka's sync connects, disconnects and expires."""
+    registry, metrics = new_metrics()
+    for state in ("SUSPENDED", "CONNECTED", "SUSPENDED", "LOST", "CONNECTED", "UNKNOWN"):
+        metrics.zookeeper_state_changed(state)
+    prefix = "kafka_server_sessionexpirelistener_"
+    assert value(registry, prefix + "zookeepersyncconnects_total") == 2
+    assert value(registry, prefix + "zookeeperdisconnects_total") == 2
+    assert value(registry, prefix + "zookeeperexpires_total") == 1
+
+
 def test_process_metrics_are_in_the_registry():
     """The standard process_* series come with the broker's registry."""
     registry, _ = new_metrics(process=True)
@@ -114,7 +125,7 @@ def _log(size, segments, start=0, end=0):
     return SimpleNamespace(size_in_bytes=size, num_segments=segments, log_start_offset=start, log_end_offset=end)
 
 
-def _state(active):
+def _state(active, zk=None):
     clock = Clock()
     partitions = {p.key: p for p in (
         _partition("a", 0, 1, [1, 2, 3], [1, 2, 3]),
@@ -130,7 +141,7 @@ def _state(active):
     log_manager = SimpleNamespace(logs={("a", 0): _log(100, 1), ("a", 1): _log(2000, 3, 5, 40),
                                         ("a", 2): _log(0, 1)})
     registry = CollectorRegistry()
-    registry.register(BrokerStateCollector(replica_manager, controller, log_manager))
+    registry.register(BrokerStateCollector(replica_manager, controller, log_manager, zk))
     return registry, replica_manager, log_manager
 
 
@@ -178,6 +189,18 @@ def test_purgatory_sizes_by_delayed_operation():
     assert value(registry, name, delayedOperation="Produce") == 0
     assert value(registry, name, delayedOperation="Fetch") == 0
     assert value(registry, name, delayedOperation="DeleteRecords") == 0
+
+
+def test_session_state_gauge_follows_the_zookeeper_client():
+    """One of CONNECTED/SUSPENDED/LOST is 1, read from the client at scrape."""
+    zk = SimpleNamespace(state="CONNECTED")
+    registry, _, _ = _state(active=False, zk=zk)
+    name = "kafka_server_sessionexpirelistener_sessionstate"
+    assert value(registry, name, sessionstate="CONNECTED") == 1
+    assert value(registry, name, sessionstate="LOST") == 0
+    zk.state = "LOST"
+    assert value(registry, name, sessionstate="CONNECTED") == 0
+    assert value(registry, name, sessionstate="LOST") == 1
 
 
 def test_metrics_resource_renders_the_registry():
