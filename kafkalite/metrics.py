@@ -16,7 +16,8 @@ an MBean ``kafka.<domain>:type=<Type>,name=<Name>[,<k>=<v>...]`` (lower-cased) t
   ``kafka_server_socket_server_metrics_<attribute>{listener,networkProcessor}``.
 
 This module owns the series the network layer and the request handlers update
-(hot paths: a dict lookup and a few additions, no locks); those read from broker
+(hot paths: a dict lookup and a few additions; only the per-request counter and histogram
+are prometheus_client objects); those read from broker
 state at scrape time live in :mod:`kafkalite.metrics_state`. The mapping (MBean → series):
 
 - ``kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec`` → counter
@@ -91,7 +92,8 @@ _ZOOKEEPER_EVENTS = {
 
 
 class BrokerMetrics:
-    """The broker's request, throughput and connection metrics.
+    """The series the network layer, the replica manager and the broker's ZooKeeper listener update:
+    requests, topic throughput, connections and bytes per listener, ISR changes, ZooKeeper session events.
 
     :param registry: the ``CollectorRegistry`` every collector is registered in.
     :param process: also register prometheus_client's ``process_*`` collector (off for
