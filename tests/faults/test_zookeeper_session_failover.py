@@ -174,8 +174,9 @@ def _take_down_and_ride_out(ensemble, victim, how, chroot, topic, broker_session
 
 @pytest.mark.parametrize("how", ["SIGSTOP", "cut-off", "SIGKILL"])
 def test_brokers_keep_their_sessions_and_isrs_when_their_zookeeper_node_dies(zookeeper_ensemble, tmp_path, how):
-    """In turn, the ZooKeeper node with brokers connected (one not taken down before, when there
-    is one) goes down and comes back: no session lost, no ISR shrink, acks=all goes on."""
+    """In turn, the ensemble's leader, then a ZooKeeper node with brokers connected (one not taken
+    down before, when there is one) goes down and comes back: no session lost, no ISR shrink,
+    acks=all goes on."""
     ensemble = zookeeper_ensemble
     chroot = ZooKeeperChroot(ensemble, f"/zk-failover-{how.lower()}").create()
     cluster = start_fault_cluster(chroot, tmp_path / "cluster")
@@ -196,10 +197,15 @@ def test_brokers_keep_their_sessions_and_isrs_when_their_zookeeper_node_dies(zoo
         wait_until(lambda: recorder.acked_count() >= 20, timeout=30, message="the producer to be acknowledged")
 
         victims = []
-        for _ in range(ensemble.size):
+        for round_number in range(ensemble.size):
             where = wait_until(lambda: _all_brokers_placed(ensemble, broker_sessions), timeout=30,
                                message="every broker's session on a serving ZooKeeper node")
-            victim = min(set(where.values()), key=lambda node: (node in victims, node))
+            if round_number == 0:
+                # the ensemble's leader first: its followers then drop their clients too while they
+                # elect a new one, so every broker must find a serving node past the dead one
+                victim = wait_until(ensemble.leader, timeout=30, message="a ZooKeeper leader")
+            else:
+                victim = min(set(where.values()), key=lambda node: (node in victims, node))
             victims.append(victim)
             shrunk = _take_down_and_ride_out(ensemble, victim, how, chroot.chroot, topic, broker_sessions, recorder)
             assert shrunk == [], f"ISRs shrank while ZooKeeper node {victim} ({how}) was down: {shrunk[:5]}"
