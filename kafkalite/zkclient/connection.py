@@ -92,10 +92,13 @@ class ServerShareConnectionHandler(ConnectionHandler):
         left = max(deadline - time.monotonic(), 0.0)
         return left if timeout is None else min(timeout, left)
 
-    def check_heard(self):
-        """:raises ConnectionDropped: the connected server has been silent for the read timeout."""
+    def check_heard(self, readable=()):
+        """:raises ConnectionDropped: the connected server has been silent for the read timeout
+        (and its socket is not among ``readable``, the sockets just found with data to read)."""
         deadline = self._heard_deadline
-        if deadline is not None and time.monotonic() >= deadline:
+        if deadline is None or (self._socket is not None and self._socket in readable):
+            return
+        if time.monotonic() >= deadline:
             self._heard_deadline = None
             raise ConnectionDropped(f"nothing received from the server in {self._read_timeout_s * 1000:.0f} ms")
 

@@ -67,10 +67,10 @@ class PollingHandler(SequentialThreadingHandler):
         connection = self.connection
         if connection is None:
             return poll_select(rlist, wlist, xlist, timeout)
-        timeout = connection.read_budget_s(timeout, [*rlist, *wlist])
+        timeout = connection.read_budget_s(timeout, rlist)
         readable, writable, errors = poll_select(rlist, wlist, xlist, timeout)
-        if not readable and not writable:
-            # raised inside kazoo's socket handling: the connection is dropped, the next server tried
-            connection.check_heard()
+        # checked whatever else is ready (a steady flow of requests must not hide a silent server);
+        # raised inside kazoo's socket handling, so the connection is dropped and the next server tried
+        connection.check_heard(readable)
         return readable, writable, errors
 
