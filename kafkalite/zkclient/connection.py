@@ -143,7 +143,9 @@ def install(kazoo_client):
     """Replace ``kazoo_client``'s connection handler (before ``start``) with a :class:`ServerShareConnectionHandler`.
 
     The client's handler must cap its TCP connect timeout with the connection's budget
-    (:class:`kafkalite.zkclient.handler.PollingHandler` does).
+    (:class:`kafkalite.zkclient.handler.PollingHandler` does). The hooks overridden are
+    kazoo's private methods (2.9 to 2.11): ``tests/unit/test_zkclient_connection.py`` drives
+    each of them, so a kazoo that changes them fails there first.
     """
     old = kazoo_client._connection
     connection = ServerShareConnectionHandler(
