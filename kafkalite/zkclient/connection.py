@@ -71,10 +71,13 @@ class ServerShareConnectionHandler(ConnectionHandler):
     # -- the budget ----------------------------------------------------------------------------
 
     def attempt_timeout_s(self):
-        """Seconds one server gets to connect and complete the handshake."""
+        """Seconds one server gets to connect and complete the handshake: its share of the session,
+        at most the read timeout. With one or two servers the share alone would let one attempt on
+        a server that accepts but never answers (ZooKeeper 3.8 does that to a client connecting
+        while it starts) use up the session; capped, the client tries again with a third left."""
         session_ms = self._negotiated_timeout_ms or self.client._session_timeout
         count = self._server_count or len(self.client.hosts)
-        return connect_timeout_ms(session_ms, count) / 1000.0
+        return min(connect_timeout_ms(session_ms, count), read_timeout_ms(session_ms)) / 1000.0
 
     def connect_budget_s(self, timeout):
         """``timeout`` (seconds, or None) capped by what is left of the current attempt's budget."""
