@@ -2,7 +2,9 @@
 
 The only package of kafkalite that imports kazoo. Modules: ``client`` (:class:`ZkClient`:
 session, watches, single operations, batched reads and writes), ``values`` (errors,
-stats, transaction operations), ``multiread`` (ZooKeeper's multiRead request).
+stats, transaction operations), ``multiread`` (ZooKeeper's multiRead request),
+``connection`` and ``handler`` (kazoo's connection kept to ZooKeeper's Java client's
+per-server timeouts, waiting without a descriptor of its own).
 """
 
 from kafkalite.zkclient.client import CONNECTED, LOST, SUSPENDED, ZkClient, install_kazoo_logging

@@ -26,6 +26,7 @@ from twisted.internet import defer
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
+from kafkalite.zkclient import connection as server_share
 from kafkalite.zkclient.handler import PollingHandler
 from kafkalite.zkclient.multiread import MultiRead
 from kafkalite.zkclient.results import first_failure, multi_results, pack, raise_first_error, read_results
@@ -138,6 +139,8 @@ class ZkClient:
             logger=logging.getLogger("kazoo.client"),
             handler=PollingHandler(),
         )
+        # each server gets a share of the session, as in ZooKeeper's Java client (see connection.py)
+        server_share.install(self._kazoo)
         self._kazoo.add_listener(self._on_kazoo_state)
 
     # -- lifecycle -------------------------------------------------------------------------

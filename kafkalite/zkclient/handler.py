@@ -5,6 +5,11 @@ kazoo's connection thread waits on its sockets through ``handler.select``, which
 of descriptors (10,000 partitions near ``ulimit -n``) then loses its ZooKeeper connection
 on the next wait ("socket connection error: Too many open files"), exactly when it most
 needs its session. ``poll()`` waits on the same sockets with no descriptor of its own.
+
+It also keeps kazoo's connection to ZooKeeper's Java client's timeouts
+(:mod:`kafkalite.zkclient.connection`): TCP connects within the budget of the attempt in
+progress instead of kazoo's whole session timeout, and waits on the connected server's socket
+no longer than the read timeout allows, leaving the server when it has been silent that long.
 """
 
 import select
@@ -44,7 +49,28 @@ def poll_select(rlist, wlist, xlist, timeout=None):
 
 
 class PollingHandler(SequentialThreadingHandler):
-    """kazoo's threading handler, waiting with :func:`poll_select`."""
+    """kazoo's threading handler, waiting with :func:`poll_select`.
 
-    def select(self, *args, **kwargs):
-        return poll_select(*args, **kwargs)
+    ``connection`` (set by :func:`kafkalite.zkclient.connection.install`) caps the timeout of
+    the TCP connects kazoo asks for with its per-server budget, and the waits on the
+    connected server's socket with its read timeout.
+    """
+
+    connection = None
+
+    def create_connection(self, *args, timeout=None, **kwargs):
+        if self.connection is not None:
+            timeout = self.connection.connect_budget_s(timeout)
+        return super().create_connection(*args, timeout=timeout, **kwargs)
+
+    def select(self, rlist, wlist, xlist, timeout=None):
+        connection = self.connection
+        if connection is None:
+            return poll_select(rlist, wlist, xlist, timeout)
+        timeout = connection.read_budget_s(timeout, rlist)
+        readable, writable, errors = poll_select(rlist, wlist, xlist, timeout)
+        # checked whatever else is ready (a steady flow of requests must not hide a silent server);
+        # raised inside kazoo's socket handling, so the connection is dropped and the next server tried
+        connection.check_heard(readable)
+        return readable, writable, errors
+
