@@ -16,7 +16,7 @@ from twisted.internet import defer
 from kafkalite import zkdata
 from tests.support.fake_zk import FakeZk
 
-__all__ = ["RecordingChannel", "controller_config", "three_broker_zk"]
+__all__ = ["RecordingChannel", "controller_config", "registered_brokers_zk", "three_broker_zk"]
 
 
 def controller_config(**overrides):
@@ -28,17 +28,23 @@ def controller_config(**overrides):
     return SimpleNamespace(**values)
 
 
-def three_broker_zk():
-    """A :class:`FakeZk` of brokers 1-3, controller epoch 3 and topic ``t``: partition 0 on [1,2,3]
-    led by 1, partition 1 on [2,3,1] led by 2, full ISRs."""
+def registered_brokers_zk(broker_ids):
+    """A :class:`FakeZk` at controller epoch 3 with ``broker_ids`` registered (no topics yet)."""
     zk = FakeZk()
     zk.put(zkdata.CONTROLLER_EPOCH, zkdata.encode_controller_epoch(3), version=3)
     zk.put(zkdata.BROKER_IDS, b"")
     zk.put(zkdata.ISR_CHANGE_NOTIFICATION, b"")
-    for broker_id in (1, 2, 3):
+    for broker_id in broker_ids:
         endpoint = zkdata.Endpoint("PLAINTEXT", "127.0.0.1", 9090 + broker_id, "PLAINTEXT")
         registration = zkdata.BrokerRegistration.for_endpoints(broker_id, [endpoint], 0)
         zk.put(zkdata.broker_path(broker_id), zkdata.encode_broker_registration(registration))
+    return zk
+
+
+def three_broker_zk():
+    """A :class:`FakeZk` of brokers 1-3, controller epoch 3 and topic ``t``: partition 0 on [1,2,3]
+    led by 1, partition 1 on [2,3,1] led by 2, full ISRs."""
+    zk = registered_brokers_zk((1, 2, 3))
     zk.put(zkdata.topic_path("t"), json.dumps({"version": 2, "partitions": {"0": [1, 2, 3], "1": [2, 3, 1]},
                                                "adding_replicas": {}, "removing_replicas": {}}).encode())
     for partition, leader, isr in ((0, 1, [1, 2, 3]), (1, 2, [2, 3, 1])):

@@ -2,7 +2,6 @@
 in-memory ZooKeeper and a recording channel: each election runs to completion synchronously."""
 
 import json
-from types import SimpleNamespace
 
 import pytest
 from twisted.internet.task import Clock
@@ -11,14 +10,7 @@ from kafkalite import zkdata
 from kafkalite.controller.controller import KafkaController
 from kafkalite.controller.leader_election import PREFERRED, UNCLEAN
 from kafkalite.protocol import errors
-from tests.support.controller import RecordingChannel
-from tests.support.fake_zk import FakeZk
-
-
-def _config():
-    return SimpleNamespace(broker_id=1, inter_broker_listener_name="PLAINTEXT", unclean_leader_election_enable=False,
-                           delete_topic_enable=True, auto_leader_rebalance_enable=False,
-                           leader_imbalance_check_interval_seconds=300, leader_imbalance_per_broker_percentage=10)
+from tests.support.controller import RecordingChannel, controller_config, registered_brokers_zk
 
 
 def _state(leader, isr, epoch=0):
@@ -29,14 +21,7 @@ def _state(leader, isr, epoch=0):
 def zk():
     """Brokers 1-3 live; t-0 [1,2,3] led by 2 (ISR all), t-1 [2,3,1] led by 2, t-2 [3,1,2] led by 1 with
     ISR [1] (3 out of it), u-0 [3] led by nobody (ISR [3]: broker 3 is its only replica)."""
-    zk = FakeZk()
-    zk.put(zkdata.CONTROLLER_EPOCH, zkdata.encode_controller_epoch(3), version=3)
-    zk.put(zkdata.BROKER_IDS, b"")
-    zk.put(zkdata.ISR_CHANGE_NOTIFICATION, b"")
-    for broker_id in (1, 2, 3):
-        endpoint = zkdata.Endpoint("PLAINTEXT", "127.0.0.1", 9090 + broker_id, "PLAINTEXT")
-        zk.put(zkdata.broker_path(broker_id), zkdata.encode_broker_registration(
-            zkdata.BrokerRegistration.for_endpoints(broker_id, [endpoint], 0)))
+    zk = registered_brokers_zk((1, 2, 3))
     zk.put(zkdata.topic_path("t"), json.dumps({"version": 2, "partitions": {
         "0": [1, 2, 3], "1": [2, 3, 1], "2": [3, 1, 2]}}).encode())
     zk.put(zkdata.topic_path("u"), json.dumps({"version": 2, "partitions": {"0": [3, 1]}}).encode())
@@ -48,7 +33,7 @@ def zk():
 
 @pytest.fixture
 def controller(zk):
-    controller = KafkaController(zk, _config(), Clock(), channel=RecordingChannel())
+    controller = KafkaController(zk, controller_config(), Clock(), channel=RecordingChannel())
     controller.start()
     assert controller.is_active
     return controller
@@ -104,7 +89,7 @@ def test_unclean_election_without_a_live_replica(controller, zk):
 def test_not_the_controller(zk):
     """A broker that is not the controller answers None (the handler says NOT_CONTROLLER)."""
     zk.put(zkdata.CONTROLLER, zkdata.encode_controller(2, 0))
-    controller = KafkaController(zk, _config(), Clock(), channel=RecordingChannel())
+    controller = KafkaController(zk, controller_config(), Clock(), channel=RecordingChannel())
     controller.start()
     assert not controller.is_active
     assert controller.elect_leaders(PREFERRED, [("t", 0)]).result is None

@@ -10,8 +10,7 @@ from twisted.internet.task import Clock
 from kafkalite import zkdata
 from kafkalite.controller.controller import KafkaController
 from kafkalite.controller.states import PartitionState
-from tests.support.controller import RecordingChannel, controller_config
-from tests.support.fake_zk import FakeZk
+from tests.support.controller import RecordingChannel, controller_config, registered_brokers_zk
 
 
 def _config():
@@ -20,14 +19,7 @@ def _config():
 
 def _cluster_with_an_offline_partition():
     """Brokers 2 and 3 alive; topics ``t`` and ``other`` on [1, 2] whose ISR is [1] (broker 1 is dead)."""
-    zk = FakeZk()
-    zk.put(zkdata.CONTROLLER_EPOCH, zkdata.encode_controller_epoch(3), version=3)
-    zk.put(zkdata.BROKER_IDS, b"")
-    zk.put(zkdata.ISR_CHANGE_NOTIFICATION, b"")
-    for broker_id in (2, 3):
-        endpoint = zkdata.Endpoint("PLAINTEXT", "127.0.0.1", 9090 + broker_id, "PLAINTEXT")
-        registration = zkdata.BrokerRegistration.for_endpoints(broker_id, [endpoint], 0)
-        zk.put(zkdata.broker_path(broker_id), zkdata.encode_broker_registration(registration))
+    zk = registered_brokers_zk((2, 3))
     for topic in ("t", "other"):
         zk.put(zkdata.topic_path(topic), json.dumps({"version": 2, "partitions": {"0": [1, 2]}}).encode())
         zk.put(zkdata.partition_state_path(topic, 0),

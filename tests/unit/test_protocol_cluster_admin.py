@@ -4,15 +4,11 @@ Hand-assembled from Kafka 2.8's message JSON, one field per line; decode and enc
 """
 
 from kafkalite.protocol.apis import API_BY_KEY, ApiKey
+from tests.support.golden import hex_bytes as h
 
 ELECT_LEADERS = API_BY_KEY[ApiKey.ELECT_LEADERS]
 DESCRIBE_LOG_DIRS = API_BY_KEY[ApiKey.DESCRIBE_LOG_DIRS]
 DESCRIBE_CLUSTER = API_BY_KEY[ApiKey.DESCRIBE_CLUSTER]
-
-
-def h(text):
-    """Hex with spaces and comments (``#`` to end of line) → bytes."""
-    return bytes.fromhex("".join(line.split("#")[0] for line in text.splitlines()))
 
 
 def test_elect_leaders_v0_request_has_no_election_type():

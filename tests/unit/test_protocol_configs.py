@@ -1,14 +1,10 @@
 """Golden bytes for AlterConfigs and IncrementalAlterConfigs, checked field by field against Kafka's JSON."""
 
 from kafkalite.protocol.apis import API_BY_KEY, ApiKey, pieces_to_bytes
+from tests.support.golden import hex_bytes as h
 
 ALTER_CONFIGS = API_BY_KEY[ApiKey.ALTER_CONFIGS]
 INCREMENTAL = API_BY_KEY[ApiKey.INCREMENTAL_ALTER_CONFIGS]
-
-
-def h(text):
-    """Hex with spaces and comments (``#`` to end of line) → bytes."""
-    return bytes.fromhex("".join(line.split("#")[0] for line in text.splitlines()))
 
 
 def test_incremental_alter_configs_v0_request_is_classic():

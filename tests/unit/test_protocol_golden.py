@@ -10,16 +10,12 @@ import tempfile
 from kafkalite.protocol.apis import API_BY_KEY, ApiKey, pieces_size, pieces_to_bytes
 from kafkalite.protocol.headers import decode_request_header, encode_response_frame, encode_response_message
 from kafkalite.protocol.regions import FileRegion
+from tests.support.golden import hex_bytes as h
 
 API_VERSIONS = API_BY_KEY[ApiKey.API_VERSIONS]
 METADATA = API_BY_KEY[ApiKey.METADATA]
 PRODUCE = API_BY_KEY[ApiKey.PRODUCE]
 FETCH = API_BY_KEY[ApiKey.FETCH]
-
-
-def h(text):
-    """Hex with spaces and comments (``#`` to end of line) → bytes."""
-    return bytes.fromhex("".join(line.split("#")[0] for line in text.splitlines()))
 
 
 def test_api_versions_v0_request():
