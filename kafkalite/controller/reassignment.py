@@ -203,26 +203,18 @@ class ReassignmentManager:
     # -- the steps (Kafka's ``onPartitionReassignment``, for many partitions at once) -----------
 
     async def _trigger(self, reassignments):
-        """Kafka's ``maybeTriggerPartitionReassignment``: ``{key: (error_code, message)}``."""
-        results = {}
-        valid = {}
-        for key, assignment in reassignments.items():
-            error = self._check_partition(key)
-            if error is not None:
-                results[key] = error
-            else:
-                valid[key] = assignment
-        if not valid:
-            return results
+        """Kafka's ``maybeTriggerPartitionReassignment`` for reassignments already validated (their
+        partitions exist and are not being deleted): ``{key: (error_code, message)}``."""
+        if not reassignments:
+            return {}
         try:
-            await self._reassign(valid)
-            results.update(dict.fromkeys(valid, NONE))
+            await self._reassign(reassignments)
+            return dict.fromkeys(reassignments, NONE)
         except ControllerMovedError:
             raise
         except Exception as error:  # noqa: BLE001 -- answered, and the controller carries on
-            self.log.failure("reassignment of {count} partitions failed", count=len(valid))
-            results.update(dict.fromkeys(valid, (errors.UnknownServerError.code, str(error))))
-        return results
+            self.log.failure("reassignment of {count} partitions failed", count=len(reassignments))
+            return dict.fromkeys(reassignments, (errors.UnknownServerError.code, str(error)))
 
     async def _resume(self, should_resume):
         selected = {key: assignment for key in sorted(self.context.partitions_being_reassigned)
@@ -278,8 +270,8 @@ class ReassignmentManager:
     async def _update_current(self, assignments):
         """U: the new assignments in the topic znodes, then in memory; replicas no longer wanted stop."""
         context = self.context
-        changed = {key: context.full_assignment(key) for key, assignment in assignments.items()
-                   if context.full_assignment(key) != assignment}
+        changed = {key: current for key, assignment in assignments.items()
+                   if (current := context.full_assignment(key)) != assignment}
         if changed:
             for key in changed:
                 context.set_full_assignment(key, assignments[key])

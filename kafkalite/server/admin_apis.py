@@ -111,8 +111,8 @@ class AdminApis:
         # The topics are independent: their ZooKeeper round trips overlap instead of adding up.
         await defer.gatherResults(creations, consumeErrors=True)
         if created and request["timeout_ms"] > 0:
-            ready = await self._wait_for_metadata(
-                lambda: all(self.metadata_cache.has_leaders(t) for t in created), request["timeout_ms"])
+            ready = await self.metadata_cache.wait_for(
+                lambda: all(self.metadata_cache.has_leaders(t) for t in created), request["timeout_ms"], self.reactor)
             if not ready:
                 for entry in results:
                     if entry["name"] in created and not self.metadata_cache.has_leaders(entry["name"]):
@@ -160,7 +160,7 @@ class AdminApis:
         if added and request["timeout_ms"] > 0:
             def led():
                 return all(self._has_leader(topic, p) for topic, partitions in added.items() for p in partitions)
-            if not await self._wait_for_metadata(led, request["timeout_ms"]):
+            if not await self.metadata_cache.wait_for(led, request["timeout_ms"], self.reactor):
                 for entry in results:
                     if entry["name"] in added and not all(self._has_leader(entry["name"], p)
                                                           for p in added[entry["name"]]):
@@ -171,9 +171,6 @@ class AdminApis:
     def _has_leader(self, topic, partition):
         info = self.metadata_cache.partition(topic, partition)
         return info is not None and info.leader >= 0
-
-    def _wait_for_metadata(self, condition, timeout_ms):
-        return self.metadata_cache.wait_for(condition, timeout_ms, self.reactor)
 
     async def handle_delete_topics(self, context, request):
         names = request.get("topic_names") or [t["name"] for t in request.get("topics") or ()]
@@ -196,8 +193,9 @@ class AdminApis:
                 entry["error_code"] = error.code
                 entry["error_message"] = error.message
         if pending and request["timeout_ms"] > 0:
-            gone = await self._wait_for_metadata(
-                lambda: all(self.metadata_cache.partitions(t) is None for t in pending), request["timeout_ms"])
+            gone = await self.metadata_cache.wait_for(
+                lambda: all(self.metadata_cache.partitions(t) is None for t in pending), request["timeout_ms"],
+                self.reactor)
             if not gone:
                 for entry in responses:
                     if entry["name"] in pending and self.metadata_cache.partitions(entry["name"]) is not None:

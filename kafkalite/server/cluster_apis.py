@@ -99,7 +99,7 @@ class ClusterApis:
 
         def applied():
             return all(self._leader_of(key) == leader for key, leader in elected.items())
-        if elected and not await self._wait_for_metadata(applied, request["timeout_ms"]):
+        if elected and not await self.metadata_cache.wait_for(applied, request["timeout_ms"], self.reactor):
             for key, leader in elected.items():
                 if self._leader_of(key) != leader:
                     results[key] = _Result(errors.RequestTimedOutError.code, "Leader election timed out.")
@@ -108,9 +108,6 @@ class ClusterApis:
     def _leader_of(self, key):
         info = self.metadata_cache.partition(*key)
         return None if info is None else info.leader
-
-    def _wait_for_metadata(self, condition, timeout_ms):
-        return self.metadata_cache.wait_for(condition, timeout_ms, self.reactor)
 
     # -- DescribeLogDirs -----------------------------------------------------------------
 
