@@ -109,7 +109,9 @@ class KafkaServer:
 
         self.zk = ZkClient(config.zookeeper_connect, self.reactor,
                            session_timeout_ms=config.zookeeper_session_timeout_ms,
-                           connection_timeout_ms=config.zookeeper_connection_timeout_ms)
+                           connection_timeout_ms=config.zookeeper_connection_timeout_ms,
+                           request_latency_observer=(
+                               self.metrics.observe_zookeeper_request if self.metrics is not None else None))
         await self.zk.start()
         await self._ensure_persistent_paths()
         config = await self._resolve_broker_id()

@@ -35,6 +35,9 @@ state at scrape time live in :mod:`kafkalite.metrics_state`. The mapping (MBean 
   ``ZooKeeperDisconnectsPerSec`` / ``ZooKeeperExpiresPerSec`` → counters
   ``kafka_server_sessionexpirelistener_zookeepersyncconnects_total`` / ``..._zookeeperdisconnects_total``
   / ``..._zookeeperexpires_total`` (counted from the session's state changes after start-up).
+- ``kafka.server:type=ZooKeeperClientMetrics,name=ZooKeeperRequestLatencyMs`` → histogram
+  ``kafka_server_zookeeperclientmetrics_zookeeperrequestlatencyms`` in milliseconds: every
+  request the broker's ZooKeeper client got an answer to (a multi, or a batch of reads, is one).
 - ``kafka.network:type=RequestMetrics,name=RequestsPerSec,request=R,version=V`` → counter
   ``kafka_network_requestmetrics_requests_total{request,version}``.
 - ``kafka.network:type=RequestMetrics,name=TotalTimeMs,request=R`` → histogram
@@ -44,7 +47,7 @@ state at scrape time live in :mod:`kafkalite.metrics_state`. The mapping (MBean 
   ``kafka_server_socket_server_metrics_connection_count``, ``..._incoming_byte_total``,
   ``..._outgoing_byte_total`` with labels ``listener`` and ``networkProcessor``.
 
-Request time is a Prometheus histogram, not the exporter's quantile gauges: Kafka's
+Request time (and ZooKeeper request latency) is a Prometheus histogram, not the exporter's quantile gauges: Kafka's
 percentiles come from a decaying reservoir we would have to keep per request on the
 hot path, and quantile gauges cannot be aggregated across brokers. The histogram's
 ``kafka_network_requestmetrics_totaltimems_count{request}`` is the exporter's series
@@ -109,6 +112,10 @@ class BrokerMetrics:
             "kafka_network_requestmetrics_totaltimems",
             "Milliseconds from a request's arrival to its response being ready, by API.",
             ["request"], buckets=REQUEST_TIME_MS_BUCKETS, registry=registry)
+        self.zookeeper_request_latency_ms = Histogram(
+            "kafka_server_zookeeperclientmetrics_zookeeperrequestlatencyms",
+            "Milliseconds from sending a request to ZooKeeper to its answer.",
+            buckets=REQUEST_TIME_MS_BUCKETS, registry=registry)
         self._request_children = {}  # (listener, api, version) -> (requests, total time, listener tally)
         self._listeners = {}  # listener -> [connections, incoming bytes, outgoing bytes]
         self._topics = {}  # topic -> tally list (see the slot constants)
@@ -207,6 +214,10 @@ class BrokerMetrics:
     def observe_failed_fetch(self, topic):
         """Reading a partition of ``topic`` failed unexpectedly (FailedFetchRequestsPerSec)."""
         self._count_partition(topic, FAILED_FETCH)
+
+    def observe_zookeeper_request(self, seconds):
+        """The broker's ZooKeeper client got an answer ``seconds`` after sending a request."""
+        self.zookeeper_request_latency_ms.observe(seconds * 1000.0)
 
     def zookeeper_state_changed(self, state):
         """The ZooKeeper session went ``"CONNECTED"``, ``"SUSPENDED"`` (disconnected) or ``"LOST"`` (expired)."""

@@ -19,6 +19,7 @@ the next ``"CONNECTED"``.
 
 import logging
 import threading
+import time
 
 from kazoo.client import KazooClient
 from kazoo.protocol.states import KazooState
@@ -105,6 +106,9 @@ class ZkClient:
     :param reconnect_max_delay_s: cap of kazoo's reconnect backoff (kazoo's default is an hour).
     :param operation_timeout_ms: an operation not answered in this time errbacks with
         :class:`ConnectionLoss` (default: the session timeout).
+    :param request_latency_observer: optional callable given each answered request's latency in
+        seconds (from sending to ZooKeeper's answer), on the reactor thread; a multi or a batch of
+        :meth:`get_many` counts as one request, as it is one on the wire.
 
     Operations fail fast with :class:`ConnectionLoss` while the session is not
     CONNECTED (kazoo would otherwise queue them until a reconnect that may never
@@ -115,8 +119,10 @@ class ZkClient:
     log = Logger()
 
     def __init__(self, hosts, reactor, session_timeout_ms=18000, connection_timeout_ms=18000,
-                 create_chroot=True, reconnect_max_delay_s=1.0, operation_timeout_ms=None):
+                 create_chroot=True, reconnect_max_delay_s=1.0, operation_timeout_ms=None,
+                 request_latency_observer=None):
         install_kazoo_logging()
+        self._request_latency_observer = request_latency_observer
         self._operation_timeout_s = (operation_timeout_ms or session_timeout_ms) / 1000.0
         self._hosts = hosts
         self._reactor = reactor
@@ -318,8 +324,12 @@ class ZkClient:
     def _deferred(self, async_result, path, convert=None):
         """A Deferred for a kazoo IAsyncResult, fired on the reactor thread (or timed out)."""
         d = defer.Deferred()
+        started = time.monotonic()
+        observer = self._request_latency_observer
 
-        def fire(method, value):
+        def fire(method, value, latency):
+            if observer is not None:
+                observer(latency)
             if not d.called:
                 if timeout.active():
                     timeout.cancel()
@@ -332,16 +342,17 @@ class ZkClient:
 
         def completed(result):
             # Runs on a kazoo thread (or right here, if already complete).
+            latency = time.monotonic() - started
             if result.successful():
                 value = result.value
                 try:
                     value = convert(value) if convert else value
                 except BaseException:  # noqa: BLE001 -- thread or callback boundary: report, never lose
-                    self._reactor.callFromThread(fire, d.errback, Failure())
+                    self._reactor.callFromThread(fire, d.errback, Failure(), latency)
                     return
-                self._reactor.callFromThread(fire, d.callback, value)
+                self._reactor.callFromThread(fire, d.callback, value, latency)
             else:
-                self._reactor.callFromThread(fire, d.errback, Failure(map_error(result.exception, path)))
+                self._reactor.callFromThread(fire, d.errback, Failure(map_error(result.exception, path)), latency)
 
         timeout = self._reactor.callLater(self._operation_timeout_s, timed_out)
         async_result.rawlink(completed)

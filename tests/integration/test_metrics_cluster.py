@@ -75,6 +75,8 @@ def test_kafka_named_metrics_on_a_three_broker_cluster(cluster):
     wait_until(lambda: total(cluster, "kafka_server_replicamanager_leadercount") == 4, 30, message="4 leaders")
     assert total(cluster, "kafka_controller_kafkacontroller_activecontrollercount") == 1
     assert total(cluster, "kafka_server_sessionexpirelistener_sessionstate", sessionstate="CONNECTED") == 3
+    assert all(sample(scrape(b), "kafka_server_zookeeperclientmetrics_zookeeperrequestlatencyms_count") > 0
+               for b in cluster.brokers)
     assert total(cluster, "kafka_controller_kafkacontroller_globalpartitioncount") == 4
     assert total(cluster, "kafka_controller_kafkacontroller_offlinepartitionscount") == 0
     wait_until(lambda: all((sample(scrape(b), "kafka_log_log_size", topic="metered", partition="0") or 0) > 0

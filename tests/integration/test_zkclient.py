@@ -258,6 +258,24 @@ async def test_get_many_reads_in_batches_and_reports_missing_nodes_in_place(zk):
 
 
 @pytest_twisted.ensureDeferred
+async def test_request_latency_observer_sees_each_answered_request_on_the_reactor_thread(zookeeper):
+    """One latency per request on the wire, failed ones included: a create, a NoNode get, a 2-batch get_many."""
+    latencies = []
+    client = await started_client(zookeeper.connect_string,
+                                  request_latency_observer=lambda s: latencies.append((s, on_reactor_thread())))
+    try:
+        del latencies[:]  # the chroot's creation at start
+        await client.create("/timed", b"x")
+        with pytest.raises(NoNodeError):
+            await client.get("/timed/missing")
+        await client.get_many(["/timed"] * 3, batch=2)
+    finally:
+        await client.stop()
+    assert len(latencies) == 4
+    assert all(0 < seconds < WAIT_S and on_thread for seconds, on_thread in latencies)
+
+
+@pytest_twisted.ensureDeferred
 async def test_transactions_apply_groups_atomically_and_isolate_a_failing_group(zk):
     """Groups packed into few multis: a conflicting group fails alone, the rest apply; a failed guard fails all."""
     await zk.create("/guard", b"g")

@@ -4,6 +4,7 @@ and labels, the hooks' effects, the scrape-time gauges over fake broker state, a
 
 from types import SimpleNamespace
 
+import pytest
 from prometheus_client import CollectorRegistry
 from twisted.internet.task import Clock
 from twisted.web.test.requesthelper import DummyRequest
@@ -97,6 +98,16 @@ def test_connections_isr_changes_and_separate_registries():
     assert value(other, "kafka_server_socket_server_metrics_connection_count",
                  listener="PLAINTEXT", networkProcessor="0") is None
     assert value(other, "kafka_server_replicamanager_isrshrinks_total") == 0
+
+
+def test_zookeeper_request_latency_is_a_histogram_in_milliseconds():
+    registry, metrics = new_metrics()
+    metrics.observe_zookeeper_request(0.003)
+    metrics.observe_zookeeper_request(0.2)
+    name = "kafka_server_zookeeperclientmetrics_zookeeperrequestlatencyms"
+    assert value(registry, name + "_count") == 2
+    assert value(registry, name + "_sum") == pytest.approx(203.0)
+    assert value(registry, name + "_bucket", le="5.0") == 1
 
 
 def test_zookeeper_session_events_are_counted():
