@@ -24,6 +24,7 @@ from kafkalite.coordinator.group_metadata_manager import OFFSETS_TOPIC, GroupMet
 from kafkalite.coordinator.producer_id import ProducerIdManager
 from kafkalite.log.config import LogConfig
 from kafkalite.log.manager import LogManager
+from kafkalite.metrics_components import ComponentStateCollector
 from kafkalite.metrics_groups import GroupLagCollector
 from kafkalite.metrics_state import BrokerStateCollector
 from kafkalite.network.server import KafkaServerFactory, listen
@@ -86,6 +87,8 @@ class KafkaServer:
         self._loops = []
         self._registered = False
         self._shutting_down = False
+        #: a key of kafkalite.metrics_components.BROKER_STATES (Kafka's BrokerState gauge)
+        self.broker_state = "starting"
 
     def now_ms(self):
         return int(self.reactor.seconds() * 1000)
@@ -152,6 +155,8 @@ class KafkaServer:
             self.metrics.registry.register(
                 BrokerStateCollector(self.replica_manager, self.controller, self.log_manager, self.zk))
             self.metrics.registry.register(GroupLagCollector(self.replica_manager, group_manager))
+            self.metrics.registry.register(ComponentStateCollector(
+                lambda: self.broker_state, self.controller, group_manager, self.replica_manager.fetch_sessions))
         self.apis = KafkaApis(
             config, self.cluster_id, self.replica_manager, self.metadata_cache, self.controller,
             self.group_coordinator, self.topic_admin, self.producer_ids, extra_handlers=(
@@ -277,6 +282,7 @@ class KafkaServer:
         self.broker_epoch = stat.czxid
         self.replica_manager.broker_epoch = stat.czxid
         self._registered = True
+        self.broker_state = "running"
 
     def _on_zk_state(self, state):
         if self.metrics is not None:
@@ -410,10 +416,12 @@ class KafkaServer:
         self.log.info("broker {id} shutting down", id=self.broker_id)
         if self.config.controlled_shutdown_enable and self._registered and self.zk is not None:
             # Still serving: followers catch up and the controller's LeaderAndIsr reaches us.
+            self.broker_state = "pending_controlled_shutdown"
             try:
                 await request_controlled_shutdown(self.zk, self.reactor, self.config, self.broker_epoch)
             except Exception:  # noqa: BLE001 -- a failed controlled shutdown must not block the shutdown
                 self.log.failure("controlled shutdown failed")
+        self.broker_state = "shutting_down"
         if self.config_changes is not None:
             self.config_changes.stop()
         for loop in self._loops:

@@ -17,8 +17,8 @@ an MBean ``kafka.<domain>:type=<Type>,name=<Name>[,<k>=<v>...]`` (lower-cased) t
 
 This module owns the series the network layer and the request handlers update
 (hot paths: a dict lookup and a few additions; only the per-request counter and histogram
-are prometheus_client objects); those read from broker
-state at scrape time live in :mod:`kafkalite.metrics_state`. The mapping (MBean → series):
+are prometheus_client objects); those read from broker state at scrape time live in
+:mod:`kafkalite.metrics_state` and :mod:`kafkalite.metrics_components`. The mapping (MBean → series):
 
 - ``kafka.server:type=BrokerTopicMetrics,name=MessagesInPerSec`` → counter
   ``kafka_server_brokertopicmetrics_messagesin_total``; likewise ``BytesInPerSec`` →

@@ -77,6 +77,10 @@ def test_kafka_named_metrics_on_a_three_broker_cluster(cluster):
     assert total(cluster, "kafka_server_sessionexpirelistener_sessionstate", sessionstate="CONNECTED") == 3
     assert all(sample(scrape(b), "kafka_server_zookeeperclientmetrics_zookeeperrequestlatencyms_count") > 0
                for b in cluster.brokers)
+    assert [sample(scrape(b), "kafka_server_kafkaserver_brokerstate") for b in cluster.brokers] == [3, 3, 3]
+    # followers fetch in sessions: the leaders of the 4 partitions cache them
+    wait_until(lambda: total(cluster, "kafka_server_fetchsessioncache_numincrementalfetchsessions") > 0, 30,
+               message="follower fetch sessions cached")
     assert total(cluster, "kafka_controller_kafkacontroller_globalpartitioncount") == 4
     assert total(cluster, "kafka_controller_kafkacontroller_offlinepartitionscount") == 0
     wait_until(lambda: all((sample(scrape(b), "kafka_log_log_size", topic="metered", partition="0") or 0) > 0
@@ -99,6 +103,8 @@ def test_kafka_named_metrics_on_a_three_broker_cluster(cluster):
     assert total(cluster, "kafka_consumergroup_lag", consumergroup="lagger", topic="metered", partition="0") == 10
     assert total(cluster, "kafka_topic_partition_current_offset", topic="metered", partition="0") == 30
     assert total(cluster, "kafka_server_group_coordinator_metrics_offset_commit_count") >= 1
+    assert total(cluster, "kafka_coordinator_group_groupmetadatamanager_numgroupsempty") == 1
+    assert total(cluster, "kafka_coordinator_group_groupmetadatamanager_numoffsets") == 1
 
     cluster.broker(3).stop()
     survivors = [cluster.broker(1), cluster.broker(2)]
