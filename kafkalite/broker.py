@@ -156,7 +156,8 @@ class KafkaServer:
                 BrokerStateCollector(self.replica_manager, self.controller, self.log_manager, self.zk))
             self.metrics.registry.register(GroupLagCollector(self.replica_manager, group_manager))
             self.metrics.registry.register(ComponentStateCollector(
-                lambda: self.broker_state, self.controller, group_manager, self.replica_manager.fetch_sessions))
+                lambda: self.broker_state, self.controller, group_manager, self.replica_manager.fetch_sessions,
+                self.fetchers))
         self.apis = KafkaApis(
             config, self.cluster_id, self.replica_manager, self.metadata_cache, self.controller,
             self.group_coordinator, self.topic_admin, self.producer_ids, extra_handlers=(

@@ -28,7 +28,9 @@ are prometheus_client objects); those read from broker state at scrape time live
   ``FailedProduceRequestsPerSec`` → ``..._failedproducerequests_total``,
   ``FailedFetchRequestsPerSec`` → ``..._failedfetchrequests_total``. Each has one series
   per topic (label ``topic``) and one broker-wide without labels, as Kafka has a
-  per-topic MBean and an all-topics one.
+  per-topic MBean and an all-topics one. ``ReplicationBytesInPerSec`` /
+  ``ReplicationBytesOutPerSec`` (all topics only, as in Kafka) → counters
+  ``kafka_server_brokertopicmetrics_replicationbytesin_total`` / ``..._replicationbytesout_total``.
 - ``kafka.server:type=ReplicaManager,name=IsrShrinksPerSec`` / ``IsrExpandsPerSec`` →
   counters ``kafka_server_replicamanager_isrshrinks_total`` / ``..._isrexpands_total``.
 - ``kafka.server:type=SessionExpireListener,name=ZooKeeperSyncConnectsPerSec`` /
@@ -121,6 +123,7 @@ class BrokerMetrics:
         self._topics = {}  # topic -> tally list (see the slot constants)
         self._all_topics = [0] * len(_TOPIC_SERIES)
         self._isr_changes = [0, 0]  # shrinks, expands
+        self._replication_bytes = [0, 0]  # in (appended as a follower), out (served to followers)
         self._zookeeper_events = dict.fromkeys(_ZOOKEEPER_EVENTS, 0)
         registry.register(_HookedCollector(self))
         if process:
@@ -191,6 +194,14 @@ class BrokerMetrics:
         (self._topics.get(topic) or self._topic(topic))[BYTES_OUT] += nbytes
         self._all_topics[BYTES_OUT] += nbytes
 
+    def observe_replication_bytes_in(self, nbytes):
+        """Count ``nbytes`` bytes fetched from a leader and appended as its follower."""
+        self._replication_bytes[0] += nbytes
+
+    def observe_replication_bytes_out(self, nbytes):
+        """Count ``nbytes`` bytes served to a follower replica."""
+        self._replication_bytes[1] += nbytes
+
     def _count_partition(self, topic, slot):
         if topic is not None:
             (self._topics.get(topic) or self._topic(topic))[slot] += 1
@@ -242,6 +253,11 @@ class BrokerMetrics:
             # The all-topics MBean has no topic key: the same family, a sample without labels.
             family.samples.append(Sample(family.name + "_total", {}, self._all_topics[slot]))
             yield family
+        for index, direction in enumerate(("in", "out")):
+            yield CounterMetricFamily("kafka_server_brokertopicmetrics_replicationbytes" + direction,
+                                      ("Record bytes fetched from leaders as a follower.",
+                                       "Record bytes served to follower replicas.")[index],
+                                      value=self._replication_bytes[index])
         for index, name in enumerate(("isrshrinks", "isrexpands")):
             yield CounterMetricFamily("kafka_server_replicamanager_" + name,
                                       "ISR %s of partitions this broker leads." % ("shrinks", "expansions")[index],

@@ -18,6 +18,9 @@ the reactor thread at scrape time and keeps nothing up to date on a hot path. MB
   ``kafka_coordinator_group_groupmetadatamanager_numgroups``; likewise ``NumOffsets`` and one
   ``NumGroups<State>`` per group state (``numgroupsstable``, ``numgroupsempty``, ...), for the
   groups this broker coordinates.
+- ``kafka.server:type=ReplicaFetcherManager,name=MaxLag,clientId=Replica`` →
+  ``kafka_server_replicafetchermanager_maxlag{clientId="Replica"}``: the largest lag in records of a
+  partition this broker follows (leader's high watermark minus our log end after the last fetch).
 - ``kafka.server:type=FetchSessionCache,name=NumIncrementalFetchSessions`` →
   ``kafka_server_fetchsessioncache_numincrementalfetchsessions``; likewise
   ``NumIncrementalFetchPartitionsCached``, and the counter
@@ -47,9 +50,11 @@ class ComponentStateCollector:
     :param group_manager: a :class:`kafkalite.coordinator.group_metadata_manager.GroupMetadataManager`
         (``current_groups()``).
     :param fetch_sessions: a :class:`kafkalite.replica.fetch_session.FetchSessionCache`.
+    :param replica_fetchers: a :class:`kafkalite.replica.fetcher.ReplicaFetcherManager` (``max_lag()``).
     """
 
-    def __init__(self, broker_state, controller, group_manager, fetch_sessions):
+    def __init__(self, broker_state, controller, group_manager, fetch_sessions, replica_fetchers):
+        self._replica_fetchers = replica_fetchers
         self._broker_state = broker_state
         self._controller = controller
         self._group_manager = group_manager
@@ -65,6 +70,10 @@ class ComponentStateCollector:
         yield from self._controller_gauges()
         yield from self._group_gauges()
         yield from self._fetch_session_gauges()
+        family = GaugeMetricFamily("kafka_server_replicafetchermanager_maxlag",
+                                   "Largest lag in records of a partition followed here.", labels=["clientId"])
+        family.add_metric(["Replica"], self._replica_fetchers.max_lag())
+        yield family
 
     def _controller_gauges(self):
         active = bool(self._controller.is_active)

@@ -94,6 +94,11 @@ class ReplicaFetcherManager:
                     fetcher.stop()
                     del self._fetchers[leader_id]
 
+    def max_lag(self):
+        """The largest lag, in records, of a partition we follow behind its leader's high watermark
+        (Kafka's ReplicaFetcherManager MaxLag; 0 when caught up or following nothing)."""
+        return max((lag for fetcher in self._fetchers.values() for lag in fetcher.lag.values()), default=0)
+
     def shutdown(self):
         for fetcher in self._fetchers.values():
             fetcher.stop()
@@ -291,6 +296,9 @@ class ReplicaFetcher:
         leader_hw = result["high_watermark"]
         if records is not None and len(records):
             log.append_as_follower(records)
+            metrics = self._replica_manager.metrics
+            if metrics is not None:
+                metrics.observe_replication_bytes_in(len(records))
             key = partition.key
             self.lag[key] = max(0, leader_hw - log.log_end_offset)
             quota = self._quota

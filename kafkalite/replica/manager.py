@@ -466,8 +466,11 @@ class ReplicaManager:
                 result.records = region
                 remaining -= region.length
                 available += region.length
-                if metrics is not None and not is_follower:
-                    metrics.observe_bytes_out(request.topic, region.length)
+                if metrics is not None:
+                    if is_follower:
+                        metrics.observe_replication_bytes_out(region.length)
+                    else:
+                        metrics.observe_bytes_out(request.topic, region.length)
                 if throttled and request.partition in throttled.get(request.topic, ()):
                     throttled_bytes += region.length
         return results, available, answer_now, throttled_bytes

@@ -78,6 +78,9 @@ def test_kafka_named_metrics_on_a_three_broker_cluster(cluster):
     assert all(sample(scrape(b), "kafka_server_zookeeperclientmetrics_zookeeperrequestlatencyms_count") > 0
                for b in cluster.brokers)
     assert [sample(scrape(b), "kafka_server_kafkaserver_brokerstate") for b in cluster.brokers] == [3, 3, 3]
+    assert total(cluster, "kafka_server_brokertopicmetrics_replicationbytesin_total") > 0
+    assert total(cluster, "kafka_server_brokertopicmetrics_replicationbytesout_total") > 0
+    assert total(cluster, "kafka_server_replicafetchermanager_maxlag", clientId="Replica") >= 0
     # followers fetch in sessions: the leaders of the 4 partitions cache them
     wait_until(lambda: total(cluster, "kafka_server_fetchsessioncache_numincrementalfetchsessions") > 0, 30,
                message="follower fetch sessions cached")

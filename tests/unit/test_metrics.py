@@ -100,6 +100,15 @@ def test_connections_isr_changes_and_separate_registries():
     assert value(other, "kafka_server_replicamanager_isrshrinks_total") == 0
 
 
+def test_replication_bytes_are_counted_broker_wide_only():
+    registry, metrics = new_metrics()
+    metrics.observe_replication_bytes_in(100)
+    metrics.observe_replication_bytes_out(30)
+    metrics.observe_replication_bytes_out(12)
+    assert value(registry, "kafka_server_brokertopicmetrics_replicationbytesin_total") == 100
+    assert value(registry, "kafka_server_brokertopicmetrics_replicationbytesout_total") == 42
+
+
 def test_zookeeper_request_latency_is_a_histogram_in_milliseconds():
     registry, metrics = new_metrics()
     metrics.observe_zookeeper_request(0.003)

@@ -46,7 +46,7 @@ def _registry(active=True, state="running"):
     registry = CollectorRegistry()
     registry.register(ComponentStateCollector(
         lambda: state, SimpleNamespace(is_active=active, context=_context()),
-        SimpleNamespace(current_groups=lambda: groups), sessions))
+        SimpleNamespace(current_groups=lambda: groups), sessions, SimpleNamespace(max_lag=lambda: 42)))
     return registry
 
 
@@ -77,6 +77,10 @@ def test_group_gauges_count_groups_by_state_and_their_offsets():
     assert value(registry, prefix + "numgroupsstable") == 2
     assert value(registry, prefix + "numgroupsempty") == 1
     assert value(registry, prefix + "numgroupspreparingrebalance") == 0
+
+
+def test_replica_fetcher_max_lag_is_labelled_like_the_exporters():
+    assert value(_registry(), "kafka_server_replicafetchermanager_maxlag", clientId="Replica") == 42
 
 
 def test_fetch_session_cache_gauges():
