@@ -14,6 +14,9 @@ the reactor thread at scrape time and keeps nothing up to date on a hot path. MB
   ``ReplicasToDeleteCount``, ``TopicsIneligibleToDeleteCount`` and
   ``ReplicasIneligibleToDeleteCount``. As in Kafka they are 0 on a broker that is not the
   active controller.
+- ``kafka.controller:type=ControllerStats,name=UncleanLeaderElectionsPerSec`` → counter
+  ``kafka_controller_controllerstats_uncleanleaderelections_total``: leaders elected from outside
+  the ISR by this broker's controller since start-up (kept across controller changes, as Kafka's meter).
 - ``kafka.coordinator.group:type=GroupMetadataManager,name=NumGroups`` →
   ``kafka_coordinator_group_groupmetadatamanager_numgroups``; likewise ``NumOffsets`` and one
   ``NumGroups<State>`` per group state (``numgroupsstable``, ``numgroupsempty``, ...), for the
@@ -80,6 +83,9 @@ class ComponentStateCollector:
         counts = controller_queue_counts(self._controller.context) if active else dict.fromkeys(_CONTROLLER_GAUGES, 0)
         for name, documentation in _CONTROLLER_GAUGES.items():
             yield GaugeMetricFamily("kafka_controller_kafkacontroller_" + name, documentation, value=counts[name])
+        yield CounterMetricFamily("kafka_controller_controllerstats_uncleanleaderelections",
+                                  "Leaders elected from outside the ISR by this broker's controller.",
+                                  value=self._controller.unclean_leader_elections)
 
     def _group_gauges(self):
         groups = self._group_manager.current_groups()

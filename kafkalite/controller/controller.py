@@ -140,6 +140,11 @@ class KafkaController(ControllerRequests):
     def is_active(self):
         return self._is_active
 
+    @property
+    def unclean_leader_elections(self):
+        """Leaders this broker's controller elected from outside the ISR, since start-up."""
+        return self.state_changes.partition_machine.unclean_elections
+
     # -- lifecycle and events --------------------------------------------------------------
 
     def start(self):

@@ -85,10 +85,13 @@ class PartitionStateMachine:
     """Plans partition transitions over a :class:`ControllerContext`.
 
     :param context: the controller's context (read, never changed here).
+    :ivar unclean_elections: leaders elected from outside the ISR so far (Kafka's
+        UncleanLeaderElectionsPerSec), counted when planned.
     """
 
     def __init__(self, context):
         self.context = context
+        self.unclean_elections = 0
 
     def plan(self, keys, target, election=None):
         """Plan moving ``keys`` to ``target``; ``election`` is needed to go Online from Online/Offline."""
@@ -127,6 +130,8 @@ class PartitionStateMachine:
         if isinstance(election, OfflineElection):
             elected = offline_partition_election(replicas, current, eligible, key[0] in election.unclean_topics,
                                                  context.epoch)
+            if elected is not None and elected.leader not in current.isr:
+                self.unclean_elections += 1
             if elected is None:
                 if not any(r in eligible for r in current.isr):
                     plan.no_live_isr.append(key)

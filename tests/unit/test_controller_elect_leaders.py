@@ -69,10 +69,12 @@ def test_unclean_election_brings_an_offline_partition_back(controller, zk):
     del zk.nodes[zkdata.broker_path(3)]
     controller.events.put(BrokerChange())
     assert zk.json(zkdata.partition_state_path("u", 0))["leader"] == -1
+    assert controller.unclean_leader_elections == 0
     results = controller.elect_leaders(UNCLEAN, [("u", 0), ("t", 1)]).result
     assert _codes(results) == {("u", 0): 0, ("t", 1): errors.ElectionNotNeededError.code}
     state = zk.json(zkdata.partition_state_path("u", 0))
     assert (state["leader"], state["isr"]) == (1, [1])
+    assert controller.unclean_leader_elections == 1
 
 
 def test_unclean_election_without_a_live_replica(controller, zk):

@@ -45,7 +45,7 @@ def _registry(active=True, state="running"):
     sessions = _Sessions()
     registry = CollectorRegistry()
     registry.register(ComponentStateCollector(
-        lambda: state, SimpleNamespace(is_active=active, context=_context()),
+        lambda: state, SimpleNamespace(is_active=active, context=_context(), unclean_leader_elections=2),
         SimpleNamespace(current_groups=lambda: groups), sessions, SimpleNamespace(max_lag=lambda: 42)))
     return registry
 
@@ -64,6 +64,7 @@ def test_controller_queue_gauges_on_the_active_controller_only():
     assert value(registry, prefix + "replicastodeletecount") == 4
     assert value(registry, prefix + "topicsineligibletodeletecount") == 1
     assert value(registry, prefix + "replicasineligibletodeletecount") == 2
+    assert value(registry, "kafka_controller_controllerstats_uncleanleaderelections_total") == 2
     idle = _registry(active=False)
     assert value(idle, prefix + "preferredreplicaimbalancecount") == 0
     assert value(idle, prefix + "topicstodeletecount") == 0
