@@ -1,6 +1,7 @@
 """deploy/prometheus and deploy/grafana checked by promtool and by a real Prometheus scraping a real cluster.
 
-- promtool accepts the shipped configuration and rules, and the copies a test derives from them;
+- promtool accepts the shipped configuration and rules, and the copies a test derives from them, and
+  the shipped rules pass their promtool unit tests (real `for:` durations, made-up series);
 - the dashboard and the rules use only the series the brokers export (README's Metrics table),
   the dashboard has the rows the issue asks for, and every alert has a severity and annotations;
 - with Prometheus scraping 3 brokers, every dashboard query (template variables substituted as
@@ -25,6 +26,7 @@ from tests.support.prometheus import (
     DASHBOARD_PATH,
     PROMETHEUS_CONFIG_PATH,
     RULES_PATH,
+    RULES_TEST_PATH,
     PrometheusServer,
     alerting_rules,
     config_for_test,
@@ -89,13 +91,16 @@ def known(name, exported):
 # --- files ---------------------------------------------------------------------------------
 
 
-def test_promtool_accepts_the_shipped_and_the_derived_config_and_rules(tmp_path):
+def test_promtool_accepts_the_shipped_config_rules_and_rule_tests_and_the_derived_ones(tmp_path):
     checked = promtool("check", "config", str(PROMETHEUS_CONFIG_PATH))
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "SUCCESS" in checked.stdout
     checked = promtool("check", "rules", str(RULES_PATH))
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "SUCCESS: %d rules found" % len(load_yaml(RULES_PATH)["groups"][0]["rules"]) in checked.stdout
+    # The shipped rules with their real `for:` durations on made-up series (deploy/prometheus/rules_test.yml).
+    checked = promtool("test", "rules", str(RULES_TEST_PATH))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
     class Broker:
         def __init__(self, broker_id):
@@ -130,6 +135,9 @@ def test_alert_rules_cover_the_issue_and_say_what_and_where():
         assert without_comparisons(rule["expr"]) != rule["expr"], f"{rule['alert']} has no threshold"
     readme = (REPO_ROOT / "README.md").read_text()
     assert all(f"`{rule['alert']}`" in readme for rule in rules), "README's alert table misses one"
+    unit_tested = {case["alertname"] for test in load_yaml(RULES_TEST_PATH)["tests"]
+                   for case in test["alert_rule_test"] if case["exp_alerts"]}
+    assert {rule["alert"] for rule in rules} <= unit_tested, "rules_test.yml must see every alert fire"
 
 
 def test_dashboard_is_importable_and_uses_only_exported_names():

@@ -40,6 +40,7 @@ __all__ = [
     "PrometheusServer",
     "PrometheusStartError",
     "RULES_PATH",
+    "RULES_TEST_PATH",
     "alerting_rules",
     "config_for_test",
     "dashboard_queries",
@@ -52,6 +53,7 @@ __all__ = [
 
 PROMETHEUS_CONFIG_PATH = REPO_ROOT / "deploy" / "prometheus" / "prometheus.yml"
 RULES_PATH = REPO_ROOT / "deploy" / "prometheus" / "rules.yml"
+RULES_TEST_PATH = REPO_ROOT / "deploy" / "prometheus" / "rules_test.yml"
 DASHBOARD_PATH = REPO_ROOT / "deploy" / "grafana" / "kafkalite-dashboard.json"
 
 #: The scrape job of the brokers; rules.yml selects on it.
