@@ -83,6 +83,7 @@ system-deps:
 	@missing=""
 	dpkg-query -W -f='$${Status}' zookeeper 2>/dev/null | grep -q 'ok installed' || missing="$$missing zookeeper"
 	command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"
+	command -v prometheus >/dev/null 2>&1 || missing="$$missing prometheus"
 	$(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$$missing python3-venv"
 	if [ -n "$$missing" ]; then
 	  echo "installing Debian packages:$$missing"
