@@ -14,6 +14,7 @@ callback on the reactor thread, as the ``/metrics`` collectors' do.
 
 import html
 import json
+import time
 
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -127,7 +128,7 @@ h1{font-size:1.4em;margin-bottom:.2em} h2{font-size:1.1em;margin-top:1.6em;borde
 table{border-collapse:collapse;margin:.4em 0} th,td{border:1px solid #ddd;padding:.25em .6em;text-align:left;
 vertical-align:top} th{background:#eee} .ok{color:#1a7f37} .bad{color:#b3261e;font-weight:bold}
 .warn{color:#9a6700;font-weight:bold} .muted{color:#666} ul{margin:0;padding-left:1.2em} code{font-size:.95em}
-.summary{font-size:1.1em;margin:.6em 0}
+.summary{font-size:1.1em;margin:.6em 0} .nowrap{white-space:nowrap}
 """
 
 
@@ -150,9 +151,13 @@ def _duration(seconds):
     return (text + " " if text else "") + "%d s" % seconds
 
 
+def _utc(ms):
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ms / 1000.0))
+
+
 def _table(headers, rows):
-    head = "".join("<th>%s</th>" % _e(h) for h in headers)
-    return "<table><tr>%s</tr>%s</table>" % (head, "".join(rows))
+    head = "<tr>%s</tr>" % "".join("<th>%s</th>" % _e(h) for h in headers) if headers else ""
+    return "<table>%s%s</table>" % (head, "".join(rows))
 
 
 def _row(*cells, css=None):
@@ -178,9 +183,9 @@ def render_status_html(document):
         _partitions_html(document["partitions"]),
         _reassignments_html(document["reassignments"]),
         _groups_html(document["groups"]),
-        '<p class="muted">Generated at %s ms since the epoch; reloads every %d s. '
+        '<p class="muted">Generated %s; reloads every %d s. '
         '<a href="/status.json">status.json</a> &middot; <a href="/metrics">metrics</a></p>'
-        % (_e(document["generated_at_ms"]), REFRESH_S),
+        % (_e(_utc(document["generated_at_ms"])), REFRESH_S),
         "</body></html>\n",
     ]
     return "".join(parts)
@@ -223,7 +228,7 @@ def _broker_html(broker):
     ]
     if broker.get("rack") is not None:
         rows.append(_row("rack", _e(broker["rack"])))
-    return "<h2>This broker</h2>" + _table(("", ""), rows)
+    return "<h2>This broker</h2>" + _table(None, rows)
 
 
 def _cluster_html(cluster):
@@ -260,7 +265,7 @@ def _partitions_html(partitions):
             why += "<ul>%s</ul>" % "".join('<li class="missing">%s</li>' % _e(m["reason"]) for m in entry["missing"])
         css = "bad" if entry["status"] != "under-replicated" else "warn"
         rows.append(_row("%s-%s" % (_e(entry["topic"]), _e(entry["partition"])),
-                         '<span class="%s">%s</span>' % (css, _e(entry["status"])),
+                         '<span class="%s nowrap">%s</span>' % (css, _e(entry["status"])),
                          _e(entry["leader"]) if entry["leader"] >= 0 else "none", _ids(entry["replicas"]),
                          _ids(entry["isr"]), why, css="partition"))
     text = "<h2>Partitions</h2>" + counts + _table(("partition", "status", "leader", "replicas", "ISR", "why"), rows)
