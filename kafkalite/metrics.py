@@ -63,6 +63,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessColl
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.samples import Sample
+from twisted.web.pages import notFound
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
@@ -294,11 +295,19 @@ class MetricsResource(Resource):
         return body
 
 
+class _Root(Resource):
+    """The site's root: its children, and a plain 404 for any other path (Twisted's default
+    404 resource is deprecated for not escaping what it echoes)."""
+
+    def getChild(self, path, request):
+        return notFound()
+
+
 def metrics_site(registry, status=None):
     """Return a Twisted ``Site`` serving ``registry`` at ``/metrics`` and, given ``status`` (a
     :class:`kafkalite.status_page.StatusSource`), the operator's status page at ``/`` and
     ``/status.json``. Any other path is 404."""
-    root = Resource()
+    root = _Root()
     root.putChild(b"metrics", MetricsResource(registry))
     if status is not None:
         root.putChild(b"", StatusHtmlResource(status))

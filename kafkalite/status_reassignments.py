@@ -19,10 +19,13 @@ from twisted.logger import Logger
 from kafkalite import zkdata
 from kafkalite.zkclient import NoNodeError, ZkError
 
-__all__ = ["MAX_AGE_S", "ZkReassignments"]
+__all__ = ["MAX_AGE_S", "READ_TIMEOUT_S", "ZkReassignments"]
 
 #: A read of the reassignments serves the page views of this many seconds.
 MAX_AGE_S = 5.0
+#: The page waits this long for ZooKeeper, then shows the last answer (a ZooKeeper operation's own
+#: timeout is the session timeout: too long for a page an operator opens when things go wrong).
+READ_TIMEOUT_S = 3.0
 
 SOURCE = "ZooKeeper: adding/removing replicas in /brokers/topics/<topic>, and /admin/reassign_partitions"
 
@@ -36,10 +39,11 @@ class ZkReassignments:
 
     log = Logger()
 
-    def __init__(self, zk, clock, max_age_s=MAX_AGE_S):
+    def __init__(self, zk, clock, max_age_s=MAX_AGE_S, read_timeout_s=READ_TIMEOUT_S):
         self._zk = zk
         self._clock = clock
         self._max_age_s = max_age_s
+        self._read_timeout_s = read_timeout_s
         self._last_good = None  # (read at, section)
         self._last_read_at = None
         self._last_error = None
@@ -59,6 +63,7 @@ class ZkReassignments:
         self._in_flight.append(waiter)
         if len(self._in_flight) == 1:
             d = defer.Deferred.fromCoroutine(self._read())
+            d.addTimeout(self._read_timeout_s, self._clock)
             d.addBoth(self._answer)
         return waiter
 
@@ -98,9 +103,11 @@ class ZkReassignments:
             self._last_good, self._last_error = (now, outcome), None
         else:
             error = outcome.value
-            self._last_error = ("%s: %s" % (type(error).__name__, error)
-                                if isinstance(error, (ZkError, zkdata.ZnodeDataError)) else None)
-            if self._last_error is None:
+            if isinstance(error, defer.TimeoutError):
+                self._last_error = "no answer from ZooKeeper within %g s" % self._read_timeout_s
+            elif isinstance(error, (ZkError, zkdata.ZnodeDataError)):
+                self._last_error = "%s: %s" % (type(error).__name__, error)
+            else:
                 self.log.failure("status page: reading the reassignments failed", outcome)
                 self._last_error = "unexpected error (see the broker log)"
         waiters, self._in_flight = self._in_flight, []

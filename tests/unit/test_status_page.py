@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 from twisted.internet import defer
 from twisted.internet.task import Clock
+from twisted.logger import Logger
 from twisted.web.test.requesthelper import DummyRequest
 
 from kafkalite import zkdata
@@ -16,7 +17,7 @@ from kafkalite.metrics import BrokerMetrics, metrics_site, new_registry
 from kafkalite.replica.metadata_cache import BrokerEndpoint, LiveBroker, MetadataCache, PartitionInfo
 from kafkalite.replica.partition import FollowerState, Partition
 from kafkalite.status_model import build_status
-from kafkalite.status_page import StatusSource, render_status_html
+from kafkalite.status_page import StatusJsonResource, StatusSource, render_status_html
 from kafkalite.status_reassignments import ZkReassignments
 from kafkalite.zkclient import ConnectionLoss
 from tests.support.fake_zk import FakeZk
@@ -327,3 +328,48 @@ def test_without_a_status_source_only_metrics():
     """metrics_site without a status source serves /metrics alone, as before."""
     request, _ = _get(metrics_site(new_registry()), b"")
     assert request.responseCode == 404
+
+
+def test_a_silent_zookeeper_costs_the_page_three_seconds_not_a_session_timeout():
+    """No answer within READ_TIMEOUT_S: the section says so; the page is not held for the ZooKeeper timeout."""
+    zk, clock = FakeZk(), Clock()
+    zk.get_children = lambda path, watch=None: defer.Deferred()  # never answers
+    pending = ZkReassignments(zk, clock).current()
+    assert not pending.called
+    clock.advance(3)
+    section = pending.result
+    assert section["error"] == "no answer from ZooKeeper within 3 s"
+    assert section["as_of_ms"] is None and section["partitions"] == []
+
+
+class _SlowSource:
+    """A status source whose document is fired by the test."""
+
+    def __init__(self):
+        self.pending = defer.Deferred()
+
+    def document(self):
+        return self.pending
+
+
+def test_a_client_gone_before_the_document_is_ready_gets_nothing_written():
+    """The connection closes while the reassignments are read: nothing is written to the dead request."""
+    source = _SlowSource()
+    request = DummyRequest([b""])
+    metrics_site(new_registry(), status=source).getResourceFor(request).render(request)
+    request.processingFailed(ConnectionLoss("client went away"))
+    source.pending.callback(_build(_cache([1])))
+    assert request.written == [] and request.finished == 0
+
+
+def test_a_failing_document_answers_500(monkeypatch):
+    """A bug while building the document is logged and answered 500, never left hanging."""
+    events = []
+    monkeypatch.setattr(StatusJsonResource, "log", Logger(observer=events.append))
+    source = _SlowSource()
+    request = DummyRequest([b"status.json"])
+    metrics_site(new_registry(), status=source).getResourceFor(request).render(request)
+    source.pending.errback(ValueError("boom"))
+    assert request.responseCode == 500 and request.finished == 1
+    assert b"see the broker log" in b"".join(request.written)
+    assert [event["log_failure"].type for event in events] == [ValueError]
