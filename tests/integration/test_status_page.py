@@ -1,15 +1,18 @@
 """The operator's status page on a real 3-broker cluster: /status.json and / on each broker's
 metrics port, the page rendered by headless Chromium showing the brokers and the controller,
 a group's lag on its coordinator, and — once a broker is stopped — the under-replicated
-partitions with the reason: that broker is down."""
+partitions with the reason: that broker is down. A frozen follower (SIGSTOP: still
+registered) shows as alive and behind, and a reassignment onto it as in progress."""
 
 import json
 import re
+import signal
 import urllib.error
 import urllib.request
 
 import pytest
 
+from tests.integration.replication_support import zk_write
 from tests.support.chromium import HeadlessChromium, chromium_path
 from tests.support.clients import create_topic, produce_acked
 from tests.support.cluster import wait_until
@@ -104,3 +107,61 @@ def test_the_status_page_says_why_a_partition_is_under_replicated(cluster, chrom
     assert entry["status"] == "under-replicated"
     assert [m["reason"] for m in entry["missing"]] == ["broker 3 is down"]
     assert status(survivor)["partitions"]["under_replicated"] >= 3
+
+
+# The frozen broker must stay registered for the whole test.
+FROZEN_OVERRIDES = dict(OVERRIDES, **{"zookeeper.session.timeout.ms": "30000"})
+
+
+@pytest.mark.slow
+@pytest.mark.cluster(size=3, overrides=FROZEN_OVERRIDES, metrics=True)
+def test_a_frozen_follower_is_shown_alive_behind_and_a_stuck_reassignment_in_progress(cluster, chromium):
+    """A SIGSTOPped broker stays registered: its leader's page says how many messages behind it is and when
+    it last caught up, another broker's page points at the leader; a reassignment onto it stays in progress
+    and every responsive broker's page lists it."""
+    wait_until(lambda: status(cluster.broker(1))["cluster"]["controller_id"] > 0, 30, message="a controller")
+    controller = status(cluster.broker(1))["cluster"]["controller_id"]
+    # The controller answers the reassignment: it must stay responsive, so it leads and is never frozen.
+    leader, frozen = [b for b in (1, 2, 3) if b != controller]
+    create_topic(cluster.bootstrap, "behind", assignment=[[leader, frozen]])
+    create_topic(cluster.bootstrap, "moving", assignment=[[controller, leader]])
+    produce_acked(cluster.bootstrap, "behind", 10)
+    wait_until(lambda: not status(cluster.broker(leader))["partitions"]["unhealthy"], 30,
+               message="every ISR full")
+
+    cluster.broker(frozen).kill(signal.SIGSTOP)
+    try:
+        produce_acked(cluster.broker(leader).bootstrap, "behind", 25)  # acked once the ISR shrinks (3 s)
+        # As Kafka's ZooKeeper tools ask for it (no client that could wait on the frozen broker).
+        zk_write(cluster.zk_connect, "/admin/reassign_partitions", json.dumps({"version": 1, "partitions": [
+            {"topic": "moving", "partition": 0, "replicas": [leader, frozen]}]}).encode())
+
+        def leader_says_behind():
+            entry = next((e for e in status(cluster.broker(leader))["partitions"]["unhealthy"]
+                          if e["topic"] == "behind"), None)
+            return entry if entry and entry["isr"] == [leader] else None
+
+        entry = wait_until(leader_says_behind, 30, message="the leader's page: behind-0 under-replicated")
+        [missing] = entry["missing"]
+        assert missing["alive"] is True and missing["messages_behind"] == 25
+        assert re.fullmatch(r"broker %d is alive, out of the ISR, 25 messages behind, last caught up [\d.]+ s ago"
+                            % frozen, missing["reason"]), missing["reason"]
+        wait_until(lambda: any(e["topic"] == "behind" for e in status(cluster.broker(controller))["partitions"][
+            "unhealthy"]), 30, message="the controller's page: behind-0 under-replicated")
+        elsewhere = next(e for e in status(cluster.broker(controller))["partitions"]["unhealthy"]
+                         if e["topic"] == "behind")
+        assert [m["reason"] for m in elsewhere["missing"]] == [
+            "broker %d is alive, out of the ISR (lag known to leader broker %d)" % (frozen, leader)]
+
+        for broker_id in (leader, controller):
+            reassignments = wait_until(lambda b=broker_id: status(cluster.broker(b))["reassignments"]["partitions"],
+                                       30, message="broker %d's page lists the reassignment" % broker_id)
+            assert reassignments == [{"topic": "moving", "partition": 0, "replicas": [leader, frozen, controller],
+                                      "adding": [frozen], "removing": [controller], "adding_in_isr": []}]
+            assert status(cluster.broker(broker_id))["reassignments"]["legacy_request_partitions"] == 1
+
+        dom = chromium.dump_dom(url(cluster.broker(leader)))
+        assert "broker %d is alive, out of the ISR, 25 messages behind, last caught up" % frozen in dom
+        assert re.search(r'<tr class="reassignment"><td>moving-0</td>', dom)
+    finally:
+        cluster.broker(frozen).kill(signal.SIGCONT)
