@@ -28,7 +28,7 @@ from kafkalite import __version__
 from kafkalite.coordinator.group import DEAD
 from kafkalite.health import follower_lag, group_lags, is_under_min_isr, is_under_replicated
 
-__all__ = ["LIST_LIMIT", "build_status", "missing_replica_reason"]
+__all__ = ["LIST_LIMIT", "build_status"]
 
 #: Most entries any one list of the document holds (partitions, reassignments, groups).
 LIST_LIMIT = 500
@@ -136,7 +136,7 @@ def _partition_entry(info, local, live, now_ms):
             "broker": replica, "alive": replica in live, "in_isr": replica in isr,
             "messages_behind": lag.messages_behind if lag else None,
             "caught_up_s_ago": lag.caught_up_ms_ago / 1000.0 if lag and lag.caught_up_ms_ago is not None else None,
-            "reason": missing_replica_reason(replica, live, isr, offline_replicas, leader, offline, leads_here, lag)})
+            "reason": _missing_replica_reason(replica, live, isr, offline_replicas, leader, offline, leads_here, lag)})
     return {
         "topic": info.topic, "partition": info.partition, "status": status, "leader": leader,
         "replicas": list(replicas), "isr": list(isr), "min_isr": min_isr, "offline": offline,
@@ -144,7 +144,7 @@ def _partition_entry(info, local, live, now_ms):
         "reason": _partition_reason(leader, isr, replicas, live, offline, under_min_isr, min_isr)}
 
 
-def missing_replica_reason(replica, live, isr, offline_replicas, leader, offline, leads_here, lag):
+def _missing_replica_reason(replica, live, isr, offline_replicas, leader, offline, leads_here, lag):
     """Why ``replica`` is not a live, in-sync replica, in one sentence an operator can act on."""
     if replica not in live:
         return "broker %d is down%s" % (replica, " (it is still the last ISR member)" if replica in isr else "")

@@ -373,3 +373,17 @@ def test_a_failing_document_answers_500(monkeypatch):
     assert request.responseCode == 500 and request.finished == 1
     assert b"see the broker log" in b"".join(request.written)
     assert [event["log_failure"].type for event in events] == [ValueError]
+
+
+def test_ten_thousand_unhealthy_partitions_give_a_bounded_page():
+    """The scale target's 10,000 partitions, all under-replicated: 500 listed, the rest counted."""
+    cache = _cache([1, 2])
+    for p in range(10_000):
+        _add(cache, "wide", p, 1, [1, 2], [1, 2, 3])
+    document = _build(cache)
+    assert document["partitions"]["under_replicated"] == 10_000
+    assert len(document["partitions"]["unhealthy"]) == 500
+    page = render_status_html(document)
+    assert "and 9500 more unhealthy partitions" in page
+    assert page.count('<tr class="partition">') == 500
+    assert len(page) < 500_000
