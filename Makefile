@@ -84,6 +84,7 @@ system-deps:
 	dpkg-query -W -f='$${Status}' zookeeper 2>/dev/null | grep -q 'ok installed' || missing="$$missing zookeeper"
 	command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"
 	command -v prometheus >/dev/null 2>&1 || missing="$$missing prometheus"
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"
 	$(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$$missing python3-venv"
 	if [ -n "$$missing" ]; then
 	  echo "installing Debian packages:$$missing"
@@ -120,6 +121,7 @@ run: install
 	echo "  produce:            echo hello | kcat -b 127.0.0.1:9092 -t demo -P"
 	echo "  consume:            kcat -b 127.0.0.1:9092 -t demo -C -e"
 	echo "  metrics:            curl -s http://127.0.0.1:9192/metrics"
+	echo "  status page:        http://127.0.0.1:9192/ (brokers 2 and 3: ports 9193, 9194; JSON at /status.json)"
 	echo "  administer:         .venv/bin/kafkalite-admin cluster --zookeeper $(ZK_CONNECT)   (README: Operating a cluster)"
 	echo "  logs:               $(RUN_DIR)/broker-{1,2,3}.log   data: $(RUN_DIR)/broker-{1,2,3}/"
 	echo "  stop:               make stop"

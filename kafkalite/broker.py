@@ -45,6 +45,8 @@ from kafkalite.server.dynamic_config import DynamicConfigManager
 from kafkalite.server.group_apis import GroupApis
 from kafkalite.server.reassignment_apis import ReassignmentApis
 from kafkalite.server.topic_admin import TopicAdmin
+from kafkalite.status_page import StatusSource
+from kafkalite.status_reassignments import ZkReassignments
 from kafkalite.zkclient import NodeExistsError, NoNodeError, ZkClient
 
 __all__ = ["KafkaServer"]
@@ -82,6 +84,9 @@ class KafkaServer:
         self.controller = None
         self.group_coordinator = None
         self.apis = None
+        #: the operator's status page's :class:`~kafkalite.status_page.StatusSource` (set by startup).
+        self.status = None
+        self.started_at_ms = self.now_ms()
         self._ports = []
         self._factories = []
         self._loops = []
@@ -158,6 +163,8 @@ class KafkaServer:
             self.metrics.registry.register(ComponentStateCollector(
                 lambda: self.broker_state, self.controller, group_manager, self.replica_manager.fetch_sessions,
                 self.fetchers))
+        self.status = StatusSource(self.status_identity, self.metadata_cache, self.replica_manager, group_manager,
+                                   ZkReassignments(self.zk, self.reactor), self.reactor)
         self.apis = KafkaApis(
             config, self.cluster_id, self.replica_manager, self.metadata_cache, self.controller,
             self.group_coordinator, self.topic_admin, self.producer_ids, extra_handlers=(
@@ -195,6 +202,20 @@ class KafkaServer:
         self.config_changes.start()
         self.log.info("broker {id} started (cluster {cluster}, epoch {epoch})", id=self.broker_id,
                       cluster=self.cluster_id, epoch=self.broker_epoch)
+
+    def status_identity(self):
+        """This broker's facts for the status page (:func:`kafkalite.status_model.build_status`'s ``identity``)."""
+        def endpoint(e):
+            return {"listener": e.listener_name, "host": e.host, "port": e.port}
+        bound = [dict(endpoint(e), port=port.getHost().port) for e, port in zip(self.config.listeners, self._ports)]
+        return {
+            "broker_id": self.broker_id, "cluster_id": self.cluster_id, "broker_epoch": self.broker_epoch,
+            "started_at_ms": self.started_at_ms, "rack": self.config.broker_rack,
+            "listeners": bound, "advertised": [endpoint(e) for e in self._advertised_endpoints()],
+            "zookeeper": {"state": self.zk.state if self.zk is not None else "NOT STARTED",
+                          "connect": self.config.zookeeper_connect},
+            "is_active_controller": bool(self.controller is not None and self.controller.is_active),
+        }
 
     async def _resolve_broker_id(self):
         """The configured, stored or (``broker.id=-1``) generated broker id; returns the config carrying it."""

@@ -15,6 +15,9 @@ an MBean ``kafka.<domain>:type=<Type>,name=<Name>[,<k>=<v>...]`` (lower-cased) t
 - ``socket-server-metrics`` (a Kafka metric, not Yammer) → gauges
   ``kafka_server_socket_server_metrics_<attribute>{listener,networkProcessor}``.
 
+The same HTTP site serves the operator's status page (``/`` and ``/status.json``,
+:mod:`kafkalite.status_page`) beside ``/metrics``.
+
 This module owns the series the network layer and the request handlers update
 (hot paths: a dict lookup and a few additions; only the per-request counter and histogram
 are prometheus_client objects); those read from broker state at scrape time live in
@@ -65,8 +68,11 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessColl
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.samples import Sample
+from twisted.web.pages import notFound
 from twisted.web.resource import Resource
 from twisted.web.server import Site
+
+from kafkalite.status_page import StatusHtmlResource, StatusJsonResource
 
 __all__ = [
     "REQUEST_TIME_MS_BUCKETS", "BrokerMetrics", "MetricsResource", "metrics_site", "new_registry", "serve_metrics",
@@ -316,22 +322,36 @@ class MetricsResource(Resource):
         return body
 
 
-def metrics_site(registry):
-    """Return a Twisted ``Site`` serving ``registry`` at ``/metrics``."""
-    root = Resource()
+class _Root(Resource):
+    """The site's root: its children, and a plain 404 for any other path (Twisted's default
+    404 resource is deprecated for not escaping what it echoes)."""
+
+    def getChild(self, path, request):
+        return notFound()
+
+
+def metrics_site(registry, status=None):
+    """Return a Twisted ``Site`` serving ``registry`` at ``/metrics`` and, given ``status`` (a
+    :class:`kafkalite.status_page.StatusSource`), the operator's status page at ``/`` and
+    ``/status.json``. Any other path is 404."""
+    root = _Root()
     root.putChild(b"metrics", MetricsResource(registry))
+    if status is not None:
+        root.putChild(b"", StatusHtmlResource(status))
+        root.putChild(b"status.json", StatusJsonResource(status))
     return Site(root)
 
 
-def serve_metrics(reactor, port, registry, interface=""):
-    """Serve ``registry`` over HTTP at ``/metrics``.
+def serve_metrics(reactor, port, registry, interface="", status=None):
+    """Serve ``registry`` over HTTP at ``/metrics`` (and ``status`` at ``/`` and ``/status.json``).
 
     :param reactor: provides ``IReactorTCP``.
     :param port: TCP port (``metrics.port``); 0 picks a free one.
     :param interface: address to bind; empty means every interface.
+    :param status: optional :class:`kafkalite.status_page.StatusSource`.
     :return: the listening port (``getHost().port`` is the real port).
     """
-    return reactor.listenTCP(port, metrics_site(registry), interface=interface)
+    return reactor.listenTCP(port, metrics_site(registry, status), interface=interface)
 
 
 def new_registry():

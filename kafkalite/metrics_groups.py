@@ -29,6 +29,7 @@ cluster's view without duplicates:
 from prometheus_client.core import GaugeMetricFamily
 
 from kafkalite.coordinator.group import DEAD
+from kafkalite.health import group_lags, is_under_replicated
 
 __all__ = ["GroupLagCollector"]
 
@@ -83,7 +84,7 @@ class GroupLagCollector:
                     ("in_sync_replica", len(isr)),
                     ("leader", partition.leader_id),
                     ("leader_is_preferred", int(bool(replicas) and replicas[0] == partition.leader_id)),
-                    ("under_replicated_partition", int(len(isr) < len(replicas)))):
+                    ("under_replicated_partition", int(is_under_replicated(isr, replicas)))):
                 families[name].add_metric(labels, value)
         yield from families.values()
 
@@ -107,15 +108,13 @@ class GroupLagCollector:
             group_id = group.group_id
             members.add_metric([group_id], len(group.members))
             offset_sums, lag_sums = {}, {}
-            for (topic, index), value in sorted(group.offsets.items()):
-                offset = value.offset
-                current.add_metric([group_id, topic, str(index)], offset)
-                offset_sums[topic] = offset_sums.get(topic, 0) + offset
-                replica = partitions.get((topic, index))
-                if replica is not None:
-                    behind = max(replica.log.high_watermark - offset, 0)
-                    lag.add_metric([group_id, topic, str(index)], behind)
-                    lag_sums[topic] = lag_sums.get(topic, 0) + behind
+            for entry in group_lags(group, partitions):
+                topic, labels = entry.topic, [group_id, entry.topic, str(entry.partition)]
+                current.add_metric(labels, entry.committed_offset)
+                offset_sums[topic] = offset_sums.get(topic, 0) + entry.committed_offset
+                if entry.lag is not None:
+                    lag.add_metric(labels, entry.lag)
+                    lag_sums[topic] = lag_sums.get(topic, 0) + entry.lag
             for topic, total in offset_sums.items():
                 current_sum.add_metric([group_id, topic], total)
             for topic, total in lag_sums.items():

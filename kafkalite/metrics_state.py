@@ -36,6 +36,8 @@ count is 0 while the broker serves.
 
 from prometheus_client.core import GaugeMetricFamily
 
+from kafkalite.health import is_under_min_isr, is_under_replicated
+
 __all__ = ["BrokerStateCollector"]
 
 
@@ -79,9 +81,9 @@ class BrokerStateCollector:
     def _replica_manager_gauges(self):
         partitions = list(self._replica_manager.partitions.values())
         leaders = [partition for partition in partitions if partition.is_leader]
-        under_replicated = sum(1 for partition in leaders if len(partition.isr) < len(partition.replicas))
+        under_replicated = sum(1 for partition in leaders if is_under_replicated(partition.isr, partition.replicas))
         under_min_isr = sum(1 for partition in leaders
-                            if len(partition.isr) < partition.log.config.min_insync_replicas)
+                            if is_under_min_isr(partition.isr, partition.log.config.min_insync_replicas))
         for name, documentation, value in (
                 ("underreplicatedpartitions", "Partitions led here whose ISR is smaller than their replica set.",
                  under_replicated),

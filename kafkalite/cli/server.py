@@ -116,8 +116,9 @@ def run(config):
 
     def started(_):
         if metrics is not None:
-            serve_metrics(reactor, config.metrics_port, metrics.registry, "")
-            log.info("metrics on http://0.0.0.0:{port}/metrics", port=config.metrics_port)
+            serve_metrics(reactor, config.metrics_port, metrics.registry, "", status=server.status)
+            log.info("metrics on http://0.0.0.0:{port}/metrics, status page on http://0.0.0.0:{port}/",
+                     port=config.metrics_port)
 
     def failed(failure):
         from kafkalite.log.manager import InconsistentBrokerMetadataError
