@@ -81,7 +81,7 @@ help:
 	echo "make bench-scale  10,000 partitions on 3 brokers of its own: creation, failover, rejoin, restart"
 	echo "make lint         ruff and the import-layering contracts"
 	echo "make install      install ZooKeeper, kcat and the virtualenv (.venv) if missing"
-	echo "make clean        stop everything and remove .run, caches and build output"
+	echo "make clean        stop everything and remove .run (brokers', ZooKeeper's, Prometheus's data), caches and build output"
 
 # --- install ------------------------------------------------------------------------------
 
