@@ -146,7 +146,7 @@ run: install
 	if [ -n "$(PROMETHEUS)" ]; then
 	  echo "  prometheus:         http://$(PROMETHEUS_LISTEN)/   alerts: http://$(PROMETHEUS_LISTEN)/alerts"
 	else
-	  echo "  prometheus:         make stop; make run PROMETHEUS=1   (scrapes the brokers, deploy/prometheus)"
+	  echo "  prometheus:         make run PROMETHEUS=1   (adds a local Prometheus scraping the brokers, deploy/prometheus)"
 	fi
 	echo "  administer:         .venv/bin/kafkalite-admin cluster --zookeeper $(ZK_CONNECT)   (README: Operating a cluster)"
 	echo "  logs:               $(RUN_DIR)/broker-{1,2,3}.log   data: $(RUN_DIR)/broker-{1,2,3}/"
