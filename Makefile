@@ -21,6 +21,10 @@ ZK_DIR := $(RUN_DIR)/zk
 # ZK=ensemble runs a 3-node ZooKeeper ensemble (client ports 2181-2183) instead of one server.
 ZK ?= standalone
 BROKERS := 1 2 3
+# PROMETHEUS=1: make run also starts Debian's prometheus with PROMETHEUS_CONFIG on PROMETHEUS_LISTEN.
+PROMETHEUS ?=
+PROMETHEUS_CONFIG ?= deploy/prometheus/prometheus.yml
+PROMETHEUS_LISTEN ?= 127.0.0.1:9190
 # Seconds to wait for a broker to accept connections / to exit after SIGTERM.
 START_TIMEOUT ?= 60
 STOP_TIMEOUT ?= 30
@@ -53,6 +57,10 @@ endif
 # Standard library only, so stop and status work without the virtualenv too.
 LOCAL_PY = $(if $(wildcard $(PY)),$(PY),$(PYTHON))
 LOCAL = $(LOCAL_PY) -m kafkalite.local --run-dir $(RUN_DIR)
+# The local Prometheus of PROMETHEUS=1 (kafkalite/local/prometheus.py): detached, pid in .run/prometheus.pid,
+# output in .run/prometheus.log, data in .run/prometheus/; stopped by pid. Standard library only too.
+PROM = $(LOCAL_PY) -m kafkalite.local.prometheus --run-dir $(RUN_DIR)
+PROM_START = $(PROM) start --config $(PROMETHEUS_CONFIG) --listen $(PROMETHEUS_LISTEN) --timeout $(START_TIMEOUT)
 CLUSTER_NAMES := $(foreach n,$(BROKERS),broker-$(n))
 ALL_NAMES := $(CLUSTER_NAMES) broker-single
 ALREADY_RUNNING = running=$$($(LOCAL) running $(ALL_NAMES)) && \
@@ -63,8 +71,9 @@ ALREADY_RUNNING = running=$$($(LOCAL) running $(ALL_NAMES)) && \
 help:
 	@echo "make run          start ZooKeeper and 3 brokers (127.0.0.1:9092-9094) in the background"
 	echo "make run ZK=ensemble   ... with a 3-node ZooKeeper ensemble"
+	echo "make run PROMETHEUS=1  ... and a local Prometheus (deploy/prometheus) on $(PROMETHEUS_LISTEN)"
 	echo "make run-single   start ZooKeeper and one broker from config/server.properties"
-	echo "make stop         stop the brokers and ZooKeeper started by make run / run-single"
+	echo "make stop         stop the brokers, ZooKeeper and Prometheus started by make run / run-single"
 	echo "make status       show what is running"
 	echo "make test         run the whole test suite (unit, integration, clients, faults)"
 	echo "make test-unit    run the fast unit tests only"
@@ -72,7 +81,7 @@ help:
 	echo "make bench-scale  10,000 partitions on 3 brokers of its own: creation, failover, rejoin, restart"
 	echo "make lint         ruff and the import-layering contracts"
 	echo "make install      install ZooKeeper, kcat and the virtualenv (.venv) if missing"
-	echo "make clean        stop everything and remove .run, caches and build output"
+	echo "make clean        stop everything and remove .run (brokers', ZooKeeper's, Prometheus's data), caches and build output"
 
 # --- install ------------------------------------------------------------------------------
 
@@ -104,13 +113,27 @@ $(STAMP): setup.cfg pyproject.toml
 
 # --- local cluster ------------------------------------------------------------------------
 
+# Says what comes up as it does (ZooKeeper, each broker, the controller), then how to use it.
+# A broker that fails to start prints its log tail, and everything started is stopped.
 run: install
-	@if $(ALREADY_RUNNING); then exit 0; fi
+	@if [ -n "$(PROMETHEUS)" ] && ! command -v prometheus >/dev/null 2>&1; then
+	  echo "make run PROMETHEUS=1: prometheus is not installed (apt-get install prometheus)" >&2
+	  exit 1
+	fi
+	if $(ALREADY_RUNNING); then
+	  if [ -n "$(PROMETHEUS)" ]; then $(PROM_START); fi
+	  exit 0
+	fi
 	mkdir -p $(RUN_DIR)
-	zk/zkctl start $(ZK_START_ARGS) --dir $(ZK_DIR)
+	zk/zkctl start $(ZK_START_ARGS) --announce --dir $(ZK_DIR)
 	if ! $(LOCAL) start --timeout $(START_TIMEOUT) --stop-timeout $(STOP_TIMEOUT) \
 	    --override "zookeeper.connect=$(ZK_CONNECT)" \
 	    $(foreach n,$(BROKERS),broker-$(n)=config/cluster/server-$(n).properties); then
+	  zk/zkctl stop --dir $(ZK_DIR) || true
+	  exit 1
+	fi
+	if [ -n "$(PROMETHEUS)" ] && ! $(PROM_START); then
+	  $(LOCAL) stop --timeout $(STOP_TIMEOUT) $(CLUSTER_NAMES)
 	  zk/zkctl stop --dir $(ZK_DIR) || true
 	  exit 1
 	fi
@@ -120,8 +143,13 @@ run: install
 	echo "  cluster metadata:   kcat -b 127.0.0.1:9092 -L"
 	echo "  produce:            echo hello | kcat -b 127.0.0.1:9092 -t demo -P"
 	echo "  consume:            kcat -b 127.0.0.1:9092 -t demo -C -e"
-	echo "  metrics:            curl -s http://127.0.0.1:9192/metrics"
-	echo "  status page:        http://127.0.0.1:9192/ (brokers 2 and 3: ports 9193, 9194; JSON at /status.json)"
+	echo "  metrics:            http://127.0.0.1:9192/metrics  http://127.0.0.1:9193/metrics  http://127.0.0.1:9194/metrics"
+	echo "  status pages:       http://127.0.0.1:9192/  http://127.0.0.1:9193/  http://127.0.0.1:9194/  (JSON: /status.json)"
+	if [ -n "$(PROMETHEUS)" ]; then
+	  echo "  prometheus:         http://$(PROMETHEUS_LISTEN)/   alerts: http://$(PROMETHEUS_LISTEN)/alerts"
+	else
+	  echo "  prometheus:         make run PROMETHEUS=1   (adds a local Prometheus scraping the brokers, deploy/prometheus)"
+	fi
 	echo "  administer:         .venv/bin/kafkalite-admin cluster --zookeeper $(ZK_CONNECT)   (README: Operating a cluster)"
 	echo "  logs:               $(RUN_DIR)/broker-{1,2,3}.log   data: $(RUN_DIR)/broker-{1,2,3}/"
 	echo "  stop:               make stop"
@@ -129,7 +157,7 @@ run: install
 run-single: install
 	@if $(ALREADY_RUNNING); then exit 0; fi
 	mkdir -p $(RUN_DIR)
-	zk/zkctl start $(ZK_START_ARGS) --dir $(ZK_DIR)
+	zk/zkctl start $(ZK_START_ARGS) --announce --dir $(ZK_DIR)
 	if ! $(LOCAL) start --timeout $(START_TIMEOUT) --stop-timeout $(STOP_TIMEOUT) \
 	    --override "zookeeper.connect=$(ZK_CONNECT)" --override "log.dirs=$(RUN_DIR)/broker-single" \
 	    broker-single=config/server.properties; then
@@ -142,15 +170,18 @@ run-single: install
 	echo "  try:                kcat -b 127.0.0.1:9092 -L"
 	echo "  log:                $(RUN_DIR)/broker-single.log   stop: make stop"
 
-# Brokers stop one at a time (controlled shutdown moves leadership off each in turn), then ZooKeeper.
+# Prometheus first (PROMETHEUS=1 or not: whatever its pid file names), then the brokers one at a
+# time (controlled shutdown moves leadership off each in turn), then ZooKeeper.
 stop:
-	@$(LOCAL) stop --timeout $(STOP_TIMEOUT) broker-single $(CLUSTER_NAMES)
+	@$(PROM) stop --timeout $(STOP_TIMEOUT)
+	$(LOCAL) stop --timeout $(STOP_TIMEOUT) broker-single $(CLUSTER_NAMES)
 	if [ -d $(ZK_DIR) ]; then zk/zkctl stop --dir $(ZK_DIR); fi
 	echo "stopped"
 
 status:
 	@$(LOCAL) status $(ALL_NAMES)
 	if [ -d $(ZK_DIR) ]; then zk/zkctl status --dir $(ZK_DIR) || true; else echo "zookeeper: not started by make run"; fi
+	$(PROM) status
 
 # --- tests, benchmark, lint -----------------------------------------------------------------
 

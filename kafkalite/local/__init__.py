@@ -10,7 +10,10 @@ Modules: ``process`` (pids, signals, ports, log tails), ``zookeeper`` (ZooKeeper
 from Debian's install) with its ``zkconfig`` templates and ``zkctl`` command line,
 ``broker`` (one ``python -m kafkalite`` process), ``cluster`` (ZooKeeper and brokers
 started and stopped together), ``settings`` (the broker settings of ``config/``, inside
-the package), ``rundir`` (the pid-file commands behind the Makefile).
+the package), ``rundir`` (the pid-file commands behind the Makefile) with ``announce``
+(the lines ``make run`` prints as brokers and the controller come up), ``prometheus``
+(the local Prometheus of ``make run PROMETHEUS=1``).
 """
 
-__all__ = ["broker", "cluster", "process", "rundir", "settings", "zkconfig", "zkctl", "zookeeper"]
+__all__ = ["announce", "broker", "cluster", "process", "prometheus", "rundir", "settings", "zkconfig", "zkctl",
+           "zookeeper"]

@@ -10,9 +10,11 @@ The commands behind ``make run``, ``make run-single``, ``make stop``, ``make sta
 
 ``start`` runs each broker as ``python -m kafkalite CONFIG --override ...`` in a session
 of its own, output in ``RUN_DIR/NAME.log`` (started afresh), pid in ``RUN_DIR/NAME.pid``,
-its address in ``RUN_DIR/NAME.addr``; it waits until every broker accepts connections,
-and if one exits or does not within ``--timeout`` s, prints the end of its log, stops
-every broker it started and exits 1. ``stop`` stops the named brokers one at a time by
+its address in ``RUN_DIR/NAME.addr``; it waits until every broker serves (its listener
+and metrics port accept connections), printing ``broker 1 up on 127.0.0.1:9092 (pid N,
+metrics http://127.0.0.1:9192/metrics)`` for each and then ``controller: broker N`` (read
+from ZooKeeper); if one exits or does not serve within ``--timeout`` s, it prints the end
+of its log, stops every broker it started and exits 1. ``stop`` stops the named brokers one at a time by
 pid (SIGTERM, then SIGKILL after ``--timeout`` s). ``status`` shows which run and
 serve. ``running`` prints the running ones and exits 0 if there are any, else 1.
 
@@ -21,10 +23,12 @@ against pid reuse). Standard library only: ``stop`` and ``status`` work with any
 """
 
 import argparse
+import functools
 import os
 import sys
 from pathlib import Path
 
+from kafkalite.local.announce import BrokerAnnouncement, controller_line, find_controller
 from kafkalite.local.broker import STOP_TIMEOUT_S, BrokerProcess, BrokerStartError, listener_address, read_properties
 from kafkalite.local.process import pid_alive, pid_cmdline, port_open, terminate
 
@@ -59,14 +63,23 @@ def _overrides(pairs):
     return overrides
 
 
-def start(run_dir, specs, overrides, timeout, stop_timeout, out=print, err=None):
-    """Start the brokers ``specs`` (``[(name, config path)]``) detached and wait until each accepts connections.
+def _say(line):
+    print(line, flush=True)  # progress lines reach `make run`'s pipe as they happen
+
+
+def start(run_dir, specs, overrides, timeout, stop_timeout, out=_say, err=None):
+    """Start the brokers ``specs`` (``[(name, config path)]``) detached and wait until each serves.
+
+    A broker serves once its listener and (unless ``metrics.port=0``) its metrics port accept
+    connections; a line says so for each (:class:`~kafkalite.local.announce.BrokerAnnouncement`),
+    then one names the controller, read from ZooKeeper (waiting up to ``timeout`` s for one).
 
     :returns: 0, or 1 after reporting a failure and stopping every broker started.
     """
     err = err or (lambda line: print(line, file=sys.stderr))
     os.makedirs(run_dir, exist_ok=True)
     brokers = []
+    zookeeper_connects = set()
     for name, config in specs:
         pid_path, addr_path, log_path = _paths(run_dir, name)
         pid = running_pid(pid_path)
@@ -74,19 +87,24 @@ def start(run_dir, specs, overrides, timeout, stop_timeout, out=print, err=None)
             err(f"{name} is already running (pid {pid}); stop it first")
             return 1
         try:
-            host, port = listener_address(read_properties(config, overrides))
+            properties = read_properties(config, overrides)
+            host, port = listener_address(properties)
+            zookeeper_connects.add(properties.get("zookeeper.connect", ""))
         except (OSError, ValueError) as exc:
             err(f"{name}: cannot start from {config}: {exc}")
             return 1
-        brokers.append(BrokerProcess(config, log_path, port, host=host, name=name, overrides=overrides,
-                                     pid_path=pid_path, detach=True, truncate_log=True))
+        broker = BrokerProcess(config, log_path, port, host=host, name=name, overrides=overrides,
+                               pid_path=pid_path, detach=True, truncate_log=True)
+        brokers.append((broker, BrokerAnnouncement(name, host, port, properties)))
         addr_path.write_text(f"{host}:{port}\n")
     started = []
     try:
-        for broker in brokers:
+        for broker, _ in brokers:
             started.append(broker.start())
-        for broker in brokers:
-            broker.wait_ready(timeout)
+        for broker, announcement in brokers:
+            metrics_open = functools.partial(port_open, broker.host, announcement.metrics_port)
+            broker.wait_ready(timeout, ready=metrics_open if announcement.metrics_port else None)
+            out(announcement.line(broker.pid))
     except BrokerStartError as exc:
         err(str(exc))
         _abandon(run_dir, started, stop_timeout, out)
@@ -94,6 +112,8 @@ def start(run_dir, specs, overrides, timeout, stop_timeout, out=print, err=None)
     except BaseException:  # Ctrl-C: stop what was started, then let it propagate
         _abandon(run_dir, started, stop_timeout, out)
         raise
+    if len(zookeeper_connects) == 1 and "" not in zookeeper_connects:
+        out(controller_line(find_controller(zookeeper_connects.pop(), timeout)))
     return 0
 
 

@@ -3,13 +3,14 @@
 The command line over :mod:`kafkalite.local.zookeeper` (which the test fixtures and
 ``kafkalite-perf`` use too), run as ``zk/zkctl`` or ``python -m kafkalite.local.zkctl``.
 
-    zk/zkctl start [--ensemble] --dir DIR [--port PORT] [--quorum-port Q] [--election-port E]
+    zk/zkctl start [--ensemble] [--announce] --dir DIR [--port PORT] [--quorum-port Q] [--election-port E]
     zk/zkctl stop --dir DIR
     zk/zkctl status --dir DIR
 
 ``start`` waits until every node answers ``srvr`` (and an ensemble has a leader),
-then prints the connect string. Exit status: 0 on success, 1 on failure; ``status``
-exits 0 only when every node is serving.
+then prints the connect string, or with ``--announce`` (``make run``) one line per node
+instead: ``zookeeper 127.0.0.1:2181 up (pid 4242)`` (an ensemble's nodes add their mode).
+Exit status: 0 on success, 1 on failure; ``status`` exits 0 only when every node is serving.
 """
 
 import argparse
@@ -17,7 +18,7 @@ import sys
 
 from kafkalite.local import zookeeper
 
-__all__ = ["main"]
+__all__ = ["announce_lines", "main"]
 
 
 def _start(args):
@@ -42,8 +43,21 @@ def _start(args):
         print(f"zkctl: already running in {args.dir}", file=sys.stderr)
     elif already:
         print(f"zkctl: node(s) {already} were already running; started the others", file=sys.stderr)
-    print(spec.connect_string)
+    if args.announce:
+        for line in announce_lines(spec):
+            print(line)
+    else:
+        print(spec.connect_string)
     return 0
+
+
+def announce_lines(spec):
+    """One ``zookeeper HOST:PORT up (pid N)`` line per node of a started ``spec`` (ensemble: ``, leader``...)."""
+    lines = []
+    for _node_id, connect, pid, mode in zookeeper.cluster_status(spec):
+        role = f", {mode}" if spec.ensemble and mode else ""
+        lines.append(f"zookeeper {connect} up (pid {pid}{role})")
+    return lines
 
 
 def _stop(args):
@@ -70,6 +84,8 @@ def main(argv=None):
     start = sub.add_parser("start", help="start a standalone server or an ensemble and wait until it serves")
     start.add_argument("--dir", required=True, help="directory for configs, data, logs and pid files")
     start.add_argument("--ensemble", action="store_true", help="start a 3-node ensemble instead of one server")
+    start.add_argument("--announce", action="store_true",
+                       help="print 'zookeeper HOST:PORT up (pid N)' per node instead of the connect string")
     start.add_argument("--size", type=int, default=3, help="ensemble size (default 3)")
     start.add_argument("--port", type=int, default=zookeeper.DEFAULT_PORT, help="(first) client port, default 2181")
     start.add_argument("--quorum-port", type=int, help="first quorum port (default PORT+707, i.e. 2888)")

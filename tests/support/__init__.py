@@ -5,7 +5,8 @@ Real things (integration, client and fault tests):
 - ``zookeeper`` — ZooKeeper servers and ensembles from Debian's install, chroots, session expiry;
 - ``cluster`` — brokers as subprocesses through the package's launcher (``kafkalite.local``);
 - ``clients`` — confluent-kafka helpers (create topics, produce, consume, group offsets);
-- ``wire`` — a blocking protocol client for exact bytes on the wire.
+- ``wire`` — a blocking protocol client for exact bytes on the wire;
+- ``systemd_units`` — deploy/'s systemd units and example configs, read as systemd and ZooKeeper read them.
 
 Fakes for unit tests, one per interface, each module's docstring saying what it stands for:
 
