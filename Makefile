@@ -80,7 +80,7 @@ help:
 	echo "make bench        run kafkalite-perf against a local cluster"
 	echo "make bench-scale  10,000 partitions on 3 brokers of its own: creation, failover, rejoin, restart"
 	echo "make lint         ruff and the import-layering contracts"
-	echo "make install      install ZooKeeper, kcat and the virtualenv (.venv) if missing"
+	echo "make install      install ZooKeeper, kcat, Prometheus, Chromium and the virtualenv (.venv) if missing"
 	echo "make clean        stop everything and remove .run (brokers', ZooKeeper's, Prometheus's data), caches and build output"
 
 # --- install ------------------------------------------------------------------------------
