@@ -3,13 +3,15 @@
 The commands behind ``make run``, ``make run-single``, ``make stop``, ``make status`` and
 ``make bench`` (ZooKeeper is ``zk/zkctl``'s)::
 
-    python -m kafkalite.local [--run-dir .run] start [--timeout S] [--override KEY=VALUE ...] NAME=CONFIG ...
+    python -m kafkalite.local [--run-dir .run] start [--timeout S] [--override KEY=VALUE ...]
+                                              [--log-level [COMPONENT=]LEVEL ...] NAME=CONFIG ...
     python -m kafkalite.local [--run-dir .run] stop [--timeout S] NAME ...
     python -m kafkalite.local [--run-dir .run] status NAME ...
     python -m kafkalite.local [--run-dir .run] running NAME ...
 
-``start`` runs each broker as ``python -m kafkalite CONFIG --override ...`` in a session
-of its own, output in ``RUN_DIR/NAME.log`` (started afresh), pid in ``RUN_DIR/NAME.pid``,
+``start`` runs each broker as ``python -m kafkalite CONFIG --override ... --log-level ...``
+in a session of its own, output in ``RUN_DIR/NAME.log`` (started afresh), its state-change
+log in ``RUN_DIR/NAME-logs/state-change.log``, pid in ``RUN_DIR/NAME.pid``,
 its address in ``RUN_DIR/NAME.addr``; it waits until every broker accepts connections,
 and if one exits or does not within ``--timeout`` s, prints the end of its log, stops
 every broker it started and exits 1. ``stop`` stops the named brokers one at a time by
@@ -59,8 +61,10 @@ def _overrides(pairs):
     return overrides
 
 
-def start(run_dir, specs, overrides, timeout, stop_timeout, out=print, err=None):
+def start(run_dir, specs, overrides, timeout, stop_timeout, out=print, err=None, log_levels=()):
     """Start the brokers ``specs`` (``[(name, config path)]``) detached and wait until each accepts connections.
+
+    ``log_levels`` are passed to every broker as ``--log-level`` arguments.
 
     :returns: 0, or 1 after reporting a failure and stopping every broker started.
     """
@@ -79,7 +83,7 @@ def start(run_dir, specs, overrides, timeout, stop_timeout, out=print, err=None)
             err(f"{name}: cannot start from {config}: {exc}")
             return 1
         brokers.append(BrokerProcess(config, log_path, port, host=host, name=name, overrides=overrides,
-                                     pid_path=pid_path, detach=True, truncate_log=True))
+                                     pid_path=pid_path, detach=True, truncate_log=True, log_levels=log_levels))
         addr_path.write_text(f"{host}:{port}\n")
     started = []
     try:
@@ -164,6 +168,8 @@ def main(argv=None):
     start_parser.add_argument("brokers", nargs="+", type=_spec, metavar="NAME=CONFIG")
     start_parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                               help="override a property of every broker's config (repeatable)")
+    start_parser.add_argument("--log-level", action="append", default=[], metavar="[COMPONENT=]LEVEL",
+                              help="passed to every broker (repeatable; see kafkalite-server --help)")
     start_parser.add_argument("--timeout", type=float, default=START_TIMEOUT_S,
                               help="seconds to wait for each broker (default %(default)s)")
     start_parser.add_argument("--stop-timeout", type=float, default=STOP_TIMEOUT_S,
@@ -176,7 +182,8 @@ def main(argv=None):
         sub.add_parser(command, help=text).add_argument("names", nargs="+", metavar="NAME")
     args = parser.parse_args(argv)
     if args.command == "start":
-        return start(args.run_dir, args.brokers, _overrides(args.override), args.timeout, args.stop_timeout)
+        return start(args.run_dir, args.brokers, _overrides(args.override), args.timeout, args.stop_timeout,
+                     log_levels=args.log_level)
     if args.command == "stop":
         return stop(args.run_dir, args.names, args.timeout)
     return {"status": status, "running": running}[args.command](args.run_dir, args.names)
