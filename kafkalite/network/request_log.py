@@ -25,9 +25,9 @@ class SlowRequestLog:
     :param threshold_ms: the broker's ``request.timeout.ms``; None or negative: never log.
     """
 
-    log = Logger(namespace=REQUEST_LOGGER)
-
     def __init__(self, threshold_ms):
+        # An instance attribute: as a class attribute, twisted.logger would name the namespace after the class.
+        self.log = Logger(namespace=REQUEST_LOGGER)
         self.threshold_ms = threshold_ms
         #: in seconds, the unit of the reactor's clock (infinite: never).
         self.threshold_s = float("inf") if threshold_ms is None or threshold_ms < 0 else threshold_ms / 1000.0

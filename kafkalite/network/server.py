@@ -76,6 +76,7 @@ class KafkaServerProtocol(Protocol):
         )
         self._writer = make_writer(self.transport)
         factory.connections.add(self)
+        self.log.debug("connection {connection_id} opened", connection_id=self.connection_id)
         if factory.metrics is not None:
             factory.metrics.connection_opened(factory.listener_name)
 
@@ -191,6 +192,7 @@ class KafkaServerProtocol(Protocol):
         self.transport.loseConnection()
 
     def connectionLost(self, reason):
+        self.log.debug("connection {connection_id} closed", connection_id=self.connection_id)
         self._closing = True
         if self._connection is not None:
             self._connection.close()
