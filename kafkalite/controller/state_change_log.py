@@ -80,18 +80,17 @@ class ControllerStateChangeLog:
         """INFO per partition of ``keys`` now in ``target`` (``before``: ``{key: state}`` they left)."""
         if not keys or not StateChangeLogger.enabled(logging.INFO):
             return
-        leaderships = self.context.leaderships
-        rows = []
-        plain = []
+        leaderships = self.context.leaderships if target is PartitionState.ONLINE else {}
+        lines = []
         for key in keys:
-            leadership = leaderships.get(key) if target is PartitionState.ONLINE else None
+            leadership = leaderships.get(key)
             if leadership is not None:
-                rows.append((key[0], key[1], before.get(key), target, _leadership(leadership)))
+                lines.append(f"Changed partition {key[0]}-{key[1]} from {before.get(key)} to {target} with state "
+                             f"LeaderAndIsr(leader={leadership.leader}, leaderEpoch={leadership.leader_epoch}, "
+                             f"isr=List({', '.join(map(str, leadership.isr))}), zkVersion={leadership.zk_version})")
             else:
-                plain.append((key[0], key[1], before.get(key), target))
-        logger = self.logger
-        logger.each(logging.INFO, "Changed partition %s-%d from %s to %s with state %s", rows)
-        logger.each(logging.INFO, "Changed partition %s-%d state from %s to %s", plain)
+                lines.append(f"Changed partition {key[0]}-{key[1]} state from {before.get(key)} to {target}")
+        self.logger.lines(logging.INFO, lines)
 
     def elected(self, election, elected, failed, unclean=False):
         """INFO: one line per election batch, its strategy and outcome."""

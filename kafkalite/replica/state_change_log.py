@@ -75,21 +75,20 @@ class BrokerStateChangeLog:
     def became_leader(self, rows):
         """INFO per partition led from now: ``rows`` of ``(partition, its state, previous leader epoch)``."""
         if rows and StateChangeLogger.enabled(logging.INFO):
-            self.logger.each(
-                logging.INFO, "Leader %s-%d starts at leader epoch %d from offset %d with high watermark %d ISR [%s] "
-                "addingReplicas [%s] removingReplicas [%s]. Previous leader epoch was %d.",
-                ((p.topic, p.partition, p.leader_epoch, p.leader_epoch_start_offset, p.log.high_watermark,
-                  _ids(p.isr), _ids(state.get("adding_replicas") or ()), _ids(state.get("removing_replicas") or ()),
-                  previous) for p, state, previous in rows))
+            self.logger.lines(logging.INFO, (
+                f"Leader {p.topic}-{p.partition} starts at leader epoch {p.leader_epoch} from offset "
+                f"{p.leader_epoch_start_offset} with high watermark {p.log.high_watermark} ISR [{_ids(p.isr)}] "
+                f"addingReplicas [{_ids(state.get('adding_replicas') or ())}] removingReplicas "
+                f"[{_ids(state.get('removing_replicas') or ())}]. Previous leader epoch was {previous}."
+                for p, state, previous in rows))
 
     def became_follower(self, rows):
         """INFO per partition followed from now: ``rows`` of ``(partition, previous leader epoch)``."""
         if rows and StateChangeLogger.enabled(logging.INFO):
-            self.logger.each(
-                logging.INFO, "Follower %s-%d starts at leader epoch %d from offset %d with high watermark %d "
-                "(leader %d). Previous leader epoch was %d.",
-                ((p.topic, p.partition, p.leader_epoch, p.log.log_end_offset, p.log.high_watermark, p.leader_id,
-                  previous) for p, previous in rows))
+            self.logger.lines(logging.INFO, (
+                f"Follower {p.topic}-{p.partition} starts at leader epoch {p.leader_epoch} from offset "
+                f"{p.log.log_end_offset} with high watermark {p.log.high_watermark} (leader {p.leader_id}). "
+                f"Previous leader epoch was {previous}." for p, previous in rows))
 
     def leader_and_isr_completed(self, request, correlation_id, keys):
         """TRACE per partition applied."""
