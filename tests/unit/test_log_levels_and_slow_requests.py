@@ -130,3 +130,14 @@ def test_no_timeout_configured_never_logs():
     clock.advance(3600)
     parked[0].callback(metadata_response("t"))
     assert events == []
+
+
+def test_the_launcher_gives_each_broker_a_log_dir_and_the_levels():
+    """make run's brokers (kafkalite.local): state-change.log in NAME-logs/ next to NAME.log, levels passed on."""
+    from kafkalite.local.broker import BrokerProcess
+
+    broker = BrokerProcess("/run/cfg.properties", "/run/broker-1.log", 9092, broker_id=1,
+                           log_levels=("INFO", "kafkalite.controller=DEBUG"))
+    assert broker.argv()[-6:] == ["--log-dir", "/run/broker-1-logs", "--log-level", "INFO",
+                                  "--log-level", "kafkalite.controller=DEBUG"]
+    assert BrokerProcess("c", "/t/b.log", 1, app_log_dir="/t/b").argv()[-2:] == ["--log-dir", "/t/b"]
