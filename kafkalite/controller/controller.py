@@ -103,7 +103,7 @@ class KafkaController(ControllerRequests):
         self.context = ControllerContext()
         self.active_controller_id = -1
         self.channel = channel or ControllerChannelManager(reactor, self.broker_id, config.inter_broker_listener_name)
-        self.state_change_log = ControllerStateChangeLog(self.broker_id, self.context)
+        self.state_change_log = ControllerStateChangeLog(self.broker_id, self.context, reactor)
         self.batch = ControllerRequestBatch(self.broker_id, config.inter_broker_listener_name, self.state_change_log)
         self.state_changes = StateChanges(self.context, self.store, self.batch, PartitionStateMachine(self.context),
                                           ReplicaStateMachine(self.context), self._unclean_topics,

@@ -8,7 +8,8 @@ Every line carries ``[Broker id=N]``. Levels as in Kafka 2.8:
   and ``Completed LeaderAndIsr request ...``;
 - INFO per partition becoming leader or follower: ``Leader t-0 starts at leader epoch 4
   from offset 120 with high watermark 118 ISR [1,2,3] ... Previous leader epoch was 3.`` /
-  ``Follower t-1 starts at leader epoch 2 ...``;
+  ``Follower t-1 starts at leader epoch 2 ...`` — the values taken when the partition
+  changed, the lines written on the next reactor turn, once the LeaderAndIsr response is out;
 - INFO per StopReplica and (TRACE) per partition in it;
 - INFO per ISR change of a partition led here: ``Shrinking ISR of partition t-0 from 1,2,3
   to 1,2 ...``, ``Expanding ISR ...`` and, once written, ``ISR of partition t-0 updated to
@@ -36,6 +37,7 @@ class BrokerStateChangeLog:
     """
 
     TRACE = TRACE
+    INFO = logging.INFO
 
     def __init__(self, broker_id):
         self.broker_id = broker_id
@@ -72,23 +74,32 @@ class BrokerStateChangeLog:
                 "epoch %d", ((request["controller_id"], correlation_id, request["controller_epoch"], key[0], key[1],
                               theirs, ours) for key, theirs, ours in stale))
 
-    def became_leader(self, rows):
-        """INFO per partition led from now: ``rows`` of ``(partition, its state, previous leader epoch)``."""
-        if rows and StateChangeLogger.enabled(logging.INFO):
-            self.logger.lines(logging.INFO, (
-                f"Leader {p.topic}-{p.partition} starts at leader epoch {p.leader_epoch} from offset "
-                f"{p.leader_epoch_start_offset} with high watermark {p.log.high_watermark} ISR [{_ids(p.isr)}] "
-                f"addingReplicas [{_ids(state.get('adding_replicas') or ())}] removingReplicas "
-                f"[{_ids(state.get('removing_replicas') or ())}]. Previous leader epoch was {previous}."
-                for p, state, previous in rows))
+    @staticmethod
+    def leader_row(partition, state, previous_epoch):
+        """What :meth:`became_leader_or_follower` says of a partition just made leader (taken at once)."""
+        return (partition.topic, partition.partition, partition.leader_epoch, partition.leader_epoch_start_offset,
+                partition.log.high_watermark, partition.isr, state.get("adding_replicas") or (),
+                state.get("removing_replicas") or (), previous_epoch)
 
-    def became_follower(self, rows):
-        """INFO per partition followed from now: ``rows`` of ``(partition, previous leader epoch)``."""
-        if rows and StateChangeLogger.enabled(logging.INFO):
-            self.logger.lines(logging.INFO, (
-                f"Follower {p.topic}-{p.partition} starts at leader epoch {p.leader_epoch} from offset "
-                f"{p.log.log_end_offset} with high watermark {p.log.high_watermark} (leader {p.leader_id}). "
-                f"Previous leader epoch was {previous}." for p, previous in rows))
+    @staticmethod
+    def follower_row(partition, previous_epoch):
+        """What :meth:`became_leader_or_follower` says of a partition just made follower (taken at once)."""
+        return (partition.topic, partition.partition, partition.leader_epoch, partition.log.log_end_offset,
+                partition.log.high_watermark, partition.leader_id, previous_epoch)
+
+    def became_leader_or_follower(self, leader_rows, follower_rows):
+        """INFO per partition now led (:meth:`leader_row`) or followed (:meth:`follower_row`)."""
+        if not StateChangeLogger.enabled(logging.INFO):
+            return
+        self.logger.lines(logging.INFO, (
+            f"Leader {topic}-{index} starts at leader epoch {epoch} from offset {start} with high watermark {hw} "
+            f"ISR [{_ids(isr)}] addingReplicas [{_ids(adding)}] removingReplicas [{_ids(removing)}]. Previous "
+            f"leader epoch was {previous}."
+            for topic, index, epoch, start, hw, isr, adding, removing, previous in leader_rows))
+        self.logger.lines(logging.INFO, (
+            f"Follower {topic}-{index} starts at leader epoch {epoch} from offset {end} with high watermark {hw} "
+            f"(leader {leader}). Previous leader epoch was {previous}."
+            for topic, index, epoch, end, hw, leader, previous in follower_rows))
 
     def leader_and_isr_completed(self, request, correlation_id, keys):
         """TRACE per partition applied."""

@@ -93,6 +93,8 @@ def test_controller_logs_the_election_the_isr_removal_and_the_requests(controlle
     del controller.zk.nodes[zkdata.broker_path(2)]
     with captured_state_changes(TRACE) as lines:
         controller.events.put(BrokerChange())
+        assert not any("Changed partition" in line for line in lines)  # after the event's requests went out
+        controller.reactor.advance(0)
     prefix = "[Controller id=1 epoch=4] "
     assert all(line.startswith(prefix) for line in lines), lines
     text = "\n".join(line[len(prefix):] for line in lines)
@@ -116,6 +118,7 @@ def test_controller_at_info_writes_no_trace_lines(controller):
     del controller.zk.nodes[zkdata.broker_path(2)]
     with captured_state_changes(logging.INFO) as lines:
         controller.events.put(BrokerChange())
+        controller.reactor.advance(0)
     assert lines and not any("Changed state of replica" in line or "Sending become-" in line for line in lines)
     assert any("to OnlinePartition with state" in line for line in lines)
 
@@ -135,6 +138,8 @@ def test_broker_logs_becoming_leader_and_follower_with_epochs(broker):
     with captured_state_changes(TRACE) as lines:
         broker.leader_and_isr(partition_state("t", 0, leader=1, leader_epoch=3),
                               partition_state("t", 1, leader=2, leader_epoch=5, isr=(2, 1)), controller_epoch=2)
+        assert not any("starts at leader epoch" in line for line in lines)  # written after the response
+        broker.clock.advance(0)
     assert all(line.startswith("[Broker id=1] ") for line in lines), lines
     text = "\n".join(line[len("[Broker id=1] "):] for line in lines)
     assert "Handling LeaderAndIsr request correlationId -1 from controller 1 epoch 2 for 2 partitions" in text
