@@ -28,6 +28,10 @@ PROMETHEUS_LISTEN ?= 127.0.0.1:9190
 # Seconds to wait for a broker to accept connections / to exit after SIGTERM.
 START_TIMEOUT ?= 60
 STOP_TIMEOUT ?= 30
+# Log levels of the brokers started by run/run-single, each LEVEL or COMPONENT=LEVEL (README: Logs), e.g.
+# make run LOG_LEVELS='kafkalite.controller=DEBUG state.change.logger=TRACE'.
+LOG_LEVELS ?=
+LOG_LEVEL_ARGS = $(foreach level,$(LOG_LEVELS),--log-level '$(level)')
 # Extra arguments for pytest, e.g. make test PYTEST_ARGS='-k produce -x'.
 PYTEST_ARGS ?=
 # Extra arguments for kafkalite-perf, e.g. make bench BENCH_ARGS=--quick,
@@ -72,6 +76,7 @@ help:
 	@echo "make run          start ZooKeeper and 3 brokers (127.0.0.1:9092-9094) in the background"
 	echo "make run ZK=ensemble   ... with a 3-node ZooKeeper ensemble"
 	echo "make run PROMETHEUS=1  ... and a local Prometheus (deploy/prometheus) on $(PROMETHEUS_LISTEN)"
+	echo "make run LOG_LEVELS='kafkalite.controller=DEBUG'   ... with log levels per component"
 	echo "make run-single   start ZooKeeper and one broker from config/server.properties"
 	echo "make stop         stop the brokers, ZooKeeper and Prometheus started by make run / run-single"
 	echo "make status       show what is running"
@@ -127,7 +132,7 @@ run: install
 	mkdir -p $(RUN_DIR)
 	zk/zkctl start $(ZK_START_ARGS) --announce --dir $(ZK_DIR)
 	if ! $(LOCAL) start --timeout $(START_TIMEOUT) --stop-timeout $(STOP_TIMEOUT) \
-	    --override "zookeeper.connect=$(ZK_CONNECT)" \
+	    --override "zookeeper.connect=$(ZK_CONNECT)" $(LOG_LEVEL_ARGS) \
 	    $(foreach n,$(BROKERS),broker-$(n)=config/cluster/server-$(n).properties); then
 	  zk/zkctl stop --dir $(ZK_DIR) || true
 	  exit 1
@@ -152,6 +157,7 @@ run: install
 	fi
 	echo "  administer:         .venv/bin/kafkalite-admin cluster --zookeeper $(ZK_CONNECT)   (README: Operating a cluster)"
 	echo "  logs:               $(RUN_DIR)/broker-{1,2,3}.log   data: $(RUN_DIR)/broker-{1,2,3}/"
+	echo "  state-change logs:  $(RUN_DIR)/broker-{1,2,3}-logs/state-change.log"
 	echo "  stop:               make stop"
 
 run-single: install
@@ -160,7 +166,7 @@ run-single: install
 	zk/zkctl start $(ZK_START_ARGS) --announce --dir $(ZK_DIR)
 	if ! $(LOCAL) start --timeout $(START_TIMEOUT) --stop-timeout $(STOP_TIMEOUT) \
 	    --override "zookeeper.connect=$(ZK_CONNECT)" --override "log.dirs=$(RUN_DIR)/broker-single" \
-	    broker-single=config/server.properties; then
+	    $(LOG_LEVEL_ARGS) broker-single=config/server.properties; then
 	  zk/zkctl stop --dir $(ZK_DIR) || true
 	  exit 1
 	fi
@@ -168,7 +174,8 @@ run-single: install
 	echo "kafkalite is running: one broker (config/server.properties), ZooKeeper $(ZK_CONNECT)"
 	echo "  bootstrap server:   127.0.0.1:9092"
 	echo "  try:                kcat -b 127.0.0.1:9092 -L"
-	echo "  log:                $(RUN_DIR)/broker-single.log   stop: make stop"
+	echo "  log:                $(RUN_DIR)/broker-single.log   state changes: $(RUN_DIR)/broker-single-logs/state-change.log"
+	echo "  stop:               make stop"
 
 # Prometheus first (PROMETHEUS=1 or not: whatever its pid file names), then the brokers one at a
 # time (controlled shutdown moves leadership off each in turn), then ZooKeeper.

@@ -179,7 +179,7 @@ class KafkaServer:
 
         factory = KafkaServerFactory(self.reactor, self.apis.dispatch,
                                      socket_request_max_bytes=config.socket_request_max_bytes,
-                                     metrics=self.metrics)
+                                     metrics=self.metrics, request_timeout_ms=config.request_timeout_ms)
         for endpoint in config.listeners:
             port = listen(self.reactor, (endpoint.host, endpoint.port, endpoint.listener_name), factory)
             self._ports.append(port)
@@ -194,7 +194,8 @@ class KafkaServer:
         await self._register()
         self.zk.add_state_listener(self._on_zk_state)
         self.controller.start()
-        self.replica_manager.start_isr_expiration(IsrWriter(self.zk, self.reactor), config.replica_lag_time_max_ms)
+        self.replica_manager.start_isr_expiration(
+            IsrWriter(self.zk, self.reactor, self.replica_manager.state_change_log), config.replica_lag_time_max_ms)
         self._start_periodic_tasks()
         self.group_coordinator.startup()
         self.config_changes = ConfigChangeListener(self.zk, self.dynamic_config.entity_changed,

@@ -213,6 +213,7 @@ class BrokerConfig:
     transactional_id_expiration_ms: int
 
     socket_request_max_bytes: int
+    request_timeout_ms: int
     socket_send_buffer_bytes: int
     socket_receive_buffer_bytes: int
     connections_max_idle_ms: int

@@ -244,6 +244,8 @@ KEYS: tuple[_Key, ...] = (
     _k("transactional.id.expiration.ms", "int", 604800000, _AtLeast(1)),
     # network
     _k("socket.request.max.bytes", "int", 104857600, _AtLeast(1)),
+    # A request answered later than this is logged (kafka.request.logger, WARN).
+    _k("request.timeout.ms", "int", 30000, _AtLeast(0)),
     _k("socket.send.buffer.bytes", "int", 102400),
     _k("socket.receive.buffer.bytes", "int", 102400),
     _k("connections.max.idle.ms", "long", 600000),
@@ -295,7 +297,6 @@ _ACCEPTED_KEYS = frozenset(
         "auto.include.jmx.reporter",
         "kafka.metrics.reporters",
         "kafka.metrics.polling.interval.secs",
-        "request.timeout.ms",
     }
 )
 

@@ -1,18 +1,25 @@
-"""``kafkalite-server CONFIG [--override key=value ...]``: one broker in the foreground.
+"""``kafkalite-server CONFIG [--override key=value ...] [--log-dir DIR] [--log-level [COMPONENT=]LEVEL ...]``.
 
-Logs to stderr, shuts down cleanly on SIGTERM or SIGINT and exits 0; a bad
-configuration exits 1 with one line naming the key and what it accepts. Before anything
+One broker in the foreground. Logs to stderr, and its state-change log to
+``DIR/state-change.log`` (:mod:`kafkalite.cli.log_setup`, which also owns the levels per
+component); shuts down cleanly on SIGTERM or SIGINT and exits 0; a bad configuration or
+log level exits 1 with one line naming the key and what it accepts. Before anything
 else opens files, the soft ``RLIMIT_NOFILE`` is raised to the hard limit (each log
 segment keeps one descriptor, as in Kafka, whose documentation tells operators the same).
 """
 
 import argparse
-import datetime
 import gc
 import resource
 import sys
 
-__all__ = ["main", "raise_open_files_limit"]
+from kafkalite.cli.log_setup import COMPONENTS, LogLevelError, log_time, parse_log_levels
+
+__all__ = ["DEFAULT_LOG_DIR", "log_time", "main", "raise_open_files_limit"]
+
+#: Where state-change.log goes without --log-dir: ``logs`` under the working directory, as
+#: Kafka's scripts default ``kafka.logs.dir`` to ``$KAFKA_HOME/logs``.
+DEFAULT_LOG_DIR = "logs"
 
 
 def raise_open_files_limit():
@@ -35,12 +42,24 @@ def parse_args(argv):
     parser.add_argument("config", help="path to server.properties")
     parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                         help="override a property of the config file (repeatable)")
+    parser.add_argument("--log-dir", default=DEFAULT_LOG_DIR, metavar="DIR",
+                        help="directory of the broker's state-change.log (default: %(default)s, created if missing)")
+    parser.add_argument("--log-level", action="append", default=[], metavar="[COMPONENT=]LEVEL",
+                        help="TRACE, DEBUG, INFO, WARN, ERROR or FATAL: alone, every component's level (default "
+                             "INFO); COMPONENT=LEVEL for one component and those below it (repeatable). "
+                             "Components: " + ", ".join(COMPONENTS))
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     from kafkalite.config import ConfigError, load_config
+
+    try:
+        levels = parse_log_levels(args.log_level)
+    except LogLevelError as error:
+        print("kafkalite-server: %s" % error, file=sys.stderr)
+        return 1
 
     try:
         config = load_config(args.config, args.override)
@@ -50,15 +69,15 @@ def main(argv=None):
     except OSError as error:
         print("kafkalite-server: cannot read %s: %s" % (args.config, error.strerror), file=sys.stderr)
         return 1
-    return run(config)
+    from kafkalite.cli.log_setup import install_logging
 
-
-def log_time(when):
-    """A log line's time to the millisecond, as Kafka's log4j layout has it: ``2026-12-01T05:13:36.123+0000``."""
-    if when is None:
-        return "-"
-    stamp = datetime.datetime.fromtimestamp(when, datetime.UTC).astimezone()
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}" + stamp.strftime("%z")
+    try:
+        state_change_log = install_logging(levels, args.log_dir, sys.stderr)
+    except OSError as error:
+        print("kafkalite-server: cannot write the state-change log in %s: %s" % (args.log_dir, error.strerror),
+              file=sys.stderr)
+        return 1
+    return run(config, state_change_log.baseFilename)
 
 
 #: Collect the youngest generation every 50,000 allocations, not CPython's 700. A broker with
@@ -75,25 +94,16 @@ def tune_garbage_collector():
     return before
 
 
-def run(config):
-    """Run a broker with ``config`` until SIGTERM/SIGINT; returns the exit status."""
+def run(config, state_change_path=None):
+    """Run a broker with ``config`` until SIGTERM/SIGINT (logging installed); returns the exit status."""
     from twisted.internet import defer, reactor
-    from twisted.logger import (
-        FileLogObserver,
-        FilteringLogObserver,
-        Logger,
-        LogLevel,
-        LogLevelFilterPredicate,
-        formatEventAsClassicLogText,
-        globalLogBeginner,
-    )
+    from twisted.logger import Logger
 
     from kafkalite.broker import KafkaServer
 
-    predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.info)
-    text = FileLogObserver(sys.stderr, lambda event: formatEventAsClassicLogText(event, formatTime=log_time))
-    globalLogBeginner.beginLoggingTo([FilteringLogObserver(text, [predicate])], redirectStandardIO=False)
     log = Logger(namespace="kafkalite.server")
+    if state_change_path is not None:
+        log.info("state-change log: {path}", path=state_change_path)
     default_thresholds = tune_garbage_collector()
     log.info("garbage collector thresholds {thresholds} (CPython's default {default})",
              thresholds=GC_THRESHOLDS, default=default_thresholds)

@@ -64,6 +64,7 @@ from kafkalite.controller.reassignment import ReassignmentManager
 from kafkalite.controller.replica_state_machine import ReplicaStateMachine
 from kafkalite.controller.request_batch import ControllerRequestBatch
 from kafkalite.controller.requests import ControllerRequests
+from kafkalite.controller.state_change_log import ControllerStateChangeLog
 from kafkalite.controller.state_changes import StateChanges
 from kafkalite.controller.states import PartitionState, ReplicaState
 from kafkalite.controller.topic_deletion import TopicDeletionManager
@@ -102,9 +103,11 @@ class KafkaController(ControllerRequests):
         self.context = ControllerContext()
         self.active_controller_id = -1
         self.channel = channel or ControllerChannelManager(reactor, self.broker_id, config.inter_broker_listener_name)
-        self.batch = ControllerRequestBatch(self.broker_id, config.inter_broker_listener_name)
+        self.state_change_log = ControllerStateChangeLog(self.broker_id, self.context, reactor)
+        self.batch = ControllerRequestBatch(self.broker_id, config.inter_broker_listener_name, self.state_change_log)
         self.state_changes = StateChanges(self.context, self.store, self.batch, PartitionStateMachine(self.context),
-                                          ReplicaStateMachine(self.context), self._unclean_topics)
+                                          ReplicaStateMachine(self.context), self._unclean_topics,
+                                          self.state_change_log)
         self.topic_deletion = TopicDeletionManager(
             self.context, self.store, self.state_changes,
             lambda broker_id, response: self.events.put(TopicDeletionStopReplicaResponseReceived(broker_id, response)),

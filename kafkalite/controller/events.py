@@ -195,6 +195,8 @@ class ControllerEventManager:
                 event = self._queue.popleft()
                 self.current = event
                 started = self._clock.seconds() if self._clock is not None else None
+                self.log.debug("processing controller event {event} ({queued} queued behind it)",
+                               event=type(event).__name__, queued=len(self._queue))
                 try:
                     await self._process(event)
                 except Exception:  # noqa: BLE001 -- one failed event must not stop the queue

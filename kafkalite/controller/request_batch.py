@@ -10,9 +10,11 @@ live broker's UpdateMetadata, as Kafka does.
 LeaderAndIsr carries the leadership given when it was added; UpdateMetadata describes
 partitions as the context has them when the batch is sent (leader -2 for partitions of
 topics being deleted). Building the requests is pure; only :meth:`send` talks to the
-channel.
+channel, and writes what it sends to the state-change log (a line per broker and request;
+at TRACE, one per partition).
 """
 
+import logging
 from typing import NamedTuple
 
 from twisted.internet import defer
@@ -34,11 +36,14 @@ class ControllerRequestBatch:
 
     :param controller_id: this broker's id (every request names it).
     :param listener_name: the inter-broker listener (LeaderAndIsr's live leaders).
+    :param state_change_log: a :class:`~kafkalite.controller.state_change_log.ControllerStateChangeLog`
+        told what is sent (None: nothing logged).
     """
 
-    def __init__(self, controller_id, listener_name):
+    def __init__(self, controller_id, listener_name, state_change_log=None):
         self.controller_id = controller_id
         self.listener_name = listener_name
+        self.state_change_log = state_change_log
         self._leader_and_isr = {}  # broker -> {key: (LeaderAndIsr, is_new)}
         self._update_metadata = {}  # broker -> set of keys
         self._update_metadata_all = set()  # keys for every live broker
@@ -191,6 +196,8 @@ class ControllerRequestBatch:
         leader_and_isr = self.leader_and_isr_requests(context)
         update_metadata = self.update_metadata_requests(context)
         stop_replica = self.stop_replica_requests(context)
+        if self.state_change_log is not None:
+            self._log_sent(leader_and_isr, update_metadata)
         callbacks = dict(self._stop_replica_callbacks)
         self.clear()
         leader_and_isr_answers = []
@@ -207,6 +214,21 @@ class ControllerRequestBatch:
                 d.addCallback(_call_and_pass, callback, broker_id)
         return BatchAnswers(defer.DeferredList(leader_and_isr_answers, consumeErrors=True),
                             defer.DeferredList(update_metadata_answers, consumeErrors=True))
+
+
+    def _log_sent(self, leader_and_isr, update_metadata):
+        log = self.state_change_log
+        if not log.enabled(logging.INFO):
+            return
+        for broker_id, request in leader_and_isr.items():
+            log.sending_leader_and_isr(broker_id, [state for topic in request["topic_states"]
+                                                   for state in topic["partition_states"]])
+        if update_metadata:
+            partitions = max(sum(len(t["partition_states"]) for t in r["topic_states"])
+                             for r in update_metadata.values())
+            log.sending_update_metadata(sorted(update_metadata), partitions)
+        for broker_id, stops in self._stop_replica.items():
+            log.sending_stop_replica(broker_id, stops)
 
 
 class BatchAnswers(NamedTuple):

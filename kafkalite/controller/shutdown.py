@@ -22,7 +22,7 @@ __all__ = ["request_controlled_shutdown", "CONTROLLED_SHUTDOWN_VERSION"]
 CONTROLLED_SHUTDOWN_VERSION = 3
 REQUEST_TIMEOUT_S = 30.0
 
-log = Logger(namespace="kafkalite.controlled_shutdown")
+log = Logger(namespace="kafkalite.controller.shutdown")
 
 
 async def _controller_endpoint(zk, listener_name):

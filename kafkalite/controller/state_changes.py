@@ -8,12 +8,14 @@ change; this writes it (batched, fenced by the controller epoch, through
 leader's own ISR change (BadVersion) re-reads those partitions and plans them again, up
 to :data:`WRITE_ATTEMPTS` times, as Kafka's controller retries ``updateLeaderAndIsr``.
 
-Transitions are summarised at info level in the ``kafkalite.state_change`` namespace,
-one line per call, and failures name the partitions: at 10,000 partitions a line (even a
-filtered debug event) each would cost the controller more than the ZooKeeper writes.
+Every transition, election, failure and ISR write goes to the state-change log
+(:class:`~kafkalite.controller.state_change_log.ControllerStateChangeLog`), a line per
+partition as Kafka writes them, in one batch per call and formatted only when enabled:
+at 10,000 partitions a twisted.logger event each (even a filtered one) would cost the
+controller more than the ZooKeeper writes.
 """
 
-from twisted.logger import Logger
+import logging
 
 from kafkalite.controller.election import remove_replicas_from_isr
 from kafkalite.controller.partition_state_machine import OfflineElection
@@ -35,12 +37,12 @@ class StateChanges:
     :param partition_machine: a :class:`PartitionStateMachine` over ``context``.
     :param replica_machine: a :class:`ReplicaStateMachine` over ``context``.
     :param unclean_topics: ``async (topics) -> set`` of those topics that allow unclean election.
+    :param state_change_log: the :class:`ControllerStateChangeLog`.
     """
 
-    log = Logger(namespace="kafkalite.state_change")
-
-    def __init__(self, context, store, batch, partition_machine, replica_machine, unclean_topics):
+    def __init__(self, context, store, batch, partition_machine, replica_machine, unclean_topics, state_change_log):
         self.context = context
+        self.state_change_log = state_change_log
         self.store = store
         self.batch = batch
         self.partition_machine = partition_machine
@@ -55,8 +57,11 @@ class StateChanges:
         keys = list(keys)
         if not keys:
             return []
+        scl = self.state_change_log
+        before = {key: self.context.partition_state(key) for key in keys} if scl.enabled(logging.ERROR) else {}
         plan = await self._plan(keys, target, election)
-        self._log_invalid("partition", plan.invalid, target)
+        scl.invalid_partitions(plan.invalid, target)
+        elections = len(plan.update)
         for key, state in plan.states.items():
             self.context.partition_states[key] = state
         done = [key for key, state in plan.states.items() if state is target]
@@ -66,10 +71,10 @@ class StateChanges:
             async def replan(fresh_keys):
                 return (await self._plan(fresh_keys, target, election)).update
             done += await self._write(plan.update, replan, recipients=self.context.replicas)
-        if plan.failed:
-            self.log.warn("{count} partitions could not move to {target}: {sample}", count=len(plan.failed),
-                          target=target, sample=_sample(plan.failed))
-        self.log.info("{count} partitions moved to {target}", count=len(done), target=target)
+        scl.partitions_failed(before, plan.failed, target)
+        scl.partitions_changed(before, done, target)
+        if target is PartitionState.ONLINE and (elections or plan.failed) and election is not None:
+            scl.elected(election, elections, len(plan.failed))
         return done
 
     async def _plan(self, keys, target, election):
@@ -107,8 +112,8 @@ class StateChanges:
         created = []
         for key, result in sorted(results.items()):
             if isinstance(result, ZkError):
-                self.log.warn("{topic}-{partition}: creating its state failed: {error}", topic=key[0],
-                              partition=key[1], error=result)
+                self.state_change_log.partitions_failed({key: PartitionState.NEW}, {key: "creating its state "
+                                                        "znode failed: %s" % result}, PartitionState.ONLINE)
                 continue
             self._record(key, result)
             self.batch.add_leader_and_isr(self.context, self.context.replicas(key), key, result, is_new=True)
@@ -126,8 +131,8 @@ class StateChanges:
                 if isinstance(result, BadVersionError):
                     conflicts.append(key)
                 elif isinstance(result, ZkError):
-                    self.log.warn("{topic}-{partition}: writing its state failed: {error}", topic=key[0],
-                                  partition=key[1], error=result)
+                    self.state_change_log.partitions_failed(
+                        {}, {key: "writing its state znode failed: %s" % result}, "a new leadership")
                 else:
                     self._record(key, result)
                     self.batch.add_leader_and_isr(self.context, recipients(key), key, result)
@@ -139,8 +144,8 @@ class StateChanges:
             updates = await replan([k for k in conflicts if k in fresh])
             if not updates:
                 return written
-        self.log.warn("gave up writing the state of {keys} after {n} version conflicts",
-                      keys=_sample(updates), n=WRITE_ATTEMPTS)
+        self.state_change_log.partitions_failed(
+            {}, dict.fromkeys(updates, "gave up after %d version conflicts" % WRITE_ATTEMPTS), "a new leadership")
         return written
 
     def _record(self, key, leadership):
@@ -163,7 +168,11 @@ class StateChanges:
                     and not self.context.is_being_deleted(key)}
             self.context.leaderships.update(await self.store.read_partition_states(keys))
         plan = self.replica_machine.plan(replicas, target)
-        self._log_invalid("replica", plan.invalid, target)
+        scl = self.state_change_log
+        scl.invalid_replicas(plan.invalid, target)
+        if plan.states and scl.enabled(scl.TRACE):
+            states = self.context.replica_states
+            scl.replicas_changed({replica: states.get(replica) for replica in plan.states}, plan.states)
         for (key, broker), state in plan.states.items():
             if state is ReplicaState.NON_EXISTENT:
                 self.context.replica_states.pop((key, broker), None)
@@ -184,17 +193,7 @@ class StateChanges:
             def remaining(key):
                 return [r for r in self.context.replicas(key) if r not in leaving[key]]
 
+            before = ({key: self.context.leaderships[key] for key in plan.isr_updates}
+                      if scl.enabled(logging.INFO) else {})
             written = await self._write(plan.isr_updates, replan, recipients=remaining)
-            self.log.info("{count} partitions' ISRs shrank ({target} replicas)", count=len(written), target=target)
-
-    def _log_invalid(self, kind, invalid, target):
-        if invalid:
-            self.log.warn("{count} {kind}s cannot move to {target} from their state: {sample}", count=len(invalid),
-                          kind=kind, target=target, sample=_sample(invalid))
-
-
-def _sample(keys, limit=10):
-    """A short rendering of many keys for a log line."""
-    keys = sorted(keys, key=str)
-    text = ", ".join(str(k) for k in keys[:limit])
-    return text + (" and %d more" % (len(keys) - limit) if len(keys) > limit else "")
+            scl.isr_written(before, written)

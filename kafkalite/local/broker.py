@@ -1,11 +1,13 @@
-"""One broker process: ``python -m kafkalite CONFIG [--override key=value ...]``.
+"""One broker process: ``python -m kafkalite CONFIG [--override key=value ...] --log-dir DIR [--log-level ...]``.
 
 :class:`BrokerProcess` is the one broker launcher of the repository: ``make run`` and
 ``make run-single`` (through :mod:`kafkalite.local.rundir`), the test fixtures
 (``tests/support/cluster.py`` subclasses it) and ``kafkalite-perf``'s clusters. It
 starts the broker with its output in a log file, waits until the listener accepts
 connections (failing with the log's tail when the broker exits or time runs out), and
-stops it by pid: SIGTERM, then SIGKILL after a grace period.
+stops it by pid: SIGTERM, then SIGKILL after a grace period. Its state-change log goes to
+``app_log_dir`` (by default the log file's name without ``.log``, plus ``-logs``:
+``.run/broker-1.log`` → ``.run/broker-1-logs/state-change.log``).
 """
 
 import os
@@ -84,6 +86,8 @@ class BrokerProcess:
     :param die_with_parent: SIGTERM it when the thread that started it dies (a hard-killed
         ``kafkalite-perf`` leaks no broker).
     :param truncate_log: start the log afresh at each start instead of appending.
+    :param app_log_dir: the broker's ``--log-dir`` (its ``state-change.log``); default: see the module.
+    :param log_levels: ``--log-level`` arguments (``LEVEL`` or ``COMPONENT=LEVEL``), in order.
     """
 
     #: The program started, followed by the properties file path and the overrides.
@@ -91,7 +95,7 @@ class BrokerProcess:
 
     def __init__(self, config_path, log_path, port, *, broker_id=None, name=None, properties=None, overrides=None,
                  host="127.0.0.1", cwd=None, pid_path=None, detach=False, die_with_parent=False,
-                 truncate_log=False):
+                 truncate_log=False, app_log_dir=None, log_levels=()):
         self.config_path = Path(config_path)
         self.log_path = Path(log_path)
         self.port = port
@@ -105,6 +109,9 @@ class BrokerProcess:
         self.detach = detach
         self.die_with_parent = die_with_parent
         self.truncate_log = truncate_log
+        self.app_log_dir = Path(app_log_dir) if app_log_dir is not None else \
+            self.log_path.with_name(self.log_path.stem + "-logs")
+        self.log_levels = tuple(log_levels)
         self.process: subprocess.Popen | None = None
         #: Wall-clock time (``time.time()``) of the last start, taken just before the process is spawned.
         self.started_at = None
@@ -125,6 +132,9 @@ class BrokerProcess:
         argv = [*self.command, str(self.config_path)]
         for key, value in self._overrides.items():
             argv += ["--override", f"{key}={value}"]
+        argv += ["--log-dir", str(self.app_log_dir)]
+        for level in self.log_levels:
+            argv += ["--log-level", level]
         return argv
 
     # --- lifecycle -------------------------------------------------------------------------

@@ -3,13 +3,15 @@
 The commands behind ``make run``, ``make run-single``, ``make stop``, ``make status`` and
 ``make bench`` (ZooKeeper is ``zk/zkctl``'s)::
 
-    python -m kafkalite.local [--run-dir .run] start [--timeout S] [--override KEY=VALUE ...] NAME=CONFIG ...
+    python -m kafkalite.local [--run-dir .run] start [--timeout S] [--override KEY=VALUE ...]
+                                              [--log-level [COMPONENT=]LEVEL ...] NAME=CONFIG ...
     python -m kafkalite.local [--run-dir .run] stop [--timeout S] NAME ...
     python -m kafkalite.local [--run-dir .run] status NAME ...
     python -m kafkalite.local [--run-dir .run] running NAME ...
 
-``start`` runs each broker as ``python -m kafkalite CONFIG --override ...`` in a session
-of its own, output in ``RUN_DIR/NAME.log`` (started afresh), pid in ``RUN_DIR/NAME.pid``,
+``start`` runs each broker as ``python -m kafkalite CONFIG --override ... --log-level ...``
+in a session of its own, output in ``RUN_DIR/NAME.log`` (started afresh), its state-change
+log in ``RUN_DIR/NAME-logs/state-change.log``, pid in ``RUN_DIR/NAME.pid``,
 its address in ``RUN_DIR/NAME.addr``; it waits until every broker serves (its listener
 and metrics port accept connections), printing ``broker 1 up on 127.0.0.1:9092 (pid N,
 metrics http://127.0.0.1:9192/metrics)`` for each and then ``controller: broker N`` (read
@@ -67,12 +69,14 @@ def _say(line):
     print(line, flush=True)  # progress lines reach `make run`'s pipe as they happen
 
 
-def start(run_dir, specs, overrides, timeout, stop_timeout, out=_say, err=None):
+def start(run_dir, specs, overrides, timeout, stop_timeout, out=_say, err=None, log_levels=()):
     """Start the brokers ``specs`` (``[(name, config path)]``) detached and wait until each serves.
 
     A broker serves once its listener and (unless ``metrics.port=0``) its metrics port accept
     connections; a line says so for each (:class:`~kafkalite.local.announce.BrokerAnnouncement`),
     then one names the controller, read from ZooKeeper (waiting up to ``timeout`` s for one).
+
+    ``log_levels`` are passed to every broker as ``--log-level`` arguments.
 
     :returns: 0, or 1 after reporting a failure and stopping every broker started.
     """
@@ -94,7 +98,7 @@ def start(run_dir, specs, overrides, timeout, stop_timeout, out=_say, err=None):
             err(f"{name}: cannot start from {config}: {exc}")
             return 1
         broker = BrokerProcess(config, log_path, port, host=host, name=name, overrides=overrides,
-                               pid_path=pid_path, detach=True, truncate_log=True)
+                               pid_path=pid_path, detach=True, truncate_log=True, log_levels=log_levels)
         brokers.append((broker, BrokerAnnouncement(name, host, port, properties)))
         addr_path.write_text(f"{host}:{port}\n")
     started = []
@@ -184,6 +188,8 @@ def main(argv=None):
     start_parser.add_argument("brokers", nargs="+", type=_spec, metavar="NAME=CONFIG")
     start_parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                               help="override a property of every broker's config (repeatable)")
+    start_parser.add_argument("--log-level", action="append", default=[], metavar="[COMPONENT=]LEVEL",
+                              help="passed to every broker (repeatable; see kafkalite-server --help)")
     start_parser.add_argument("--timeout", type=float, default=START_TIMEOUT_S,
                               help="seconds to wait for each broker (default %(default)s)")
     start_parser.add_argument("--stop-timeout", type=float, default=STOP_TIMEOUT_S,
@@ -196,7 +202,8 @@ def main(argv=None):
         sub.add_parser(command, help=text).add_argument("names", nargs="+", metavar="NAME")
     args = parser.parse_args(argv)
     if args.command == "start":
-        return start(args.run_dir, args.brokers, _overrides(args.override), args.timeout, args.stop_timeout)
+        return start(args.run_dir, args.brokers, _overrides(args.override), args.timeout, args.stop_timeout,
+                     log_levels=args.log_level)
     if args.command == "stop":
         return stop(args.run_dir, args.names, args.timeout)
     return {"status": status, "running": running}[args.command](args.run_dir, args.names)

@@ -90,9 +90,10 @@ class Request:
     :ivar context: the :class:`RequestContext`.
     :ivar body: the decoded request dict (``None`` for the unsupported-ApiVersions reply).
     :ivar api: the request's :class:`~kafkalite.protocol.apis.Api`.
+    :ivar handled_at: reactor time at which the handler returned a Deferred (None: answered at once).
     """
 
-    __slots__ = ("api", "body", "context", "done", "pieces", "response_size")
+    __slots__ = ("api", "body", "context", "done", "handled_at", "pieces", "response_size")
 
     def __init__(self, context, body, api):
         self.context = context
@@ -101,6 +102,7 @@ class Request:
         self.pieces = None
         self.response_size = 0
         self.done = False
+        self.handled_at = None
 
     @property
     def api_name(self):

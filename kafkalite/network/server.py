@@ -30,6 +30,7 @@ from kafkalite.network.connection import (
     RequestContext,
     ServerConnection,
 )
+from kafkalite.network.request_log import SlowRequestLog
 from kafkalite.network.writer import make_writer, set_no_delay
 from kafkalite.protocol.error_responses import error_code_for
 
@@ -75,6 +76,7 @@ class KafkaServerProtocol(Protocol):
         )
         self._writer = make_writer(self.transport)
         factory.connections.add(self)
+        self.log.debug("connection {connection_id} opened", connection_id=self.connection_id)
         if factory.metrics is not None:
             factory.metrics.connection_opened(factory.listener_name)
 
@@ -98,6 +100,8 @@ class KafkaServerProtocol(Protocol):
                 self._failed(Failure(), request)
             else:
                 if isinstance(result, defer.Deferred):
+                    if not result.called:
+                        request.handled_at = self.factory.reactor.seconds()
                     result.addCallbacks(self._completed, self._failed, callbackArgs=(request,),
                                         errbackArgs=(request,))
                 else:
@@ -146,12 +150,16 @@ class KafkaServerProtocol(Protocol):
         self._answered(request, True)
 
     def _answered(self, request, responded):
-        metrics = self.factory.metrics
+        factory = self.factory
+        context = request.context
+        seconds = factory.reactor.seconds() - context.received_at
+        slow_requests = factory.slow_requests
+        if seconds > slow_requests.threshold_s:
+            slow_requests.write(request, seconds)
+        metrics = factory.metrics
         if metrics is not None:
-            context = request.context
             metrics.observe_request(
-                self.factory.listener_name, request.api_name, context.api_version,
-                self.factory.reactor.seconds() - context.received_at,
+                factory.listener_name, request.api_name, context.api_version, seconds,
                 context.frame_size + 4, request.response_size + 4 if responded else 0,
             )
         self._flush_output()
@@ -184,6 +192,7 @@ class KafkaServerProtocol(Protocol):
         self.transport.loseConnection()
 
     def connectionLost(self, reason):
+        self.log.debug("connection {connection_id} closed", connection_id=self.connection_id)
         self._closing = True
         if self._connection is not None:
             self._connection.close()
@@ -211,18 +220,23 @@ class KafkaServerFactory(Factory):
         seconds, request_bytes, response_bytes)``, ``connection_opened(listener)`` and
         ``connection_closed(listener)`` (:class:`kafkalite.metrics.BrokerMetrics`).
     :param max_in_flight: unanswered requests per connection before reading pauses.
+    :param request_timeout_ms: ``request.timeout.ms``: a request answered later is logged
+        (:class:`~kafkalite.network.request_log.SlowRequestLog`); None: never.
     """
 
     protocol = KafkaServerProtocol
 
     def __init__(self, reactor, dispatch, listener_name="PLAINTEXT",
-                 socket_request_max_bytes=DEFAULT_SOCKET_REQUEST_MAX_BYTES, metrics=None, max_in_flight=100):
+                 socket_request_max_bytes=DEFAULT_SOCKET_REQUEST_MAX_BYTES, metrics=None, max_in_flight=100,
+                 request_timeout_ms=None):
         self.reactor = reactor
         self.dispatch = dispatch
         self.listener_name = listener_name
         self.socket_request_max_bytes = socket_request_max_bytes
         self.metrics = metrics
         self.max_in_flight = max_in_flight
+        self.request_timeout_ms = request_timeout_ms
+        self.slow_requests = SlowRequestLog(request_timeout_ms)
         self.connections = set()
         self._connection_index = itertools.count()
 
@@ -230,7 +244,7 @@ class KafkaServerFactory(Factory):
         """Return a new factory sharing everything but the listener name."""
         return KafkaServerFactory(
             self.reactor, self.dispatch, listener_name, self.socket_request_max_bytes, self.metrics,
-            self.max_in_flight,
+            self.max_in_flight, self.request_timeout_ms,
         )
 
     def buildProtocol(self, addr):

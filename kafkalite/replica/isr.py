@@ -23,7 +23,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from kafkalite import zkdata
-from kafkalite.replica.log_text import JoinedLater
+from kafkalite.replica.state_change_log import BrokerStateChangeLog
 from kafkalite.zkclient import BadVersionError, SetData, ZkError
 
 __all__ = ["IsrWriter", "NOTIFICATION_DELAY_S"]
@@ -75,12 +75,15 @@ class IsrWriter:
 
     :param zk: a :class:`kafkalite.zkclient.ZkClient`.
     :param reactor: ``IReactorTime`` for batching writes and notifications.
+    :param state_change_log: the broker's :class:`BrokerStateChangeLog`, told every ISR written
+        (default: one for the broker of the first partition written).
     """
 
-    log = Logger(namespace="kafkalite.state_change")
+    log = Logger(namespace="kafkalite.replica")
 
-    def __init__(self, zk, reactor):
+    def __init__(self, zk, reactor, state_change_log=None):
         self._zk = zk
+        self.state_change_log = state_change_log
         self._reactor = reactor
         self._pending = set()
         self._changes = []  # (key, old ISR, new ISR, zk version) written since the last notification
@@ -114,6 +117,8 @@ class IsrWriter:
             partition.isr_update_in_flight = False
         if not partition.is_leader or partition.leader_epoch != epoch:
             return False  # a LeaderAndIsr overtook the write; its state wins
+        if self.state_change_log is None:
+            self.state_change_log = BrokerStateChangeLog(partition.broker_id)
         self._changes.append((partition.key, partition.isr, list(new_isr), version))
         partition.isr = list(new_isr)
         partition.zk_version = version
@@ -152,12 +157,11 @@ class IsrWriter:
             self._flush_call = self._reactor.callLater(NOTIFICATION_DELAY_S, self._flush)
 
     def _log_changes(self):
-        # One line for the whole batch: a line per partition costs a leader of 5,000
+        # One batch for them all: a twisted.logger event per partition costs a leader of 5,000
         # partitions most of a second when a follower rejoins.
         if self._changes:
             changes, self._changes = self._changes, []
-            self.log.info("ISR updated for {count} partitions led here: {changes}", count=len(changes),
-                          changes=JoinedLater(changes, _describe_isr_change, "; "))
+            self.state_change_log.isr_updated(changes)
 
     def _flush(self):
         self._log_changes()
@@ -179,6 +183,3 @@ class IsrWriter:
         if self._flush_call is not None and self._flush_call.active():
             self._flush_call.cancel()
 
-
-def _describe_isr_change(key, old, new, version):
-    return f"{key[0]}-{key[1]} {old} -> {new} (zk version {version})"

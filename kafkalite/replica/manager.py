@@ -20,11 +20,11 @@ from kafkalite.protocol import errors
 from kafkalite.protocol.records import COMPRESSION_ZSTD, validate_batch
 from kafkalite.replica.delayed import DelayedFetch, DelayedProduce
 from kafkalite.replica.fetch_session import FetchSessionCache
-from kafkalite.replica.log_text import JoinedLater
 from kafkalite.replica.metadata_cache import iter_partition_states
 from kafkalite.replica.partition import Partition
 from kafkalite.replica.purgatory import Purgatory
 from kafkalite.replica.read_replica import preferred_read_replica
+from kafkalite.replica.state_change_log import BrokerStateChangeLog
 
 # The errors Kafka does not count as failed produce/fetch requests (ReplicaManager's
 # appendToLocalLog and readFromLocalLog mark FailedProduce/FetchRequestsPerSec for the others).
@@ -119,6 +119,8 @@ class ReplicaManager:
         self.isr_writer = None
         self.replica_lag_time_max_ms = 30000
         self._isr_expiration = None
+        #: the broker's lines in the state-change log (LeaderAndIsr, StopReplica, ISR changes).
+        self.state_change_log = BrokerStateChangeLog(broker_id)
 
     def now_ms(self):
         return int(self._reactor.seconds() * 1000)
@@ -134,26 +136,33 @@ class ReplicaManager:
 
     # -- controller requests -------------------------------------------------------------
 
-    async def become_leader_or_follower(self, request):
+    async def become_leader_or_follower(self, request, correlation_id=-1):
         """Apply a decoded LeaderAndIsr request; returns the response dict."""
+        scl = self.state_change_log
         if request["controller_epoch"] < self.controller_epoch:
+            scl.stale_controller_epoch("LeaderAndIsr", request, correlation_id, self.controller_epoch)
             return self._leader_and_isr_error(request, errors.StaleControllerEpochError.code)
         broker_epoch = request.get("broker_epoch", -1)
         if broker_epoch not in (-1, None) and broker_epoch < self.broker_epoch:
             return self._leader_and_isr_error(request, errors.StaleBrokerEpochError.code)
         self.controller_epoch = request["controller_epoch"]
+        states = list(iter_partition_states(request, "ungrouped_partition_states"))
+        scl.leader_and_isr_received(request, correlation_id, states)
         results = []
         to_apply = []
-        for state in iter_partition_states(request, "ungrouped_partition_states"):
+        stale = []
+        for state in states:
             key = (state["topic_name"], state["partition_index"])
             if self.broker_id not in state["replicas"]:
                 results.append((key, errors.UnknownTopicOrPartitionError.code))
                 continue
             current = self.partitions.get(key)
             if current is not None and state["leader_epoch"] <= current.leader_epoch:
+                stale.append((key, state["leader_epoch"], current.leader_epoch))
                 results.append((key, errors.StaleControllerEpochError.code))
                 continue
             to_apply.append((key, state))
+        scl.stale_leader_epochs(request, correlation_id, stale)
         topics = sorted({key[0] for key, _ in to_apply})
         # All topics' configs at once: one ZooKeeper round trip, not one per topic.
         configs = dict(zip(topics, await defer.gatherResults([defer.ensureDeferred(self._topic_config(t))
@@ -162,7 +171,10 @@ class ReplicaManager:
         now = self.now_ms()
         new_followers = []
         new_leaders = []
-        changes = []
+        # What the state-change log says of each partition, taken now and written after the response.
+        log_rows = scl.enabled(scl.INFO)
+        leader_rows = []
+        follower_rows = []
         for key, state in to_apply:
             partition = self.partitions.get(key)
             if partition is None:
@@ -182,26 +194,28 @@ class ReplicaManager:
                 self.partitions[key] = partition
             else:
                 partition.log.update_config(configs[key[0]])
+            previous_epoch = partition.leader_epoch
             if state["leader"] == self.broker_id:
                 partition.make_leader(state, now)
                 new_leaders.append(key)
+                if log_rows:
+                    leader_rows.append(scl.leader_row(partition, state, previous_epoch))
             else:
                 partition.make_follower(state)
                 new_followers.append(partition)
-            changes.append((key, partition.leader_id, partition.leader_epoch, partition.isr))
+                if log_rows:
+                    follower_rows.append(scl.follower_row(partition, previous_epoch))
             results.append((key, 0))
             # Parked requests for this partition re-check: leadership changed under them.
             self.fetch_purgatory.check(key)
             self.produce_purgatory.check(key)
             self.delete_records_purgatory.check(key)
-        self.log.info("LeaderAndIsr of controller epoch {epoch}: leader of {leaders}, follower of {followers} "
-                      "partitions ({failed} not applied)", log_namespace="kafkalite.state_change",
-                      epoch=request["controller_epoch"], leaders=len(new_leaders), followers=len(new_followers),
-                      failed=len(results) - len(new_leaders) - len(new_followers))
-        # One event for them all, formatted only if a debug observer wants it: an event per
-        # partition costs a third of a second at 10,000 partitions even when filtered out.
-        self.log.debug("LeaderAndIsr applied:\n{changes}", log_namespace="kafkalite.state_change",
-                       changes=JoinedLater(changes, _describe_state_change, "\n"))
+        if leader_rows or follower_rows:
+            # Formatting 10,000 lines takes a few tens of ms: after the response, not before it.
+            self._reactor.callLater(0, scl.became_leader_or_follower, leader_rows, follower_rows)
+        if scl.enabled(scl.TRACE):
+            scl.leader_and_isr_completed(request, correlation_id,
+                                         new_leaders + [partition.key for partition in new_followers])
         leaders = {leader["broker_id"]: (leader["host_name"], leader["port"])
                    for leader in request.get("live_leaders") or ()}
         for listener in self._leadership_listeners:
@@ -227,9 +241,10 @@ class ReplicaManager:
         return {"error_code": error_code, "partition_errors": flat,
                 "topics": [{"topic_id": topic_ids.get(topic), "partition_errors": p} for topic, p in by_topic.items()]}
 
-    def stop_replicas(self, request):
+    def stop_replicas(self, request, correlation_id=-1):
         """Apply a decoded StopReplica request (any version); returns the response dict."""
         if request["controller_epoch"] < self.controller_epoch:
+            self.state_change_log.stale_controller_epoch("StopReplica", request, correlation_id, self.controller_epoch)
             return {"error_code": errors.StaleControllerEpochError.code, "partition_errors": []}
         self.controller_epoch = request["controller_epoch"]
         targets = []
@@ -243,6 +258,7 @@ class ReplicaManager:
             for state in topic_state["partition_states"]:
                 targets.append((topic_state["topic_name"], state["partition_index"], state["delete_partition"],
                                 state["leader_epoch"]))
+        self.state_change_log.stop_replica(request, correlation_id, targets)
         partition_errors = []
         stopped = []
         for topic, index, delete, epoch in targets:
@@ -493,21 +509,26 @@ class ReplicaManager:
     def maybe_shrink_isr(self):
         """Drop out-of-sync followers from the ISR of every partition we lead."""
         now = self.now_ms()
+        shrinking = []
         for partition in list(self.partitions.values()):
             if not partition.is_leader or partition.isr_update_in_flight:
                 continue
             lagging = partition.out_of_sync_replicas(now, self.replica_lag_time_max_ms)
             if lagging:
-                self.log.info("{topic}-{partition}: shrinking ISR {isr}: {lagging} not caught up within {lag} ms",
-                              log_namespace="kafkalite.state_change", topic=partition.topic,
-                              partition=partition.partition, isr=partition.isr, lagging=lagging,
-                              lag=self.replica_lag_time_max_ms)
-                self._write_isr(partition, [r for r in partition.isr if r not in lagging])
+                shrinking.append((partition, [r for r in partition.isr if r not in lagging], lagging))
+        # Logged before the writes start (they change partition.isr), all in one batch.
+        self.state_change_log.shrinking_isr(
+            [(p, new_isr, {r: p.followers[r].log_end_offset for r in lagging if r in p.followers})
+             for p, new_isr, lagging in shrinking])
+        for partition, new_isr, _ in shrinking:
+            self._write_isr(partition, new_isr)
 
     def _maybe_expand_isr(self, partition, replica_id):
         if partition.isr_update_in_flight or not partition.expand_candidate(replica_id):
             return
-        self._write_isr(partition, partition.isr + [replica_id])
+        new_isr = partition.isr + [replica_id]
+        self.state_change_log.expanding_isr(partition, new_isr)
+        self._write_isr(partition, new_isr)
 
     def _write_isr(self, partition, new_isr):
         if self.isr_writer is None:
@@ -563,6 +584,3 @@ def check_leader_epoch(partition, current_leader_epoch):
     if current_leader_epoch > partition.leader_epoch:
         raise errors.UnknownLeaderEpochError()
 
-
-def _describe_state_change(key, leader, epoch, isr):
-    return f"{key[0]}-{key[1]}: leader {leader} at leader epoch {epoch}, isr {list(isr)}"

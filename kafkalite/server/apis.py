@@ -411,7 +411,7 @@ class KafkaApis:
         return 0
 
     def handle_leader_and_isr(self, context, request):
-        return self.replica_manager.become_leader_or_follower(request)
+        return self.replica_manager.become_leader_or_follower(request, context.correlation_id)
 
     def handle_update_metadata(self, context, request):
         code = self._fenced(request)
@@ -430,7 +430,7 @@ class KafkaApis:
         code = self._fenced(request)
         if code:
             return {"error_code": code, "partition_errors": []}
-        return self.replica_manager.stop_replicas(request)
+        return self.replica_manager.stop_replicas(request, context.correlation_id)
 
     # -- ControlledShutdown / OffsetForLeaderEpoch ----------------------------------------
 

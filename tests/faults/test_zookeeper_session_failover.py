@@ -32,14 +32,16 @@ from tests.faults.helpers import (
     wait_isr,
 )
 from tests.support.cluster import ZooKeeperChroot, wait_until
+from tests.support.state_change import state_change_lines
 
 pytestmark = pytest.mark.slow
 
 BROKERS = (1, 2, 3)
 PARTITIONS = 3
-#: What a broker logs when its session is gone or an ISR shrinks (broker.py, replica/manager.py,
-#: controller/state_changes.py, kazoo's connection loop).
-TROUBLE = ("ZooKeeper session expired", "Session has expired", "shrinking ISR", "ISRs shrank")
+#: What a broker logs when its session is gone (broker.py, kazoo's connection loop) or, in its
+#: state-change.log, when an ISR shrinks (replica/state_change_log.py as leader,
+#: controller/state_change_log.py as controller).
+TROUBLE = ("ZooKeeper session expired", "Session has expired", "Shrinking ISR", "Removed replicas from the ISR")
 
 
 def _sessions_by_node(ensemble):
@@ -219,7 +221,8 @@ def test_brokers_keep_their_sessions_and_isrs_when_their_zookeeper_node_dies(zoo
         finally:
             view.close()
         for broker in cluster.brokers:
-            trouble = [line for line in broker.log_text().splitlines() if any(t in line for t in TROUBLE)]
+            lines = broker.log_text().splitlines() + state_change_lines(broker.dir)
+            trouble = [line for line in lines if any(t in line for t in TROUBLE)]
             assert trouble == [], f"{broker.log_path}: {trouble[:5]}"
     finally:
         if recorder is not None and recorder.is_alive():

@@ -94,12 +94,14 @@ def test_broker_unit_creates_its_chroot_and_stops_with_a_controlled_shutdown(zoo
         "zookeeper.connect": zookeeper_session_server.connect_string + chroot,
     }))
     unit = read_unit(BROKER_UNIT)
-    program, unit_config = exec_start_argv(unit, instance="1")
-    assert unit_config == "/etc/kafkalite/server-1.properties"
+    program, unit_config, log_dir_option, log_dir = exec_start_argv(unit, instance="1")
+    assert (unit_config, log_dir_option, log_dir) == (
+        "/etc/kafkalite/server-1.properties", "--log-dir", "/var/log/kafkalite/broker-1")
     with kazoo_client(zookeeper_session_server.connect_string) as zk:
         assert zk.exists(chroot) is None
 
-        broker = BrokerProcess(config, tmp_path / "broker.log", port, broker_id=1, die_with_parent=True)
+        broker = BrokerProcess(config, tmp_path / "broker.log", port, broker_id=1, die_with_parent=True,
+                               app_log_dir=tmp_path / "logs")
         broker.command = (str(VENV_SERVER),)  # the unit's program, from this virtualenv
         assert Path(program).name == VENV_SERVER.name
         try:

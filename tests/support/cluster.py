@@ -132,7 +132,8 @@ class BrokerProcess(local_broker.BrokerProcess):
     :param broker_id: ``broker.id``.
     :param zk_connect: ``zookeeper.connect`` (may carry a chroot).
     :param workdir: parent directory; the broker uses ``workdir/broker-<id>/`` for its
-        ``server.properties``, ``broker.log`` (appended to across restarts) and ``data/`` log dir.
+        ``server.properties``, ``broker.log`` (appended to across restarts), ``state-change.log``
+        and ``data/`` log dir.
     :param port: listener port; a free loopback port when ``None``. Kept across restarts.
     :param overrides: extra ``key: value`` properties, applied after the test defaults; a test
         may change them before a restart.
@@ -150,7 +151,7 @@ class BrokerProcess(local_broker.BrokerProcess):
     ):
         self.dir = Path(workdir) / f"broker-{broker_id}"
         super().__init__(self.dir / "server.properties", self.dir / "broker.log", port or free_port(),
-                         broker_id=broker_id, cwd=str(REPO_ROOT))
+                         broker_id=broker_id, cwd=str(REPO_ROOT), app_log_dir=self.dir)
         self.zk_connect = zk_connect
         self.metrics_port = free_port() if metrics else 0
         self.overrides = dict(overrides or {})

@@ -61,7 +61,9 @@ def test_broker_unit_runs_the_server_as_kafkalite_with_its_log_dirs_writable():
     assert service_option(unit, "User") == "kafkalite"
     argv = exec_start_argv(unit, instance="2")
     assert argv[0].endswith("/bin/kafkalite-server")
-    assert argv[1:] == ["/etc/kafkalite/server-2.properties"]
+    assert argv[1:] == ["/etc/kafkalite/server-2.properties", "--log-dir", "/var/log/kafkalite/broker-2"]
+    # systemd creates the state-change log's directory, writable under ProtectSystem=strict
+    assert service_option(unit, "LogsDirectory") == "kafkalite/broker-%i"
     writable = service_option(unit, "ReadWritePaths").split()
     for log_dir in _broker_config().log_dirs:
         assert any(log_dir == path or log_dir.startswith(path.rstrip("/") + "/") for path in writable), log_dir

@@ -7,7 +7,6 @@ import json
 
 from twisted.internet import defer
 from twisted.internet.task import Clock
-from twisted.logger import formatEvent, globalLogPublisher
 
 from kafkalite import zkdata
 from kafkalite.replica.isr import NOTIFICATION_DELAY_S, IsrWriter
@@ -15,6 +14,7 @@ from kafkalite.replica.manager import ReplicaManager
 from kafkalite.replica.partition import Partition
 from tests.support.fake_zk import FakeZk
 from tests.support.replica import FakeLog
+from tests.support.state_change import captured_state_changes
 
 LAG_MS = 10_000
 
@@ -61,18 +61,13 @@ def test_write_isr_is_version_checked_keeps_the_epoch_and_is_announced_once_per_
     state = json.loads(zk.nodes[zkdata.partition_state_path("t", 0)][0])
     assert (state["leader"], state["leader_epoch"], state["isr"], state["controller_epoch"]) == (1, 4, [1, 2], 2)
     assert notifications(zk) == []
-    logged = []
-    globalLogPublisher.addObserver(logged.append)
-    try:
+    with captured_state_changes() as lines:
         clock.advance(NOTIFICATION_DELAY_S)
-    finally:
-        globalLogPublisher.removeObserver(logged.append)
     assert notifications(zk) == [{"version": 1, "partitions": [{"topic": "t", "partition": 0},
                                                                {"topic": "t", "partition": 1}]}]
-    # ... and logged in one line with the notification, each partition named with its change.
-    lines = [formatEvent(event) for event in logged]
-    assert lines == ["ISR updated for 2 partitions led here: t-0 [1, 2, 3] -> [1, 2] (zk version 7); "
-                     "t-1 [1, 2, 3] -> [1] (zk version 7)"]
+    # ... and written to the state-change log with the notification, a line per partition.
+    assert lines == ["[Broker id=1] ISR of partition t-0 updated to 1,2 (was 1,2,3) and zkVersion updated to [7]",
+                     "[Broker id=1] ISR of partition t-1 updated to 1 (was 1,2,3) and zkVersion updated to [7]"]
 
 
 def test_lost_write_adopts_the_znode_when_it_still_names_us_leader():
