@@ -166,6 +166,16 @@ def terminate(pid, timeout, log=None, name=None):
     return False
 
 
+def stop_recorded(name, pid, files, timeout, out):
+    """Stop ``name`` (its ``pid``, None if not running) with :func:`terminate`, saying so on ``out``,
+    then remove the ``files`` that recorded it (pid and address files)."""
+    if pid is not None:
+        out(f"stopping {name} (pid {pid})")
+        terminate(pid, timeout, log=out, name=name)
+    for path in files:
+        path.unlink(missing_ok=True)
+
+
 def log_tail(path, lines=40, max_bytes=1 << 20):
     """The last ``lines`` lines of the file at ``path`` (reading at most its last ``max_bytes``)."""
     try:

@@ -25,7 +25,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from kafkalite.local.process import is_child, log_tail, pid_alive, pid_cmdline, port_open, spawn, terminate
+from kafkalite.local.process import is_child, log_tail, pid_alive, pid_cmdline, port_open, spawn, stop_recorded
 
 __all__ = ["DEFAULT_CONFIG", "DEFAULT_LISTEN", "main", "running_pid", "start", "status", "stop"]
 
@@ -119,12 +119,7 @@ def start(run_dir, config, listen, timeout, out=print, err=None):
 def stop(run_dir, timeout, out=print):
     """Stop this run directory's Prometheus by pid: SIGTERM, then SIGKILL after ``timeout`` s."""
     pid_path, addr_path, _, _ = _paths(run_dir)
-    pid = running_pid(run_dir)
-    if pid is not None:
-        out(f"stopping prometheus (pid {pid})")
-        terminate(pid, timeout, log=out, name=NAME)
-    pid_path.unlink(missing_ok=True)
-    addr_path.unlink(missing_ok=True)
+    stop_recorded(NAME, running_pid(run_dir), (pid_path, addr_path), timeout, out)
     return 0
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from kafkalite.local.announce import BrokerAnnouncement, controller_line, find_controller
 from kafkalite.local.broker import STOP_TIMEOUT_S, BrokerProcess, BrokerStartError, listener_address, read_properties
-from kafkalite.local.process import pid_alive, pid_cmdline, port_open, terminate
+from kafkalite.local.process import pid_alive, pid_cmdline, port_open, stop_recorded
 
 __all__ = ["main", "running_pid"]
 
@@ -133,12 +133,7 @@ def stop(run_dir, names, timeout, out=print):
     """Stop the named brokers one at a time, by pid: SIGTERM, then SIGKILL after ``timeout`` s."""
     for name in names:
         pid_path, addr_path, _ = _paths(run_dir, name)
-        pid = running_pid(pid_path)
-        if pid is not None:
-            out(f"stopping {name} (pid {pid})")
-            terminate(pid, timeout, log=out, name=name)
-        pid_path.unlink(missing_ok=True)
-        addr_path.unlink(missing_ok=True)
+        stop_recorded(name, running_pid(pid_path), (pid_path, addr_path), timeout, out)
     return 0
 
 

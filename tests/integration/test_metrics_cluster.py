@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.clients import create_topic, produce_acked
+from tests.support.clients import commit_offset, create_topic, produce_acked
 from tests.support.cluster import wait_until
 
 OVERRIDES = {"auto.leader.rebalance.enable": "false", "replica.lag.time.max.ms": "3000"}
@@ -19,16 +19,6 @@ def delete_topic(bootstrap, topic):
 
     admin = AdminClient({"bootstrap.servers": bootstrap})  # kept: the futures die with their client
     admin.delete_topics([topic], operation_timeout=10)[topic].result(30)
-
-
-def commit_offset(bootstrap, group, topic, partition, offset):
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
-    try:
-        consumer.commit(offsets=[TopicPartition(topic, partition, offset)], asynchronous=False)
-    finally:
-        consumer.close()
 
 
 def scrape(broker):

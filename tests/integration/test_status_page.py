@@ -14,7 +14,7 @@ import pytest
 
 from tests.integration.replication_support import zk_write
 from tests.support.chromium import HeadlessChromium, chromium_path
-from tests.support.clients import create_topic, produce_acked
+from tests.support.clients import commit_offset, create_topic, produce_acked
 from tests.support.cluster import wait_until
 
 OVERRIDES = {"auto.leader.rebalance.enable": "false", "replica.lag.time.max.ms": "3000"}
@@ -34,16 +34,6 @@ def url(broker, path=""):
 
 def status(broker):
     return json.loads(urllib.request.urlopen(url(broker, "status.json"), timeout=10).read())
-
-
-def commit_offset(bootstrap, group, topic, partition, offset):
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
-    try:
-        consumer.commit(offsets=[TopicPartition(topic, partition, offset)], asynchronous=False)
-    finally:
-        consumer.close()
 
 
 def group_lag(cluster, group):

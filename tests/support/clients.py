@@ -158,3 +158,14 @@ def read_from_start(bootstrap, topic, count, partition=0, group=None, timeout=60
     finally:
         consumer.close()
     return records
+
+
+def commit_offset(bootstrap, group, topic, partition, offset):
+    """Commit ``offset`` for ``group`` on one partition, as a consumer that never joined would (confluent-kafka)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        consumer.commit(offsets=[TopicPartition(topic, partition, offset)], asynchronous=False)
+    finally:
+        consumer.close()
