@@ -55,6 +55,7 @@ COMPONENTS = {
     "kafkalite.server": "the API handlers and start-up",
     "kafkalite.coordinator": "the group coordinator and producer ids",
     "kafkalite.zkclient": "the ZooKeeper session",
+    "kazoo": "the ZooKeeper client library (WARNING unless set: it is chatty at INFO)",
     "state.change.logger": "state-change.log (INFO by default: a line per leader and ISR change; "
                            "TRACE adds each request sent and received per partition)",
     "kafka.request.logger": "requests slower than request.timeout.ms (WARN)",

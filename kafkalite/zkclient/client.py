@@ -81,11 +81,13 @@ class _TwistedLogHandler(logging.Handler):
 def install_kazoo_logging(level=logging.WARNING):
     """Route kazoo's stdlib logging into twisted.logger, at ``level`` and above (idempotent).
 
-    kazoo is chatty at INFO (every connect and state change); we keep WARNING and up.
+    kazoo is chatty at INFO (every connect and state change); we keep WARNING and up, unless
+    the operator set kazoo's level (``kafkalite-server --log-level kazoo=DEBUG``) before.
     """
     global _kazoo_logging_installed
     kazoo_logger = logging.getLogger("kazoo")
-    kazoo_logger.setLevel(level)
+    if kazoo_logger.level == logging.NOTSET:
+        kazoo_logger.setLevel(level)
     if not _kazoo_logging_installed:
         kazoo_logger.addHandler(_TwistedLogHandler())
         kazoo_logger.propagate = False

@@ -141,3 +141,22 @@ def test_the_launcher_gives_each_broker_a_log_dir_and_the_levels():
     assert broker.argv()[-6:] == ["--log-dir", "/run/broker-1-logs", "--log-level", "INFO",
                                   "--log-level", "kafkalite.controller=DEBUG"]
     assert BrokerProcess("c", "/t/b.log", 1, app_log_dir="/t/b").argv()[-2:] == ["--log-dir", "/t/b"]
+
+
+def test_kazoo_keeps_a_level_the_operator_set_and_is_quiet_otherwise():
+    """--log-level kazoo=DEBUG sets kazoo's logger before the ZooKeeper client starts; the client keeps it."""
+    import logging
+
+    from kafkalite.zkclient import install_kazoo_logging
+
+    kazoo = logging.getLogger("kazoo")
+    saved = kazoo.level
+    try:
+        kazoo.setLevel(logging.NOTSET)
+        install_kazoo_logging()
+        assert kazoo.level == logging.WARNING
+        kazoo.setLevel(logging.DEBUG)
+        install_kazoo_logging()
+        assert kazoo.level == logging.DEBUG
+    finally:
+        kazoo.setLevel(saved)
