@@ -446,23 +446,23 @@ class Log(LogRetention, LogTruncation):
 
     @_locked
     def fetch_offset_by_timestamp(self, timestamp_ms):
-        """``(timestamp, offset)`` for ListOffsets, or None when no batch is that recent.
+        """``(timestamp, offset, leader_epoch)`` for ListOffsets, or None when no record is that recent.
 
-        -2 (earliest) gives ``(-1, log_start_offset)``, -1 (latest) ``(-1, log_end_offset)``.
-        Otherwise: the first batch whose max timestamp is ≥ ``timestamp_ms``, returned as that
-        batch's ``(max_timestamp, base_offset)`` (raised to the log start offset). Kafka returns
-        the first *record* at or after the timestamp; without decoding records the batch's base
-        offset is the closest offset that is never too late.
+        -2 (earliest) gives ``(-1, log_start_offset, -1)``, -1 (latest) ``(-1, log_end_offset, -1)``.
+        Otherwise, as Kafka: the first *record* at or after the log start offset whose timestamp
+        is ≥ ``timestamp_ms`` (found through the time index, then inside its batch), with its
+        timestamp and its batch's leader epoch.
         """
         if timestamp_ms == EARLIEST_TIMESTAMP:
-            return -1, self.log_start_offset
+            return -1, self.log_start_offset, -1
         if timestamp_ms == LATEST_TIMESTAMP:
-            return -1, self.log_end_offset
+            return -1, self.log_end_offset, -1
+        start = self.log_start_offset
         for segment in list(self.segments):
             if segment.size and segment.largest_timestamp >= timestamp_ms:
-                found = segment.find_offset_by_timestamp(timestamp_ms)
+                found = segment.find_offset_by_timestamp(timestamp_ms, start)
                 if found is not None:
-                    return found[0], max(found[1], self.log_start_offset)
+                    return found
         return None
 
     def end_offset_for_epoch(self, leader_epoch):

@@ -17,7 +17,8 @@ import os
 
 from kafkalite.log.index import CorruptIndexError
 from kafkalite.log.segment_indexes import SegmentIndexes
-from kafkalite.protocol.errors import CorruptMessageError
+from kafkalite.protocol.errors import CorruptMessageError, UnsupportedCompressionTypeError
+from kafkalite.protocol.recordcodec import decode_batches
 from kafkalite.protocol.records import BATCH_HEADER_SIZE, LOG_OVERHEAD, check_crc, read_batch_header
 
 __all__ = ["INDEX_SUFFIX", "LOG_SUFFIX", "TIME_INDEX_SUFFIX", "LogSegment", "segment_file_name"]
@@ -470,16 +471,38 @@ class LogSegment:
             position += batch.size
         return start, position - start
 
-    def find_offset_by_timestamp(self, timestamp):
-        """(max_timestamp, base_offset) of the first batch whose max timestamp is ≥ ``timestamp``."""
+    def find_offset_by_timestamp(self, timestamp, starting_offset=0):
+        """``(timestamp, offset, leader_epoch)`` of the first record at or after ``starting_offset``
+        whose timestamp is ≥ ``timestamp``, or None.
+
+        As Kafka's ``LogSegment.findOffsetByTimestamp``: the time index and then the offset index
+        give where to start; each batch whose max timestamp reaches the target is read and its
+        records (decompressed if need be) searched, in order. Records of a LogAppendTime batch all
+        carry its max timestamp, so its first record is the answer. ``leader_epoch`` is the
+        batch's partition leader epoch.
+        """
         _, offset = self.time_index.lookup(timestamp)
-        _, position = self.offset_index.lookup(offset)
+        _, position = self.offset_index.lookup(max(offset, starting_offset))
         while position < self.size:
             header = self.read_header(position)
-            if header.max_timestamp >= timestamp:
-                return header.max_timestamp, header.base_offset
+            if header.max_timestamp >= timestamp and header.last_offset >= starting_offset:
+                found = self._first_record_at_or_after(header, position, timestamp, starting_offset)
+                if found is not None:
+                    return found
             position += header.size
         return None
+
+    def _first_record_at_or_after(self, header, position, timestamp, starting_offset):
+        epoch = header.partition_leader_epoch
+        try:
+            for _, records in decode_batches(os.pread(self._fd, header.size, position), verify_crc=False):
+                for record in records:
+                    if record.timestamp >= timestamp and record.offset >= starting_offset:
+                        return record.timestamp, record.offset, epoch
+        except (CorruptMessageError, UnsupportedCompressionTypeError):
+            # A batch we cannot look into: its first offset is never too late.
+            return header.max_timestamp, max(header.base_offset, starting_offset), epoch
+        return None  # compaction removed the records that reached the target: the next batch
 
     # -- files ------------------------------------------------------------------------------
 

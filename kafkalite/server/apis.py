@@ -370,17 +370,18 @@ class KafkaApis:
                             offset = log.log_end_offset
                         else:
                             offset = log.last_stable_offset if read_committed else log.high_watermark
-                        found = (-1, offset)
+                        found = (-1, offset, -1)
                     elif target == EARLIEST_TIMESTAMP:
-                        found = (-1, log.log_start_offset)
+                        found = (-1, log.log_start_offset, -1)
                     else:
                         found = log.fetch_offset_by_timestamp(target)
                         if found is not None and is_consumer and found[1] >= log.high_watermark:
                             found = None
                     if found is None:
-                        found = (-1, -1)
-                    entry["timestamp"], entry["offset"] = found
-                    entry["leader_epoch"] = partition.leader_epoch
+                        found = (-1, -1, -1)
+                    entry["timestamp"], entry["offset"], found_epoch = found
+                    # a record's own batch epoch, as Kafka answers a timestamp lookup; else the current one
+                    entry["leader_epoch"] = found_epoch if found_epoch >= 0 else partition.leader_epoch
                     if version == 0:
                         entry["old_style_offsets"] = [found[1]] if found[1] >= 0 and p.get("max_num_offsets", 1) else []
                 except errors.KafkaError as error:

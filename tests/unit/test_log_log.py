@@ -14,7 +14,7 @@ from kafkalite.protocol.errors import (
     OffsetOutOfRangeError,
     OutOfOrderSequenceNumberError,
 )
-from kafkalite.protocol.recordcodec import decode_batches
+from kafkalite.protocol.recordcodec import Record, build_batch, decode_batches
 from kafkalite.protocol.records import read_batch_header
 from tests.support.log import FakeClock, batch, open_log, read_all, values_read
 
@@ -238,15 +238,53 @@ def test_follower_append_keeps_leader_offsets(tmp_path):
 
 
 def test_fetch_offset_by_timestamp(tmp_path):
-    """The first batch whose max timestamp reaches the target gives (max_timestamp, base_offset)."""
+    """The first record whose timestamp reaches the target, with its timestamp and its batch's leader epoch."""
     log = open_log(tmp_path / "t-0", FakeClock(), segment_bytes=200, index_interval_bytes=1)
     for i in range(6):
-        log.append_as_leader(memoryview(batch([b"a", b"b"], timestamp=1000 * (i + 1))), 0)
-    assert log.fetch_offset_by_timestamp(3500) == (4000, 6)
-    assert log.fetch_offset_by_timestamp(1) == (1000, 0)
+        log.append_as_leader(memoryview(batch([b"a", b"b"], timestamp=1000 * (i + 1))), 3)
+    assert log.fetch_offset_by_timestamp(3500) == (4000, 6, 3)
+    assert log.fetch_offset_by_timestamp(1) == (1000, 0, 3)
     assert log.fetch_offset_by_timestamp(99999) is None
-    assert log.fetch_offset_by_timestamp(-2) == (-1, 0)
-    assert log.fetch_offset_by_timestamp(-1) == (-1, 12)
+    assert log.fetch_offset_by_timestamp(-2) == (-1, 0, -1)
+    assert log.fetch_offset_by_timestamp(-1) == (-1, 12, -1)
+    log.close()
+
+
+def _timed_batch(timestamps, **kwargs):
+    return memoryview(build_batch([Record(b"k", b"v%d" % i, timestamp=t) for i, t in enumerate(timestamps)],
+                                  **kwargs))
+
+
+@pytest.mark.parametrize("compression", [0, 1, 2, 3, 4])
+def test_fetch_offset_by_timestamp_looks_inside_the_batch(tmp_path, compression):
+    """Records of one batch with timestamps 10, 30, 20, 40 at offsets 0-3 (any codec): the first record ≥ the
+    target, not the batch's first offset; a later batch when none in this one reaches it."""
+    log = open_log(tmp_path / "t-0", FakeClock())
+    log.append_as_leader(_timed_batch([10, 30, 20, 40], compression=compression), 0)
+    log.append_as_leader(_timed_batch([50, 60], compression=compression), 1)
+    assert log.fetch_offset_by_timestamp(10) == (10, 0, 0)
+    assert log.fetch_offset_by_timestamp(11) == (30, 1, 0)
+    assert log.fetch_offset_by_timestamp(20) == (30, 1, 0)  # the first record at or after 20 in offset order
+    assert log.fetch_offset_by_timestamp(31) == (40, 3, 0)
+    assert log.fetch_offset_by_timestamp(55) == (60, 5, 1)
+    assert log.fetch_offset_by_timestamp(61) is None
+    log.close()
+
+
+def test_fetch_offset_by_timestamp_skips_records_below_the_log_start_offset(tmp_path):
+    log = open_log(tmp_path / "t-0", FakeClock())
+    log.append_as_leader(_timed_batch([10, 20, 30, 40]), 0)
+    log.maybe_increment_log_start_offset(2)
+    assert log.fetch_offset_by_timestamp(0) == (30, 2, 0)
+    log.close()
+
+
+def test_fetch_offset_by_timestamp_of_a_log_append_time_batch_is_its_first_record(tmp_path):
+    log = open_log(tmp_path / "t-0", FakeClock(now=1_000_000), message_timestamp_type="LogAppendTime")
+    log.append_as_leader(_timed_batch([10, 20, 30]), 0)
+    # every record carries the append time (the clock's 1,000,000), so the first record answers
+    assert log.fetch_offset_by_timestamp(15) == (1_000_000, 0, 0)
+    assert log.fetch_offset_by_timestamp(1_000_000) == (1_000_000, 0, 0)
     log.close()
 
 
