@@ -1,0 +1,118 @@
+"""Kafka's checks of the records inside a v2 batch: the reference walk, in pure Python.
+
+A batch's CRC covers transport damage, not a producer's bugs: a batch whose header says
+3 records while it carries 1, whose records' lengths overrun one another, or whose offset
+deltas skip, passes the CRC. Kafka 2.8 refuses such a batch with ``INVALID_RECORD``
+(``DefaultRecordBatch``'s iterator, ``DefaultRecord.readFrom`` and ``LogValidator``); so
+does :func:`check_records`, before anything is appended:
+
+- ``records_count`` equals ``last_offset_delta + 1``;
+- exactly ``records_count`` records, each one's length varint ending exactly at its end and
+  within the section, which the last record ends exactly;
+- each record's fields well formed: varints of at most 5 bytes (10 for the timestamp
+  delta, a varlong), key and value lengths of -1 (null) or a size that fits, a header
+  count ≥ 0, header keys not null;
+- offset deltas 0, 1, 2, … in order (Kafka's "inner offsets" of a batch are dense);
+- on a compacted topic, every record has a key.
+
+This module is the reference the produce path's faster check is measured and tested against;
+it allocates nothing per record. The caller decompresses a compressed batch's section first.
+"""
+
+from kafkalite.protocol.errors import InvalidRecordError
+
+__all__ = ["RecordError", "check_records"]
+
+_MAX_VARINT_BYTES = 5
+_MAX_VARLONG_BYTES = 10
+# attributes (1) + the smallest timestamp delta, offset delta, key length, value length and header count (1 each)
+_MIN_RECORD_BODY = 6
+
+
+class RecordError(InvalidRecordError):
+    """A batch's records fail Kafka's checks.
+
+    :ivar record_errors: ``[(batch_index, message)]`` for the records at fault when the
+        fault is a record's own (Produce v8's ``record_errors``); empty when it is the batch's.
+    """
+
+    def __init__(self, message, record_errors=()):
+        super().__init__(message)
+        self.record_errors = list(record_errors)
+
+
+def _varint(buf, position, end, limit, index, what):
+    """A zigzag varint of at most ``limit`` bytes at ``position`` ending by ``end``: ``(value, next)``."""
+    result = 0
+    shift = 0
+    start = position
+    while True:
+        if position >= end:
+            raise RecordError(f"record {index}: {what} runs past the end of the record")
+        byte = buf[position]
+        position += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return (result >> 1) ^ -(result & 1), position
+        shift += 7
+        if position - start >= limit:
+            raise RecordError(f"record {index}: {what} is a varint longer than {limit} bytes")
+
+
+def _skip_bytes(buf, position, end, index, what, nullable=True):
+    """Skip a length-prefixed field; returns ``(length, next)`` (length -1 for null)."""
+    length, position = _varint(buf, position, end, _MAX_VARINT_BYTES, index, what + " length")
+    if length < 0:
+        if length == -1 and nullable:
+            return -1, position
+        raise RecordError(f"record {index}: invalid {what} length {length}")
+    if position + length > end:
+        raise RecordError(f"record {index}: {what} of {length} bytes runs past the end of the record")
+    return length, position + length
+
+
+def check_records(header, section, compacted=False):
+    """Check the (decompressed) record section of the batch ``header`` as Kafka does.
+
+    :param header: the batch's :class:`~kafkalite.protocol.records.BatchHeader`.
+    :param section: the records' bytes after the 61-byte header (bytes-like).
+    :param compacted: the topic's ``cleanup.policy`` includes ``compact`` (keys required).
+    :raises RecordError: the first fault found, named.
+    """
+    count = header.records_count
+    if count != header.last_offset_delta + 1:
+        raise RecordError(f"record count {count} does not match last offset delta {header.last_offset_delta}")
+    end = len(section)
+    position = 0
+    keyless = []
+    for index in range(count):
+        if position >= end:
+            raise RecordError(f"batch declares {count} records but holds {index}")
+        length, position = _varint(section, position, end, _MAX_VARINT_BYTES, index, "length")
+        record_end = position + length
+        if length < _MIN_RECORD_BODY or record_end > end:
+            raise RecordError(f"record {index}: length {length} does not fit the batch's remaining "
+                              f"{end - position} bytes")
+        position += 1  # attributes: unused by v2 records
+        _, position = _varint(section, position, record_end, _MAX_VARLONG_BYTES, index, "timestamp delta")
+        offset_delta, position = _varint(section, position, record_end, _MAX_VARINT_BYTES, index, "offset delta")
+        if offset_delta != index:
+            raise RecordError(f"record {index}: offset delta {offset_delta}, expected {index} (offsets must be dense)")
+        key_length, position = _skip_bytes(section, position, record_end, index, "key")
+        if key_length < 0 and compacted:
+            keyless.append(index)
+        _, position = _skip_bytes(section, position, record_end, index, "value")
+        headers, position = _varint(section, position, record_end, _MAX_VARINT_BYTES, index, "header count")
+        if headers < 0:
+            raise RecordError(f"record {index}: invalid header count {headers}")
+        for _ in range(headers):
+            _, position = _skip_bytes(section, position, record_end, index, "header key", nullable=False)
+            _, position = _skip_bytes(section, position, record_end, index, "header value")
+        if position != record_end:
+            raise RecordError(f"record {index}: length {length} but its fields take "
+                              f"{position - (record_end - length)} bytes")
+    if position != end:
+        raise RecordError(f"batch declares {count} records but {end - position} bytes follow the last of them")
+    if keyless:
+        message = "compacted topic cannot accept a record without a key"
+        raise RecordError(f"{message} (records {keyless[:10]})", [(index, message) for index in keyless])
