@@ -19,7 +19,8 @@ This module is the reference the produce path's faster check is measured and tes
 it allocates nothing per record. The caller decompresses a compressed batch's section first.
 """
 
-from kafkalite.protocol.errors import InvalidRecordError
+from kafkalite.protocol.errors import CorruptMessageError, InvalidRecordError
+from kafkalite.protocol.recordcodec import decode_varint
 
 __all__ = ["RecordError", "check_records"]
 
@@ -43,20 +44,10 @@ class RecordError(InvalidRecordError):
 
 def _varint(buf, position, end, limit, index, what):
     """A zigzag varint of at most ``limit`` bytes at ``position`` ending by ``end``: ``(value, next)``."""
-    result = 0
-    shift = 0
-    start = position
-    while True:
-        if position >= end:
-            raise RecordError(f"record {index}: {what} runs past the end of the record")
-        byte = buf[position]
-        position += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return (result >> 1) ^ -(result & 1), position
-        shift += 7
-        if position - start >= limit:
-            raise RecordError(f"record {index}: {what} is a varint longer than {limit} bytes")
+    try:
+        return decode_varint(buf, position, end, limit)
+    except CorruptMessageError as error:
+        raise RecordError(f"record {index}: {what}: {error}") from None
 
 
 def _skip_bytes(buf, position, end, index, what, nullable=True):

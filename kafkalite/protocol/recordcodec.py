@@ -76,11 +76,12 @@ def encode_varint(out, value):
     out.append(zigzag)
 
 
-def decode_varint(buf, position, end=None):
+def decode_varint(buf, position, end=None, limit=_MAX_VARINT_BYTES):
     """Read a zigzag varint from ``buf`` at ``position``.
 
+    :param limit: the most bytes it may take (10: a varlong; Kafka's 32-bit varints take 5).
     :returns: ``(value, next_position)``.
-    :raises CorruptMessageError: the varint runs past ``end`` or over 10 bytes.
+    :raises CorruptMessageError: the varint runs past ``end`` or over ``limit`` bytes.
     """
     if end is None:
         end = len(buf)
@@ -96,8 +97,8 @@ def decode_varint(buf, position, end=None):
         if not byte & 0x80:
             break
         shift += 7
-        if position - start >= _MAX_VARINT_BYTES:
-            raise CorruptMessageError(f"varint longer than {_MAX_VARINT_BYTES} bytes at position {start}")
+        if position - start >= limit:
+            raise CorruptMessageError(f"varint longer than {limit} bytes at position {start}")
     return (result >> 1) ^ -(result & 1), position
 
 

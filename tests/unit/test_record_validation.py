@@ -143,5 +143,5 @@ def test_malformed_fields_are_named():
         check_records(_header(1), negative_headers)
     # length 8 (zigzag 16), attributes, timestamp delta 0, then a 6-byte offset delta varint
     long_varint = bytes([16, 0, 0]) + bytes([0xFF] * 5) + b"\x00"
-    with pytest.raises(RecordError, match="offset delta is a varint longer than 5 bytes"):
+    with pytest.raises(RecordError, match="offset delta: varint longer than 5 bytes"):
         check_records(_header(1), long_varint)
