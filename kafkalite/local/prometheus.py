@@ -27,7 +27,7 @@ from pathlib import Path
 
 from kafkalite.local.process import is_child, log_tail, pid_alive, pid_cmdline, port_open, spawn, stop_recorded
 
-__all__ = ["DEFAULT_CONFIG", "DEFAULT_LISTEN", "main", "running_pid", "start", "status", "stop"]
+__all__ = ["DEFAULT_CONFIG", "DEFAULT_LISTEN", "is_ready", "main", "running_pid", "start", "status", "stop"]
 
 DEFAULT_CONFIG = "deploy/prometheus/prometheus.yml"
 DEFAULT_LISTEN = "127.0.0.1:9190"
@@ -57,7 +57,8 @@ def running_pid(run_dir):
     return pid
 
 
-def _ready(listen, timeout=1.0):
+def is_ready(listen, timeout=1.0):
+    """True when the Prometheus listening on ``listen`` (``HOST:PORT``) answers ``/-/ready`` with 200."""
     try:
         with urllib.request.urlopen(f"http://{listen}/-/ready", timeout=timeout) as response:
             return response.status == 200
@@ -100,7 +101,7 @@ def start(run_dir, config, listen, timeout, out=print, err=None):
     pid_path.write_text(f"{process.pid}\n")
     addr_path.write_text(f"{listen}\n")
     deadline = time.monotonic() + timeout
-    while not _ready(listen):
+    while not is_ready(listen):
         failure = None
         if process.poll() is not None:
             failure = f"prometheus exited with status {process.returncode} before it was ready"
@@ -131,7 +132,7 @@ def status(run_dir, out=print):
         out("prometheus: not running")
         return 0
     listen = addr_path.read_text().strip() if addr_path.exists() else DEFAULT_LISTEN
-    state = f"ready on {urls(listen)[0]}" if _ready(listen) else f"not ready on {listen}"
+    state = f"ready on {urls(listen)[0]}" if is_ready(listen) else f"not ready on {listen}"
     out(f"prometheus: running (pid {pid}), {state}")
     return 0
 

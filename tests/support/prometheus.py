@@ -31,6 +31,7 @@ from pathlib import Path
 import yaml
 
 from kafkalite.local.process import free_port, log_tail, spawn, terminate
+from kafkalite.local.prometheus import is_ready
 from tests.support.cluster import REPO_ROOT, wait_until
 
 __all__ = [
@@ -248,11 +249,7 @@ class PrometheusServer:
         if self.process.poll() is not None:
             raise PrometheusStartError(f"prometheus exited with {self.process.returncode}:\n"
                                        + log_tail(self.log_path, 30))
-        try:
-            with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as response:
-                return response.status == 200
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            return False
+        return is_ready(f"127.0.0.1:{self.port}", timeout=2)
 
     def stop(self):
         """SIGTERM by pid, SIGKILL after 10 s."""
