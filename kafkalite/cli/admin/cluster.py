@@ -11,6 +11,7 @@ ListPartitionReassignments and ListGroups / DescribeGroups.
 from kafkalite import zkdata
 from kafkalite.cli.admin.client import AdminClient
 from kafkalite.cli.admin.output import raise_for_code
+from kafkalite.health import is_under_replicated
 from kafkalite.protocol.apis import ApiKey
 
 __all__ = ["add_parser", "partition_health", "run"]
@@ -34,7 +35,7 @@ def partition_health(partitions, live):
             counts["online"] += 1
         else:
             counts["offline"] += 1
-        if len(isr) < len(replicas):
+        if is_under_replicated(isr, replicas):
             counts["under_replicated"] += 1
     return counts
 

@@ -15,6 +15,7 @@ from kafkalite.cli.admin.adminzk import PartitionInfo
 from kafkalite.cli.admin.client import AdminClient
 from kafkalite.cli.admin.options import add_actions
 from kafkalite.cli.admin.output import AdminError, raise_for_code
+from kafkalite.health import is_under_replicated
 from kafkalite.log.config import LogConfig
 from kafkalite.protocol.apis import ApiKey
 from kafkalite.server.replica_assignment import assign_replicas
@@ -145,7 +146,7 @@ def _describe(cluster, args, out, zk_mode):
     filtered = args.under_replicated_partitions or args.unavailable_partitions
     for topic in topics:
         keep = [p for p in topic["partitions"]
-                if (not args.under_replicated_partitions or len(p["isr"]) < len(p["replicas"]))
+                if (not args.under_replicated_partitions or is_under_replicated(p["isr"], p["replicas"]))
                 and (not args.unavailable_partitions or not p["available"])]
         topic["partitions"] = keep
         if not filtered:
