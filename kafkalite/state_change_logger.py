@@ -76,9 +76,6 @@ class StateChangeLogger:
     def warn(self, message, *args):
         self.log(logging.WARNING, message, *args)
 
-    def error(self, message, *args):
-        self.log(logging.ERROR, message, *args)
-
     def each(self, level, template, rows):
         """One line per row, ``template % row`` — all in one record, and only if ``level`` is enabled.
 

@@ -32,11 +32,6 @@ class SlowRequestLog:
         #: in seconds, the unit of the reactor's clock (infinite: never).
         self.threshold_s = float("inf") if threshold_ms is None or threshold_ms < 0 else threshold_ms / 1000.0
 
-    def check(self, request, seconds):
-        """Log ``request`` if ``seconds`` (receipt to response ready) exceeds the threshold."""
-        if seconds > self.threshold_s:
-            self.write(request, seconds)
-
     def write(self, request, seconds):
         """Log ``request``, which took ``seconds`` from receipt to response ready.
 
