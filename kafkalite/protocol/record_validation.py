@@ -13,16 +13,22 @@ does :func:`check_records`, before anything is appended:
   delta, a varlong), key and value lengths of -1 (null) or a size that fits, a header
   count ≥ 0, header keys not null;
 - offset deltas 0, 1, 2, … in order (Kafka's "inner offsets" of a batch are dense);
-- on a compacted topic, every record has a key.
+- on a compacted topic, every record has a key;
+- with CreateTime, every record's timestamp within ``message.timestamp.difference.max.ms``
+  of the broker's clock (Kafka's ``validateTimestamp``).
+
+A fault of the batch's shape stops the walk at once (the batch cannot be read further);
+faults of records that are well formed (no key, timestamp out of range) are collected for
+every record, as Kafka's ``processRecordErrors`` reports them all in ``record_errors``.
 
 This module is the reference the produce path's faster check is measured and tested against;
 it allocates nothing per record. The caller decompresses a compressed batch's section first.
 """
 
-from kafkalite.protocol.errors import CorruptMessageError, InvalidRecordError
+from kafkalite.protocol.errors import CorruptMessageError, InvalidRecordError, InvalidTimestampError
 from kafkalite.protocol.recordcodec import decode_varint
 
-__all__ = ["RecordError", "check_records"]
+__all__ = ["RecordError", "RecordTimestampError", "check_records"]
 
 _MAX_VARINT_BYTES = 5
 _MAX_VARLONG_BYTES = 10
@@ -36,6 +42,15 @@ class RecordError(InvalidRecordError):
     :ivar record_errors: ``[(batch_index, message)]`` for the records at fault when the
         fault is a record's own (Produce v8's ``record_errors``); empty when it is the batch's.
     """
+
+    def __init__(self, message, record_errors=()):
+        super().__init__(message)
+        self.record_errors = list(record_errors)
+
+
+class RecordTimestampError(InvalidTimestampError):
+    """Records' CreateTime timestamps out of range (``INVALID_TIMESTAMP``, with ``record_errors``
+    naming every record at fault, and the compacted topic's keyless ones too, as Kafka lists them)."""
 
     def __init__(self, message, record_errors=()):
         super().__init__(message)
@@ -62,20 +77,30 @@ def _skip_bytes(buf, position, end, index, what, nullable=True):
     return length, position + length
 
 
-def check_records(header, section, compacted=False):
+def check_records(header, section, compacted=False, timestamp_window=None):
     """Check the (decompressed) record section of the batch ``header`` as Kafka does.
 
     :param header: the batch's :class:`~kafkalite.protocol.records.BatchHeader`.
     :param section: the records' bytes after the 61-byte header (bytes-like).
     :param compacted: the topic's ``cleanup.policy`` includes ``compact`` (keys required).
-    :raises RecordError: the first fault found, named.
+    :param timestamp_window: ``(now_ms, max_difference_ms)``: each record's timestamp other
+        than -1 (none) must be within ``max_difference_ms`` of ``now_ms``; None: not checked
+        (LogAppendTime topics, or no limit).
+    :returns: the largest record timestamp (-1 when no record has one), which Kafka writes
+        into the batch's ``max_timestamp`` when it differs.
+    :raises RecordError: the first fault of the batch's shape, or the keyless records of a
+        compacted topic.
+    :raises RecordTimestampError: records' timestamps out of the window (with any keyless ones).
     """
     count = header.records_count
     if count != header.last_offset_delta + 1:
         raise RecordError(f"record count {count} does not match last offset delta {header.last_offset_delta}")
     end = len(section)
     position = 0
+    base_timestamp = header.base_timestamp
+    max_timestamp = -1
     keyless = []
+    out_of_range = []
     for index in range(count):
         if position >= end:
             raise RecordError(f"batch declares {count} records but holds {index}")
@@ -85,7 +110,8 @@ def check_records(header, section, compacted=False):
             raise RecordError(f"record {index}: length {length} does not fit the batch's remaining "
                               f"{end - position} bytes")
         position += 1  # attributes: unused by v2 records
-        _, position = _varint(section, position, record_end, _MAX_VARLONG_BYTES, index, "timestamp delta")
+        timestamp_delta, position = _varint(section, position, record_end, _MAX_VARLONG_BYTES, index,
+                                            "timestamp delta")
         offset_delta, position = _varint(section, position, record_end, _MAX_VARINT_BYTES, index, "offset delta")
         if offset_delta != index:
             raise RecordError(f"record {index}: offset delta {offset_delta}, expected {index} (offsets must be dense)")
@@ -102,8 +128,31 @@ def check_records(header, section, compacted=False):
         if position != record_end:
             raise RecordError(f"record {index}: length {length} but its fields take "
                               f"{position - (record_end - length)} bytes")
+        timestamp = base_timestamp + timestamp_delta
+        if timestamp > max_timestamp:
+            max_timestamp = timestamp
+        if timestamp_window is not None and timestamp != -1 and \
+                abs(timestamp - timestamp_window[0]) > timestamp_window[1]:
+            out_of_range.append((index, timestamp))
     if position != end:
         raise RecordError(f"batch declares {count} records but {end - position} bytes follow the last of them")
-    if keyless:
-        message = "compacted topic cannot accept a record without a key"
-        raise RecordError(f"{message} (records {keyless[:10]})", [(index, message) for index in keyless])
+    if keyless or out_of_range:
+        _raise_record_errors(keyless, out_of_range, timestamp_window)
+    return max_timestamp
+
+
+_KEYLESS = "compacted topic cannot accept a record without a key"
+
+
+def _raise_record_errors(keyless, out_of_range, timestamp_window):
+    """Raise the error for records that are well formed but refused, each named in ``record_errors``."""
+    errors = [(index, _KEYLESS) for index in keyless]
+    if not out_of_range:
+        raise RecordError(f"{_KEYLESS} (records {keyless[:10]})", errors)
+    now, difference = timestamp_window
+    errors.extend((index, f"timestamp {timestamp} is out of range: it should be within "
+                          f"[{now - difference}, {now + difference}]") for index, timestamp in out_of_range)
+    errors.sort()
+    indexes = [index for index, _ in out_of_range]
+    raise RecordTimestampError(f"timestamps of records {indexes[:10]} are more than {difference} ms from the "
+                               f"broker's time {now}", errors)

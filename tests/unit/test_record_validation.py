@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kafkalite.protocol.errors import CorruptMessageError, InvalidRecordError
-from kafkalite.protocol.record_validation import RecordError, check_records
+from kafkalite.protocol.errors import CorruptMessageError, InvalidRecordError, InvalidTimestampError
+from kafkalite.protocol.record_validation import RecordError, RecordTimestampError, check_records
 from kafkalite.protocol.recordcodec import Record, build_batch, decode_records, encode_varint
 from kafkalite.protocol.records import BATCH_HEADER_SIZE, read_batch_header
 
@@ -145,3 +145,25 @@ def test_malformed_fields_are_named():
     long_varint = bytes([16, 0, 0]) + bytes([0xFF] * 5) + b"\x00"
     with pytest.raises(RecordError, match="offset delta: varint longer than 5 bytes"):
         check_records(_header(1), long_varint)
+
+
+def test_the_largest_record_timestamp_is_returned():
+    header, section = split(build_batch([Record(b"k", b"v", timestamp=t) for t in (500, 900, 700)]))
+    assert check_records(header, section) == 900
+
+
+def test_create_timestamps_out_of_the_window_are_refused_naming_each_record():
+    header, section = split(build_batch([Record(b"k", b"v", timestamp=t) for t in (1_000, 5_000, 9_000)]))
+    assert check_records(header, section, timestamp_window=(5_000, 4_000)) == 9_000
+    with pytest.raises(RecordTimestampError) as refused:
+        check_records(header, section, timestamp_window=(5_000, 3_999))
+    assert refused.value.code == InvalidTimestampError.code == 32
+    assert [index for index, _ in refused.value.record_errors] == [0, 2]
+    assert "[1001, 8999]" in refused.value.record_errors[0][1]
+
+
+def test_timestamp_and_key_faults_are_reported_together():
+    header, section = split(build_batch([Record(None, b"v", timestamp=0), Record(b"k", b"v", timestamp=10**9)]))
+    with pytest.raises(RecordTimestampError) as refused:
+        check_records(header, section, compacted=True, timestamp_window=(10**9, 1_000))
+    assert [index for index, _ in refused.value.record_errors] == [0, 1]
