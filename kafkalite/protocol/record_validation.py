@@ -131,7 +131,8 @@ def check_records(header, section, compacted=False, timestamp_window=None):
         timestamp = base_timestamp + timestamp_delta
         if timestamp > max_timestamp:
             max_timestamp = timestamp
-        if timestamp_window is not None and timestamp != -1 and \
+        # One error a record, the key's first (Kafka's validateKey(...).orElse(validateTimestamp(...))).
+        if timestamp_window is not None and timestamp != -1 and (not keyless or keyless[-1] != index) and \
                 abs(timestamp - timestamp_window[0]) > timestamp_window[1]:
             out_of_range.append((index, timestamp))
     if position != end:

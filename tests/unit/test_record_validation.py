@@ -163,7 +163,10 @@ def test_create_timestamps_out_of_the_window_are_refused_naming_each_record():
 
 
 def test_timestamp_and_key_faults_are_reported_together():
-    header, section = split(build_batch([Record(None, b"v", timestamp=0), Record(b"k", b"v", timestamp=10**9)]))
+    """One error a record, the key's first, as Kafka's validateKey(...).orElse(validateTimestamp(...))."""
+    header, section = split(build_batch([Record(None, b"v", timestamp=0), Record(b"k", b"v", timestamp=0),
+                                         Record(None, b"v", timestamp=10**9)]))
     with pytest.raises(RecordTimestampError) as refused:
         check_records(header, section, compacted=True, timestamp_window=(10**9, 1_000))
-    assert [index for index, _ in refused.value.record_errors] == [0, 1]
+    assert [(index, "key" in message) for index, message in refused.value.record_errors] == \
+        [(0, True), (1, False), (2, True)]
