@@ -106,8 +106,9 @@ system-deps:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing
 	fi
 
-# The virtualenv, redone only when the package metadata changed.
-$(STAMP): setup.cfg pyproject.toml
+# The virtualenv, redone only when the package metadata or the C record walk (setup.py) changed.
+# pip builds the optional C accelerator with gcc; without a compiler it installs the pure-Python walk.
+$(STAMP): setup.cfg pyproject.toml setup.py kafkalite/protocol/_recordwalk.c
 	@if [ ! -x $(PY) ]; then
 	  echo "creating $(VENV)"
 	  $(PYTHON) -m venv $(VENV)
@@ -232,4 +233,6 @@ lint: install
 clean:
 	@if [ -d $(RUN_DIR) ]; then $(MAKE) stop; fi
 	rm -rf $(RUN_DIR) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis
+	# The C record walk built in place (and the stamp, so the next make install builds it again).
+	rm -f kafkalite/protocol/_recordwalk.*.so $(STAMP)
 	find kafkalite tests zk -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -94,6 +94,16 @@ def tune_garbage_collector():
     return before
 
 
+def log_record_walk(log):
+    """Say which walk validates produced records: the C accelerator, or (WARN) the slower pure Python."""
+    from kafkalite.protocol.record_validation import NATIVE
+
+    if NATIVE:
+        log.info("validating records with the C record walk")
+    else:
+        log.warn("the C record walk was not built; validating records in pure Python is slower")
+
+
 def run(config, state_change_path=None):
     """Run a broker with ``config`` until SIGTERM/SIGINT (logging installed); returns the exit status."""
     from twisted.internet import defer, reactor
@@ -110,6 +120,7 @@ def run(config, state_change_path=None):
     before, soft, hard = raise_open_files_limit()
     log.info("open files limit (RLIMIT_NOFILE): soft {soft} (was {before}), hard {hard}",
              soft=_limit(soft), before=_limit(before), hard=_limit(hard))
+    log_record_walk(log)
     for key in config.unknown_keys:
         log.warn("unknown configuration key {key} ignored", key=key)
 

@@ -21,19 +21,36 @@ A fault of the batch's shape stops the walk at once (the batch cannot be read fu
 faults of records that are well formed (no key, timestamp out of range) are collected for
 every record, as Kafka's ``processRecordErrors`` reports them all in ``record_errors``.
 
-This module is the reference the produce path's faster check is measured and tested against;
-it allocates nothing per record. The caller decompresses a compressed batch's section first.
+A record's timestamp (the batch's base timestamp plus the record's delta) must fit 64 bits, as
+Kafka's longs do; one that does not is refused with ``INVALID_RECORD`` (no Java producer can
+write one, and the batch's ``max_timestamp`` could not hold it).
+
+:func:`check_records` walks the records in C (``_recordwalk.c``) when that extension was built
+(``NATIVE`` is then True): the C walk answers only "valid, with this largest timestamp"; on any
+fault it hands the batch to :func:`check_records_reference`, the pure-Python walk here, which
+raises the exception with its message and ``record_errors``. Both are tested equal by hypothesis
+(``tests/unit/test_record_walk_native.py``). The caller decompresses a compressed batch's section first.
 """
 
 from kafkalite.protocol.errors import CorruptMessageError, InvalidRecordError, InvalidTimestampError
 from kafkalite.protocol.recordcodec import decode_varint
 
-__all__ = ["RecordError", "RecordTimestampError", "check_records"]
+try:
+    from kafkalite.protocol._recordwalk import check as _native_check
+except ImportError:  # not built (no C compiler where it was installed): the pure-Python walk serves
+    _native_check = None
+
+__all__ = ["NATIVE", "RecordError", "RecordTimestampError", "check_records", "check_records_reference"]
+
+#: True when :func:`check_records` walks the records in C, False when in pure Python.
+NATIVE = _native_check is not None
 
 _MAX_VARINT_BYTES = 5
 _MAX_VARLONG_BYTES = 10
 # attributes (1) + the smallest timestamp delta, offset delta, key length, value length and header count (1 each)
 _MIN_RECORD_BODY = 6
+_INT64_MIN = -(1 << 63)
+_INT64_MAX = (1 << 63) - 1
 
 
 class RecordError(InvalidRecordError):
@@ -92,6 +109,17 @@ def check_records(header, section, compacted=False, timestamp_window=None):
         compacted topic.
     :raises RecordTimestampError: records' timestamps out of the window (with any keyless ones).
     """
+    if _native_check is not None:
+        largest = _native_check(section, header.records_count, header.last_offset_delta, header.base_timestamp,
+                                compacted, timestamp_window)
+        if largest is not None:
+            return largest
+    return check_records_reference(header, section, compacted, timestamp_window)
+
+
+def check_records_reference(header, section, compacted=False, timestamp_window=None):
+    """:func:`check_records` in pure Python: the reference the C walk is tested against, and what
+    explains (raises) every fault the C walk finds."""
     count = header.records_count
     if count != header.last_offset_delta + 1:
         raise RecordError(f"record count {count} does not match last offset delta {header.last_offset_delta}")
@@ -129,6 +157,8 @@ def check_records(header, section, compacted=False, timestamp_window=None):
             raise RecordError(f"record {index}: length {length} but its fields take "
                               f"{position - (record_end - length)} bytes")
         timestamp = base_timestamp + timestamp_delta
+        if not _INT64_MIN <= timestamp_delta <= _INT64_MAX or not _INT64_MIN <= timestamp <= _INT64_MAX:
+            raise RecordError(f"record {index}: timestamp {base_timestamp} + {timestamp_delta} does not fit 64 bits")
         if timestamp > max_timestamp:
             max_timestamp = timestamp
         # One error a record, the key's first (Kafka's validateKey(...).orElse(validateTimestamp(...))).

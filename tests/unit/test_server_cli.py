@@ -1,4 +1,4 @@
-"""The broker command's own helpers: the log lines' time stamps."""
+"""The broker command's own helpers: the log lines' time stamps, the start-up lines."""
 
 import os
 import time
@@ -39,3 +39,19 @@ def test_garbage_collector_tuning():
         assert gc.get_threshold() == GC_THRESHOLDS and GC_THRESHOLDS[0] > before[0]
     finally:
         gc.set_threshold(*before)
+
+
+@pytest.mark.parametrize("native, level, text", [
+    (True, "info", "validating records with the C record walk"),
+    (False, "warn", "the C record walk was not built; validating records in pure Python is slower"),
+])
+def test_start_up_says_which_record_walk_validates(monkeypatch, native, level, text):
+    from twisted.logger import Logger, LogLevel, formatEvent
+
+    from kafkalite.cli.server import log_record_walk
+    from kafkalite.protocol import record_validation
+
+    events = []
+    monkeypatch.setattr(record_validation, "NATIVE", native)
+    log_record_walk(Logger(namespace="kafkalite.server", observer=events.append))
+    assert [(event["log_level"], formatEvent(event)) for event in events] == [(LogLevel.levelWithName(level), text)]
