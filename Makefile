@@ -35,6 +35,7 @@ LOG_LEVEL_ARGS = $(foreach level,$(LOG_LEVELS),--log-level '$(level)')
 # Extra arguments for pytest, e.g. make test PYTEST_ARGS='-k produce -x'.
 PYTEST_ARGS ?=
 # Extra arguments for kafkalite-perf, e.g. make bench BENCH_ARGS=--quick,
+# make bench BENCH_ARGS='--compression none,lz4,zstd' (kcat workloads per producer codec),
 # make bench-scale BENCH_ARGS='--scale-partitions 1000 --strict'.
 BENCH_ARGS ?=
 

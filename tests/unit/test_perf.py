@@ -142,3 +142,54 @@ def test_replicated_report_lines():
     assert data["replicated"][0]["p99_ms"] == 99.0 and "latencies_ms" not in data["replicated"][0]
     assert data["failover"][0]["seconds"] == 19.25 and data["failover"][0]["new_leader"] == 3
     assert report.format_replicated_report([], []) == []
+
+
+def test_compression_option():
+    """--compression: comma-separated producer codecs, each once, in order; default none; unknown ones refused."""
+    assert parse_args([]).compression == ["none"]
+    assert parse_args(["--compression", "none, lz4,zstd,lz4"]).compression == ["none", "lz4", "zstd"]
+    for bad in ("brotli", ",", "none,LZ4"):
+        with pytest.raises(SystemExit) as exit_info:
+            parse_args(["--compression", bad])
+        assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize("compression, name", [("none", "kcat produce 100 B acks=1"),
+                                               ("zstd", "kcat produce 100 B acks=1 zstd")])
+def test_kcat_produce_compresses_with_the_codec(tmp_path, compression, name):
+    """kcat -P gets -X compression.codec=<codec> (none: no such option); the workload is named by its codec."""
+    fake_kcat = tmp_path / "kcat"
+    fake_kcat.write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path}/argv\ncat > /dev/null\n")
+    fake_kcat.chmod(0o755)
+    input_path = write_kcat_input(tmp_path / "in.txt", 3, 100)
+    result = workloads.kcat_produce(str(fake_kcat), "h:1", "t", input_path, 3, 100, 30.0, compression)
+    argv = (tmp_path / "argv").read_text().split()
+    assert result.error is None and (result.name, result.compression) == (name, compression)
+    assert ("compression.codec=zstd" in argv) == (compression == "zstd")
+    assert not any(arg.startswith("compression.codec=none") for arg in argv)
+
+
+def test_one_kcat_workload_per_codec_labelled_in_the_report_and_json(tmp_path, monkeypatch):
+    """Each codec of --compression gets its own topic, produce and consume workloads, named and tagged with it."""
+    topics = []
+    monkeypatch.setattr(workloads, "create_topic", lambda bootstrap, topic: topics.append(topic) or "CreateTopics")
+
+    def produce(kcat, bootstrap, topic, input_path, count, record_size, timeout, compression):
+        return WorkloadResult(f"kcat produce 100 B acks=1{workloads.codec_label(compression)}", "produce",
+                              record_size, count, 1.0, "socket_to_file", None, compression)
+
+    def consume(kcat, bootstrap, topic, expected, record_size, timeout, to_null, compression):
+        return WorkloadResult(f"kcat consume{workloads.codec_label(compression)}{' null' if to_null else ''}",
+                              "consume", record_size, expected, 1.0, "file_to_socket", None, compression)
+
+    monkeypatch.setattr(workloads, "kcat_produce", produce)
+    monkeypatch.setattr(workloads, "kcat_consume", consume)
+    args = parse_args(["--quick", "--records", "10", "--record-sizes", "100", "--compression", "none,lz4"])
+    results = workloads.run_workloads(args, str(tmp_path), "h:1", log=lambda line: None)
+    assert [(result.name, result.compression) for result in results] == [
+        ("kcat produce 100 B acks=1", "none"), ("kcat consume", "none"), ("kcat consume null", "none"),
+        ("kcat produce 100 B acks=1 lz4", "lz4"), ("kcat consume lz4", "lz4"), ("kcat consume lz4 null", "lz4")]
+    assert len(set(topics)) == 2 and "-lz4-" in topics[1]
+    assert [workload["compression"] for workload in report.results_json({}, results)["workloads"]][::3] == \
+        ["none", "lz4"]
+    assert any(line.startswith("kcat produce 100 B acks=1 lz4") for line in format_report({}, results))

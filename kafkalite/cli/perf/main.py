@@ -19,7 +19,7 @@ from kafkalite.cli.perf.metadata import condition_brokers_known, poll_brokers
 from kafkalite.cli.perf.raw import MB, measure_raw_limits
 from kafkalite.cli.perf.replicated import run_replicated
 from kafkalite.cli.perf.report import format_replicated_report, format_report, results_json
-from kafkalite.cli.perf.workloads import kcat_version, run_workloads
+from kafkalite.cli.perf.workloads import CODECS, kcat_version, run_workloads
 from kafkalite.local.cluster import scratch_cluster
 
 __all__ = ["main", "parse_args", "start_cluster"]
@@ -55,6 +55,9 @@ def parse_args(argv=None):
                         help="records of 100 B (default 1,000,000; 20,000 with --quick); 1 KiB runs use a fifth")
     parser.add_argument("--record-sizes", default="100,1024",
                         help="comma-separated record sizes in bytes, newline included (default %(default)s)")
+    parser.add_argument("--compression", default="none",
+                        help="comma-separated producer codecs, one kcat workload (produce, consume) each: "
+                             f"{', '.join(CODECS)} (default %(default)s), e.g. none,lz4,zstd")
     parser.add_argument("--topic-prefix", default="kafkalite-perf",
                         help="prefix of the fresh topic made for each workload (default %(default)s)")
     parser.add_argument("--quick", action="store_true",
@@ -105,6 +108,9 @@ def parse_args(argv=None):
         args.record_sizes = [int(size) for size in args.record_sizes.split(",") if size.strip()]
     except ValueError:
         parser.error("--record-sizes takes comma-separated integers")
+    args.compression = list(dict.fromkeys(codec.strip() for codec in args.compression.split(",") if codec.strip()))
+    if not args.compression or not set(args.compression) <= set(CODECS):
+        parser.error(f"--compression takes comma-separated codecs among {', '.join(CODECS)}")
     if args.records < 1 or args.raw_mb < 1 or args.raw_repeats < 1:
         parser.error("--records, --raw-mb and --raw-repeats must be positive")
     if not args.record_sizes or min(args.record_sizes) < 2:

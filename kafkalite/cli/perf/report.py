@@ -30,7 +30,7 @@ def format_report(limits, results):
                              f"({limit.bytes // MB} MB in {limit.seconds:.3f} s)")
     if results:
         lines.append("")
-        lines.append(f"{'workload':<36} {'records':>11} {'records/s':>12} {'MB/s':>9} {'vs raw':>8}  notes")
+        lines.append(f"{'workload':<40} {'records':>11} {'records/s':>12} {'MB/s':>9} {'vs raw':>8}  notes")
         for result in results:
             limit = limits.get(result.limit) if limits else None
             versus = _ratio(result.mb_per_s, limit.mb_per_s) if limit else "     -"
@@ -41,7 +41,7 @@ def format_report(limits, results):
                 notes.append(f"{_ratio(result.records_per_s, JVM_CONSUME_RECORDS_S).strip()} of the JVM's 0.7 M/s")
             if result.error:
                 notes.append(f"ERROR: {result.error}")
-            lines.append(f"{result.name:<36} {result.records:>11,} {result.records_per_s:>12,.0f} "
+            lines.append(f"{result.name:<40} {result.records:>11,} {result.records_per_s:>12,.0f} "
                          f"{result.mb_per_s:>9.1f} {versus:>8}  {'; '.join(notes)}")
     return lines
 
@@ -55,19 +55,19 @@ def format_replicated_report(latency_results, unavailability_results):
     lines = []
     if latency_results:
         lines.append("")
-        lines.append(f"{'replicated workload':<36} {'records':>11} {'records/s':>12} {'MB/s':>9} "
+        lines.append(f"{'replicated workload':<40} {'records':>11} {'records/s':>12} {'MB/s':>9} "
                      f"{'p50 ms':>8} {'p99 ms':>8}  notes")
         for result in latency_results:
             notes = f"ERROR: {result.error}" if result.error else ""
-            lines.append(f"{result.name:<36} {result.records:>11,} {result.records_per_s:>12,.0f} "
+            lines.append(f"{result.name:<40} {result.records:>11,} {result.records_per_s:>12,.0f} "
                          f"{result.mb_per_s:>9.1f} {_ms(result.p50_ms):>8} {_ms(result.p99_ms):>8}  {notes}".rstrip())
     if unavailability_results:
         lines.append("")
-        lines.append(f"{'failover (RF=3, acks=all)':<36} {'unavailable':>12}  leader")
+        lines.append(f"{'failover (RF=3, acks=all)':<40} {'unavailable':>12}  leader")
         for result in unavailability_results:
             moved = f"{result.old_leader} -> {result.new_leader if result.new_leader is not None else '?'}"
             notes = f"  ERROR: {result.error}" if result.error else ""
-            lines.append(f"{result.name:<36} {result.seconds:>10.2f} s  {moved}{notes}")
+            lines.append(f"{result.name:<40} {result.seconds:>10.2f} s  {moved}{notes}")
     return lines
 
 

@@ -3,8 +3,9 @@
 The reference kcat workloads of DESIGN.md section 11: ``kcat -P`` (acks=1, linger.ms=5,
 batch.num.messages=10000) fed N newline-separated records, then ``kcat -C -o beginning
 -e -q`` piped into a counter (and once to /dev/null with ``-c N``), for 100 B and 1 KiB
-records, each on a fresh single-partition topic (RF 1); with ``--confluent`` the same
-with confluent-kafka's Python producer and consumer.
+records, each on a fresh single-partition topic (RF 1); once per ``--compression`` codec,
+the producer compressing its batches with it (``-X compression.codec=``); with
+``--confluent`` the same with confluent-kafka's Python producer and consumer.
 """
 
 import os
@@ -18,11 +19,13 @@ from dataclasses import dataclass
 from kafkalite.cli.perf.raw import MB
 
 __all__ = [
+    "CODECS",
     "JVM_CONSUME_RECORDS_S",
     "KCAT_PRODUCE_OPTIONS",
     "PRODUCE_TARGET_RECORDS_S",
     "RecordRates",
     "WorkloadResult",
+    "codec_label",
     "confluent_consume",
     "confluent_produce",
     "create_topic",
@@ -43,6 +46,8 @@ JVM_CONSUME_RECORDS_S = 700_000
 _CHUNK = 1 << 20
 
 KCAT_PRODUCE_OPTIONS = ("-X", "linger.ms=5", "-X", "batch.num.messages=10000", "-X", "acks=1")
+#: The producer codecs of ``--compression`` (librdkafka's compression.codec values).
+CODECS = ("none", "gzip", "snappy", "lz4", "zstd")
 
 
 class RecordRates:
@@ -63,6 +68,7 @@ class WorkloadResult(RecordRates):
 
     :ivar limit: the raw limit it is compared with ("socket_to_file" or "file_to_socket").
     :ivar error: why it failed (then the rates are meaningless), or None.
+    :ivar compression: the producer's codec for the records of the workload's topic.
     """
 
     name: str
@@ -72,6 +78,7 @@ class WorkloadResult(RecordRates):
     seconds: float
     limit: str
     error: str | None = None
+    compression: str = "none"
 
 
 def records_for_size(args, record_size):
@@ -86,6 +93,11 @@ def size_label(record_size):
     if record_size % 1024 == 0:
         return f"{record_size // 1024} KiB"
     return f"{record_size} B"
+
+
+def codec_label(compression):
+    """`` lz4`` to append to a workload's name; nothing for uncompressed records (the reference workloads)."""
+    return "" if compression == "none" else f" {compression}"
 
 
 def write_kcat_input(path, count, record_size):
@@ -164,13 +176,16 @@ def kcat_version(kcat):
     return version
 
 
-def kcat_produce(kcat, bootstrap, topic, input_path, count, record_size, timeout):
+def kcat_produce(kcat, bootstrap, topic, input_path, count, record_size, timeout, compression="none"):
     """Time ``kcat -P`` (acks=1, linger.ms=5, batch.num.messages=10000) reading ``input_path`` on stdin.
 
     The time runs from starting kcat to its exit, which waits for every delivery report.
+    ``compression``: the codec its batches are compressed with (one of :data:`CODECS`).
     """
     command = [kcat, "-P", "-b", bootstrap, "-t", topic, *KCAT_PRODUCE_OPTIONS]
-    name = f"kcat produce {size_label(record_size)} acks=1"
+    if compression != "none":
+        command += ["-X", f"compression.codec={compression}"]
+    name = f"kcat produce {size_label(record_size)} acks=1{codec_label(compression)}"
     with open(input_path, "rb") as stdin:
         start = time.perf_counter()
         try:
@@ -178,24 +193,25 @@ def kcat_produce(kcat, bootstrap, topic, input_path, count, record_size, timeout
                                        stderr=subprocess.PIPE, timeout=timeout)
         except subprocess.TimeoutExpired:
             return WorkloadResult(name, "produce", record_size, count, timeout, "socket_to_file",
-                                  f"kcat -P did not finish in {timeout} s")
+                                  f"kcat -P did not finish in {timeout} s", compression)
         seconds = time.perf_counter() - start
     error = None
     if completed.returncode != 0 or b"Failed" in completed.stderr or b"ERROR" in completed.stderr:
         error = f"kcat -P exit {completed.returncode}: {completed.stderr.decode(errors='replace')[-500:]}"
-    return WorkloadResult(name, "produce", record_size, count, seconds, "socket_to_file", error)
+    return WorkloadResult(name, "produce", record_size, count, seconds, "socket_to_file", error, compression)
 
 
-def kcat_consume(kcat, bootstrap, topic, expected, record_size, timeout, to_null=False):
+def kcat_consume(kcat, bootstrap, topic, expected, record_size, timeout, to_null=False, compression="none"):
     """Time ``kcat -C -o beginning -e -q`` piped into a counter of records (lines) and bytes.
 
     The time runs from starting kcat until it exits at the end of the partition. With
     ``to_null`` kcat writes to /dev/null and stops after ``-c expected`` records instead:
     kcat's own output path (a write per record) is then out of the measurement, and so is
     the last empty long-poll that ``-e`` waits for, so the figure shows what the broker serves.
+    ``compression``: the codec the topic's records were produced with (for the workload's name).
     """
     command = [kcat, "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-q"]
-    name = f"kcat consume {size_label(record_size)}"
+    name = f"kcat consume {size_label(record_size)}{codec_label(compression)}"
     if to_null:
         command += ["-c", str(expected)]
         name += " (to /dev/null)"
@@ -243,7 +259,7 @@ def kcat_consume(kcat, bootstrap, topic, expected, record_size, timeout, to_null
         error = f"kcat -C exit {returncode}: {stderr.decode(errors='replace')[-500:]}"
     elif lines != expected or received != expected * record_size:
         error = f"consumed {lines} records / {received} bytes, expected {expected} / {expected * record_size}"
-    return WorkloadResult(name, "consume", record_size, lines, seconds, "file_to_socket", error)
+    return WorkloadResult(name, "consume", record_size, lines, seconds, "file_to_socket", error, compression)
 
 
 def confluent_produce(bootstrap, topic, count, record_size):
@@ -310,22 +326,26 @@ def confluent_consume(bootstrap, topic, expected, record_size, timeout):
 
 
 def run_workloads(args, workdir, bootstrap, log=print):
-    """Run the kcat (and optionally confluent-kafka) workloads for each record size."""
+    """Run the kcat workloads for each record size and codec (and optionally confluent-kafka's per size)."""
     results = []
     for record_size in args.record_sizes:
         count = records_for_size(args, record_size)
         input_path = os.path.join(workdir, f"kcat-input-{record_size}.txt")
         log(f"# writing {count:,} records of {record_size} B for kcat")
         write_kcat_input(input_path, count, record_size)
-        topic = unique_topic(args.topic_prefix, f"kcat-{record_size}")
-        log(f"# topic {topic}: {create_topic(bootstrap, topic)}")
-        produced = kcat_produce(args.kcat, bootstrap, topic, input_path, count, record_size, args.timeout)
-        results.append(produced)
-        log(f"# {produced.name}: {produced.seconds:.2f} s" + (f" ERROR {produced.error}" if produced.error else ""))
-        for to_null in (False, True):
-            consumed = kcat_consume(args.kcat, bootstrap, topic, count, record_size, args.timeout, to_null)
-            results.append(consumed)
-            log(f"# {consumed.name}: {consumed.seconds:.2f} s" + (f" ERROR {consumed.error}" if consumed.error else ""))
+        for compression in args.compression:
+            topic = unique_topic(args.topic_prefix, f"kcat-{record_size}{codec_label(compression).replace(' ', '-')}")
+            log(f"# topic {topic}: {create_topic(bootstrap, topic)}")
+            produced = kcat_produce(args.kcat, bootstrap, topic, input_path, count, record_size, args.timeout,
+                                    compression)
+            results.append(produced)
+            log(f"# {produced.name}: {produced.seconds:.2f} s" + (f" ERROR {produced.error}" if produced.error else ""))
+            for to_null in (False, True):
+                consumed = kcat_consume(args.kcat, bootstrap, topic, count, record_size, args.timeout, to_null,
+                                        compression)
+                results.append(consumed)
+                log(f"# {consumed.name}: {consumed.seconds:.2f} s" +
+                    (f" ERROR {consumed.error}" if consumed.error else ""))
         os.unlink(input_path)
         if args.confluent:
             topic = unique_topic(args.topic_prefix, f"confluent-{record_size}")
