@@ -101,6 +101,9 @@ system-deps:
 	command -v prometheus >/dev/null 2>&1 || missing="$$missing prometheus"
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"
 	$(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$$missing python3-venv"
+	# Python.h, for pip to build the C record walk (Debian's python3 keeps it in python3-dev)
+	$(PYTHON) -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+	  || missing="$$missing python3-dev"
 	if [ -n "$$missing" ]; then
 	  echo "installing Debian packages:$$missing"
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q
