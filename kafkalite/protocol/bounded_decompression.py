@@ -8,7 +8,7 @@ decompressing everything and measuring afterwards:
 - gzip: :mod:`zlib`'s streaming decompressor with ``max_length``, member after member;
 - snappy: every block's uncompressed length is in its preamble, summed before any block is
   decompressed;
-- lz4: python-lz4's frame decompressor with ``max_length``, frame after frame;
+- lz4: python-lz4's frame decompressor with a growing ``max_length``, frame after frame;
 - zstd: decompressed into a buffer of bounded size (the frame's declared content size when it
   has one, else a guess grown by doubling up to the ceiling).
 """
@@ -28,7 +28,7 @@ _GZIP_WBITS = 16 + zlib.MAX_WBITS
 _XERIAL_MAGIC = XERIAL_HEADER[:8]
 _INT32 = struct.Struct(">i")
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-_ZSTD_FIRST_GUESS = 64 * 1024
+_FIRST_GUESS = 64 * 1024
 
 
 class DecompressedTooLargeError(InvalidRecordError):
@@ -110,15 +110,22 @@ def _lz4(data, limit):
     parts = []
     produced = 0
     remaining = data
+    # python-lz4 allocates max_length up front, so ask for a likely size and grow, not for the ceiling
+    chunk = max(_FIRST_GUESS, 8 * len(data))
     while True:
         decompressor = lz4.frame.LZ4FrameDecompressor()
-        part = decompressor.decompress(remaining, max_length=limit - produced + 1)
-        produced += len(part)
-        if produced > limit:
-            raise _too_large(3, limit)
-        parts.append(part)
-        if not decompressor.eof:
-            raise CorruptMessageError("lz4 frame truncated")
+        while True:
+            part = decompressor.decompress(remaining, max_length=min(chunk, limit - produced + 1))
+            remaining = b""  # the decompressor keeps what it has not consumed yet
+            produced += len(part)
+            if produced > limit:
+                raise _too_large(3, limit)
+            parts.append(part)
+            if decompressor.eof:
+                break
+            if decompressor.needs_input:
+                raise CorruptMessageError("lz4 frame truncated")
+            chunk *= 2
         remaining = decompressor.unused_data
         if not remaining:
             break
@@ -145,7 +152,7 @@ def _zstd(data, limit):
     declared = _zstd_content_size(data)
     if declared is not None and declared > limit:
         raise _too_large(4, limit)
-    size = min(limit, declared if declared is not None else max(_ZSTD_FIRST_GUESS, 4 * len(data)))
+    size = min(limit, declared if declared is not None else max(_FIRST_GUESS, 4 * len(data)))
     while True:
         # one byte more than we hope for: a full buffer means "maybe more to come"
         out = bytearray(size + 1)
