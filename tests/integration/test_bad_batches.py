@@ -8,8 +8,8 @@ keep serving, give the partition's next valid batch the next dense offset, and a
 """
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pytest
 from crc32c import crc32c

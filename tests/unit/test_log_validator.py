@@ -7,6 +7,7 @@ import cramjam
 import pytest
 from crc32c import crc32c
 
+from kafkalite.log.config import LogConfig
 from kafkalite.log.validator import decompressed_limit, target_codec
 from kafkalite.protocol import errors
 from kafkalite.protocol.bounded_decompression import DecompressedTooLargeError, decompress_bounded
@@ -14,7 +15,6 @@ from kafkalite.protocol.compression import compress
 from kafkalite.protocol.record_validation import RecordError, RecordTimestampError
 from kafkalite.protocol.recordcodec import Record, build_batch, decode_batches, encode_varint
 from kafkalite.protocol.records import BATCH_HEADER_SIZE, read_batch_header
-from kafkalite.log.config import LogConfig
 from tests.support.log import FakeClock, open_log
 
 NOW = 1_000_000_000

@@ -5,9 +5,9 @@ it declares, at dense offsets after what was there. Never appended wrong."""
 
 import struct
 
+from crc32c import crc32c
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from crc32c import crc32c
 
 from kafkalite.protocol.compression import compress, decompress
 from kafkalite.protocol.errors import KafkaError
