@@ -151,9 +151,9 @@ def _refuse_log_append_time_claim(header, section, compacted, window):
         if not error.record_errors:  # a fault of the batch's shape comes first
             raise
         earlier = dict(error.record_errors)
-    record_errors = [(index, earlier.get(index, f"record {index}: {_LOG_APPEND_TIME_CLAIMED}"))
-                     for index in range(header.records_count)]
-    raise RecordTimestampError(f"timestamp type LogAppendTime refused: {_LOG_APPEND_TIME_CLAIMED}", record_errors)
+    record_errors = [(index, earlier.get(index, _LOG_APPEND_TIME_CLAIMED)) for index in range(header.records_count)]
+    claimed = [index for index, message in record_errors if message is _LOG_APPEND_TIME_CLAIMED]
+    raise RecordTimestampError(f"records {claimed[:10]}: {_LOG_APPEND_TIME_CLAIMED}", record_errors)
 
 
 def _set_max_timestamp(records, header, max_timestamp):

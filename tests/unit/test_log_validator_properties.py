@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from kafkalite.protocol.compression import compress, decompress
-from kafkalite.protocol.errors import KafkaError
+from kafkalite.protocol.errors import CorruptMessageError, KafkaError
 from kafkalite.protocol.record_validation import check_records
 from kafkalite.protocol.recordcodec import Record, build_batch, decode_batches, decode_varint
 from kafkalite.protocol.records import BATCH_HEADER_SIZE, LOG_OVERHEAD, read_batch_header
@@ -123,3 +123,24 @@ def test_a_mutated_batch_is_refused_or_appended_faithfully(tmp_path_factory, dat
     assert log.log_end_offset == 1 + header_count
     assert check_records(header, stored_section, compacted) == header.max_timestamp
     assert stored(log, end=1) == before
+    try:
+        [(_, decoded)] = decode_batches(raw)
+    except CorruptMessageError as error:  # only a header key that is not UTF-8 stops our decoder
+        assert "UTF-8" in str(error)
+    else:
+        assert [r.offset for r in decoded] == list(range(1, 1 + header_count))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(codec=st.sampled_from([0, 1, 2, 3, 4]), records=st.lists(record_strategy, min_size=1, max_size=6),
+       topic_codec=st.sampled_from(["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"]))
+def test_a_valid_batch_is_appended_as_sent(tmp_path_factory, codec, records, topic_codec):
+    """Every valid batch, whatever its codec and the topic's, reads back as exactly its records."""
+    log = open_log(tmp_path_factory.mktemp("log") / "t-0", FakeClock(NOW), compression_type=topic_codec)
+    log.append_as_leader(memoryview(build_batch([Record(b"k", b"first", (), NOW)])), 0)
+    info = log.append_as_leader(memoryview(build_batch(records, compression=codec)), 0)
+    assert (info.first_offset, info.last_offset) == (1, len(records))
+    [(header, got)] = decode_batches(log.read(1, 10**9).records.read())
+    assert header.max_timestamp == max(r.timestamp for r in records)
+    assert [(r.key, r.value, r.headers, r.timestamp, r.offset) for r in got] == [
+        (r.key, r.value, r.headers, r.timestamp, 1 + i) for i, r in enumerate(records)]
