@@ -1,7 +1,10 @@
 """Each rule of the log-layer validator (Kafka 2.8's LogValidator for a client's v2 batch), through a
 real :class:`Log`: a refused batch leaves the log as it was; an accepted one is stored as Kafka stores it."""
 
+import os
 import struct
+import subprocess
+import sys
 
 import cramjam
 import pytest
@@ -300,3 +303,25 @@ def test_header_of_the_rebuilt_batch_reads_back(tmp_path, clock):
     log.append_as_leader(memoryview(build_batch(records(2))), 0)
     header = read_batch_header(log.read(0, 10**6).records.read())
     assert header.compression == 3 and header.records_count == 2
+
+
+def test_a_gigabyte_zstd_bomb_is_refused_without_the_memory(tmp_path):
+    """32 KiB of zstd that expand to 1 GiB (no declared size) are refused while the process stays far
+    below 1 GiB: decompression stops at the ceiling instead of finishing and measuring. Run in a
+    child so that its peak RSS is this test's alone."""
+    script = tmp_path / "bomb.py"
+    script.write_text(
+        "import resource, cramjam\n"
+        "from kafkalite.protocol.bounded_decompression import DecompressedTooLargeError, decompress_bounded\n"
+        "c = cramjam.zstd.Compressor()\n"
+        "for _ in range(256): c.compress(bytes(4 << 20))\n"
+        "bomb = bytes(c.finish())\n"
+        "try:\n"
+        "    decompress_bounded(4, bomb, 64 << 20)\n"
+        "except DecompressedTooLargeError:\n"
+        "    print(len(bomb), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True,
+                         cwd=os.getcwd()).stdout.split()
+    compressed, peak_mib = int(out[0]), int(out[1])
+    assert compressed < 64 * 1024
+    assert peak_mib < 400
