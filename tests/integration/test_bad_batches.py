@@ -114,22 +114,23 @@ class Case:
     batch: Callable
     error: type
     record_errors: list = None  # the batch indexes named in record_errors, when Kafka names them
+    message: str = ""  # in the error_message: the record at fault and the reason
 
 
 CASES = [
-    Case("count-larger", {}, count_larger, errors.InvalidRecordError),
+    Case("count-larger", {}, count_larger, errors.InvalidRecordError, message="declares 3 records but holds 1"),
     Case("count-smaller", {}, count_smaller, errors.InvalidRecordError),
-    Case("skipped-delta", {}, skipped_delta, errors.InvalidRecordError),
+    Case("skipped-delta", {}, skipped_delta, errors.InvalidRecordError, message="record 1: offset delta 2"),
     Case("overrunning-length", {}, overrunning_length, errors.InvalidRecordError),
-    Case("bad-varint", {}, bad_varint, errors.InvalidRecordError),
+    Case("bad-varint", {}, bad_varint, errors.InvalidRecordError, message="record 0: offset delta"),
     Case("trailing-bytes", {}, trailing_bytes, errors.InvalidRecordError),
     Case("compressed-lie", {}, compressed_lie, errors.InvalidRecordError),
-    Case("zip-bomb", {}, zip_bomb, errors.InvalidRecordError),
+    Case("zip-bomb", {}, zip_bomb, errors.InvalidRecordError, message="more than the 67108864 bytes"),
     Case("keyless", {"cleanup.policy": "compact"}, keyless, errors.InvalidRecordError, [1, 2]),
     Case("old-timestamps", {"message.timestamp.difference.max.ms": "60000"}, old_timestamps,
          errors.InvalidTimestampError, [1]),
     Case("log-append-time", {}, log_append_time, errors.InvalidTimestampError, [0, 1]),
-    Case("control", {}, control_batch, errors.InvalidRecordError),
+    Case("control", {}, control_batch, errors.InvalidRecordError, message="control"),
     Case("too-large-rebuilt", {"compression.type": "uncompressed", "max.message.bytes": "1000"},
          too_large_rebuilt, errors.MessageTooLargeError),
 ]
@@ -152,7 +153,7 @@ def test_every_lying_or_refused_batch_is_contained(broker):
 
         result = produce(broker.bootstrap, topic, 0, case.batch())
         assert result["error_code"] == case.error.code, (case.name, result)
-        assert result["error_message"], case.name
+        assert result["error_message"] and case.message in result["error_message"], (case.name, result)
         named = [entry["batch_index"] for entry in result["record_errors"]]
         assert named == (case.record_errors or []), (case.name, result)
         assert all(entry["batch_index_error_message"] for entry in result["record_errors"]), case.name
