@@ -32,18 +32,15 @@ from kafkalite.log.retention import LogRetention
 from kafkalite.log.segment import LogSegment
 from kafkalite.log.swap import SWAP_END_SUFFIX
 from kafkalite.log.truncation import LogTruncation
+from kafkalite.log.validator import validate_client_batch
 from kafkalite.protocol.errors import (
-    InvalidRecordError,
-    InvalidTimestampError,
     KafkaStorageError,
-    MessageTooLargeError,
     OffsetOutOfRangeError,
     RecordListTooLargeError,
 )
 from kafkalite.protocol.records import (
     check_crc,
     iter_batch_headers,
-    read_batch_header,
     set_base_offset_and_epoch,
     set_log_append_time,
 )
@@ -51,7 +48,6 @@ from kafkalite.protocol.regions import FileRegion
 
 __all__ = ["SWAP_END_SUFFIX", "FetchDataInfo", "Log", "LogAppendInfo", "parse_topic_partition"]
 
-_LONG_MAX = 2**63 - 1
 EARLIEST_TIMESTAMP = -2
 LATEST_TIMESTAMP = -1
 
@@ -245,36 +241,31 @@ class Log(LogRetention, LogTruncation):
 
     @_locked
     def append_as_leader(self, records, leader_epoch):
-        """Assign offsets to one CRC-validated batch and append it.
+        """Validate one CRC-checked client batch as Kafka does, assign it offsets and append it.
+
+        :func:`~kafkalite.log.validator.validate_client_batch` runs first: a refused batch
+        appends nothing, moves no offset and touches no producer state.
 
         :param records: a writable memoryview (or bytearray) holding exactly one v2 batch.
         :param leader_epoch: the leader's current epoch, written into the batch.
         :returns: :class:`LogAppendInfo`.
-        :raises MessageTooLargeError: the batch exceeds ``max.message.bytes``.
+        :raises MessageTooLargeError: the batch exceeds ``max.message.bytes`` (as sent or recompressed).
         :raises RecordListTooLargeError: the batch exceeds ``segment.bytes``.
-        :raises InvalidTimestampError: a CreateTime timestamp too far from the broker's clock.
-        :raises InvalidRecordError: a control batch from a client.
+        :raises InvalidTimestampError: a CreateTime timestamp too far from the broker's clock, or
+            LogAppendTime claimed by the producer (``record_errors`` name the records).
+        :raises InvalidRecordError: header or records refused by the validator (``record_errors``
+            when the fault is records' own).
+        :raises CorruptMessageError: compressed records the codec cannot read.
         :raises OutOfOrderSequenceNumberError, InvalidProducerEpochError: idempotence checks.
         :raises KafkaStorageError: a roll or a new epoch's checkpoint failed (e.g. EMFILE); nothing was appended.
         """
         config = self.config
-        header = read_batch_header(records, 0)
+        now = self.time_ms()
+        records, header = validate_client_batch(records, config, now)
         size = header.size
-        if size > config.max_message_bytes:
-            raise MessageTooLargeError(f"batch of {size} bytes exceeds max.message.bytes {config.max_message_bytes}")
         if size > config.segment_bytes:
             raise RecordListTooLargeError(f"batch of {size} bytes exceeds segment.bytes {config.segment_bytes}")
-        if header.is_control:
-            raise InvalidRecordError("clients may not send control batches")
-        now = self.time_ms()
         log_append_time = config.is_log_append_time
-        max_difference = config.message_timestamp_difference_max_ms
-        if not log_append_time and max_difference < _LONG_MAX:
-            for timestamp in (header.base_timestamp, header.max_timestamp):
-                if timestamp != -1 and abs(timestamp - now) > max_difference:
-                    raise InvalidTimestampError(
-                        f"timestamp {timestamp} is out of range: more than {max_difference} ms "
-                        f"from the broker's time {now}")
         duplicate = self.producer_state.check_leader_append(header)
         if duplicate is not None:
             return LogAppendInfo(duplicate.first_offset, duplicate.last_offset, -1, self.log_start_offset, True,

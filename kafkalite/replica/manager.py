@@ -52,6 +52,8 @@ class ProduceResult:
     log_start_offset: int = -1
     error_message: str | None = None
     required_offset: int = -1
+    #: ``(batch_index, message)`` for each record refused (Produce v8+'s ``record_errors``).
+    record_errors: tuple = ()
 
 
 @dataclass
@@ -342,6 +344,7 @@ class ReplicaManager:
             except errors.KafkaError as error:
                 result.error_code = error.code
                 result.error_message = error.message
+                result.record_errors = tuple(getattr(error, "record_errors", ()))
                 if metrics is not None and error.code not in _EXPECTED_PRODUCE_ERRORS:
                     metrics.observe_failed_produce(hosted_topic)
                 continue

@@ -270,7 +270,9 @@ class KafkaApis:
                 partitions.append({
                     "index": partition["index"], "error_code": result.error_code,
                     "base_offset": result.base_offset, "log_append_time_ms": result.log_append_time_ms,
-                    "log_start_offset": result.log_start_offset, "record_errors": [],
+                    "log_start_offset": result.log_start_offset,
+                    "record_errors": [{"batch_index": index, "batch_index_error_message": message}
+                                      for index, message in result.record_errors],
                     "error_message": result.error_message if result.error_code else None,
                 })
             responses.append({"name": topic["name"], "partition_responses": partitions})

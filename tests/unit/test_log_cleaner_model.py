@@ -9,12 +9,14 @@ checkpoint. A crashed cleaning is followed by reopening the log from its directo
 
 import tempfile
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kafkalite.log.cleaner import CleanerConfig, LogCleaner
 from kafkalite.log.log import Log
 from kafkalite.log.manager import LogManager
+from kafkalite.protocol.record_validation import RecordError
 from tests.support.log import KEY, SWAP_STEPS, FakeClock, SimulatedCrash, append_keyed, compacted_config, contents
 
 keys = st.sampled_from(["a", "b", "c", "d", "e", None])
@@ -40,6 +42,12 @@ class CompactionModel:
         self.reached = 0  # highest end offset a cleaning (finished or crashed) aimed at
 
     def append(self, pairs, codec):
+        if any(key is None for key, _ in pairs):  # a compacted topic refuses the whole batch, as Kafka does
+            end = self.log.log_end_offset
+            with pytest.raises(RecordError):
+                append_keyed(self.log, pairs, timestamp=self.clock.now, compression=codec)
+            assert self.log.log_end_offset == end
+            return
         first = append_keyed(self.log, [(key, value) for key, value in pairs], timestamp=self.clock.now,
                        compression=codec)
         for index, pair in enumerate(pairs):

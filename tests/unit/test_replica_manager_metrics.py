@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from kafkalite.log.config import LogConfig
 from kafkalite.metrics import BrokerMetrics
 from kafkalite.protocol import errors
+from kafkalite.protocol.recordcodec import Record, build_batch
 from tests.support.replica import ReplicaBroker, stop_replica_request
 
 TOPIC_METRICS = "kafka_server_brokertopicmetrics_"
@@ -92,3 +93,25 @@ def test_deleting_the_last_partition_of_a_topic_drops_its_series(broker):
     broker.manager.stop_replicas(stop_replica_request([("t", 1)], delete=True))
     assert value(broker, TOPIC_METRICS + "messagesin_total", topic="t") is None
     assert value(broker, TOPIC_METRICS + "messagesin_total") == 1
+
+
+def test_refused_records_are_failed_produces_and_too_large_batches_are_not(tmp_path):
+    """Kafka counts a batch its LogValidator refuses (INVALID_RECORD) as a failed produce, with the
+    records named for Produce v8; MESSAGE_TOO_LARGE is one of the errors it leaves out."""
+    broker = ReplicaBroker(tmp_path, topic_configs={"c": LogConfig(cleanup_policy=("compact",)),
+                                                    "small": LogConfig(max_message_bytes=100)})
+    broker.registry = CollectorRegistry()
+    broker.manager.metrics = BrokerMetrics(broker.registry, process=False)
+    try:
+        broker.lead(topic="c", isr=(1,))
+        broker.lead(topic="small", isr=(1,))
+        keyless = build_batch([Record(b"k", b"a"), Record(None, b"b")])
+        result = broker.manager.append_records(1, 1000, [("c", 0, memoryview(keyless))], 8)[("c", 0)]
+        assert result.error_code == errors.InvalidRecordError.code
+        assert result.record_errors == ((1, "compacted topic cannot accept a record without a key"),)
+        assert broker.produce([b"x" * 200], acks=1, topic="small").error_code == errors.MessageTooLargeError.code
+        assert value(broker, TOPIC_METRICS + "failedproducerequests_total", topic="c") == 1
+        assert value(broker, TOPIC_METRICS + "failedproducerequests_total", topic="small") == 0
+        assert broker.manager.partitions[("c", 0)].log.log_end_offset == 0
+    finally:
+        broker.close()
