@@ -25,13 +25,18 @@ assigned by rewriting the base offset) applies to converted batches unchanged:
 A set whose first entry is already a v2 batch is passed on untouched: Kafka 2.8 does not
 hold Produce v0–v2 to magic < 2 (``ProduceRequest.validateRecords`` checks only v3+), so
 the v2 path judges it as it judges any batch.
+
+:func:`upconvert_produce_entries` applies this to a request's partitions: a set that cannot
+be converted is replaced by the error that refused it, which ``ReplicaManager.append_records``
+answers for that partition alone after its leadership check (Kafka finds such faults in
+``Log.append``, past ``NOT_LEADER_OR_FOLLOWER``, with the produce metrics counting them).
 """
 
-from kafkalite.protocol.errors import InvalidRecordError, InvalidTimestampError
+from kafkalite.protocol.errors import InvalidRecordError, InvalidTimestampError, KafkaError
 from kafkalite.protocol.message_set import decode_message_set
 from kafkalite.protocol.recordcodec import TIMESTAMP_LOG_APPEND_TIME, Record, build_batch
 
-__all__ = ["FIRST_BATCH_ONLY_PRODUCE_VERSION", "legacy_records_to_batch"]
+__all__ = ["FIRST_BATCH_ONLY_PRODUCE_VERSION", "legacy_records_to_batch", "upconvert_produce_entries"]
 
 #: Produce v3+ carry exactly one v2 batch; v0–v2 carry message sets (or, tolerated, a v2 batch).
 FIRST_BATCH_ONLY_PRODUCE_VERSION = 3
@@ -70,3 +75,21 @@ def legacy_records_to_batch(records):
     converted = [Record(record.key, record.value, (), record.timestamp)
                  for entry in entries for record in entry.records]
     return build_batch(converted, compression=first.codec)
+
+
+def upconvert_produce_entries(entries):
+    """Each Produce v0–v2 partition's message set as one v2 batch, or the error that refused it.
+
+    :param entries: ``[(topic, partition, records)]`` of the request.
+    :returns: the entries for ``append_records``, each ``records`` converted, or replaced by
+        the :class:`~kafkalite.protocol.errors.KafkaError` that refused it (None stays None).
+    """
+    converted = []
+    for topic, partition, records in entries:
+        if records is not None:
+            try:
+                records = legacy_records_to_batch(records)
+            except KafkaError as error:
+                records = error
+        converted.append((topic, partition, records))
+    return converted

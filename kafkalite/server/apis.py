@@ -18,14 +18,13 @@ from kafkalite import zkdata
 from kafkalite.network.connection import NO_RESPONSE, CloseConnection
 from kafkalite.protocol import errors
 from kafkalite.protocol.apis import API_BY_KEY, ApiKey
-from kafkalite.protocol.message_set_conversion import FIRST_BATCH_ONLY_PRODUCE_VERSION
+from kafkalite.protocol.message_set_conversion import FIRST_BATCH_ONLY_PRODUCE_VERSION, upconvert_produce_entries
 from kafkalite.replica.manager import FetchRequestPartition, ProduceResult
 from kafkalite.replica.read_replica import ClientMetadata
 from kafkalite.server.admin_apis import ADMIN_API_VERSIONS
 from kafkalite.server.cluster_apis import AUTHORIZED_OPERATIONS_OMITTED, CLUSTER_API_VERSIONS, CLUSTER_OPERATIONS
 from kafkalite.server.config_apis import CONFIG_API_VERSIONS
 from kafkalite.server.group_apis import GROUP_API_VERSIONS
-from kafkalite.server.legacy_produce import merge_refused, upconvert_produce_entries
 from kafkalite.server.reassignment_apis import REASSIGNMENT_API_VERSIONS
 from kafkalite.server.topic_admin import INTERNAL_TOPICS
 
@@ -252,11 +251,9 @@ class KafkaApis:
         for topic in request["topic_data"]:
             for partition in topic["partition_data"]:
                 entries.append((topic["name"], partition["index"], partition["records"]))
-        refused = {}
         if context.api_version < FIRST_BATCH_ONLY_PRODUCE_VERSION:  # message sets, magic 0/1: up-convert
-            entries, refused = upconvert_produce_entries(entries)
+            entries = upconvert_produce_entries(entries)
         results = self.replica_manager.append_records(acks, request["timeout_ms"], entries, context.api_version)
-        results = merge_refused(results, refused)
         if acks == 0:
             if any(r.error_code for r in results.values()):
                 # Kafka closes the connection so an acks=0 producer notices the failure.

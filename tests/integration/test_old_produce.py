@@ -156,6 +156,13 @@ def test_bad_sets_get_kafkas_error_and_append_nothing(broker, topic, case):
     assert produce(broker.bootstrap, topic, 0, message_set(1, 1), version=2)["base_offset"] == 2
 
 
+def test_leadership_is_checked_before_the_set(broker, topic):
+    """A bad set to a partition that is not here gets UNKNOWN_TOPIC_OR_PARTITION first, as Kafka answers."""
+    for partition, name in ((5, topic), (0, "never-created")):
+        result = produce(broker.bootstrap, name, partition, _corrupt_crc(), version=1)
+        assert result["error_code"] == errors.UnknownTopicOrPartitionError.code
+
+
 def test_acks_0_with_a_bad_set_closes_the_connection(broker, topic):
     """An acks=0 producer learns of a refused set by its connection being closed, as Kafka does."""
     with WireClient(broker.bootstrap) as client:

@@ -22,7 +22,7 @@ from kafkalite.protocol.errors import (
     KafkaError,
 )
 from kafkalite.protocol.message_set import decode_message_set, encode_message_set, message_set_records
-from kafkalite.protocol.message_set_conversion import legacy_records_to_batch
+from kafkalite.protocol.message_set_conversion import legacy_records_to_batch, upconvert_produce_entries
 from kafkalite.protocol.recordcodec import Record, build_batch, decode_batches
 from kafkalite.protocol.records import validate_batch
 
@@ -127,6 +127,18 @@ def test_crc_mismatch_is_corrupt_message():
     records[30] ^= 0x01
     with pytest.raises(CorruptMessageError):
         legacy_records_to_batch(records)
+
+
+def test_upconvert_produce_entries_replaces_refused_sets_by_their_error():
+    """A request's partitions: good sets become v2 batches, a bad one its error, a missing one stays None."""
+    good = _timed(1, 2)
+    bad = bytearray(_timed(0, 1))
+    bad[-1] ^= 1
+    converted = upconvert_produce_entries([("t", 0, good), ("t", 1, bytes(bad)), ("t", 2, None)])
+    assert [(topic, partition) for topic, partition, _ in converted] == [("t", 0), ("t", 1), ("t", 2)]
+    assert validate_batch(converted[0][2]).records_count == 2
+    assert isinstance(converted[1][2], CorruptMessageError)
+    assert converted[2][2] is None
 
 
 def _message(magic, attributes, value, timestamp=0, key=b"k"):
