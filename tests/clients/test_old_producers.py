@@ -123,9 +123,10 @@ def test_kafka_python_old_api_version(broker, api_version, codec):
 
     topic = "kafka-python-%d%d-%s" % (api_version + (codec,))
     create_topic(broker.bootstrap, topic)
-    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, api_version=api_version, acks=1,
-                             enable_idempotence=False, linger_ms=5,
+    # Its defaults otherwise (acks=all; idempotence, which needs 0.11, switched off by the client itself).
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, api_version=api_version, linger_ms=5,
                              compression_type=None if codec == "none" else codec)
+    assert not producer.config["enable_idempotence"]
     base_ts = 1_700_000_200_000
     futures = [producer.send(topic, partition=0, key=b"key-%d" % i, value=b"value-%d" % i * (i + 1),
                              timestamp_ms=base_ts + i)
