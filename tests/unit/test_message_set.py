@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from kafka.record.legacy_records import LegacyRecordBatch, LegacyRecordBatchBuilder
 from kafka.record.memory_records import MemoryRecords
 
+from kafkalite.protocol import message_set
 from kafkalite.protocol.compression import compress
 from kafkalite.protocol.errors import CorruptMessageError, InvalidRecordError, UnsupportedCompressionTypeError
 from kafkalite.protocol.message_set import (
@@ -330,3 +331,35 @@ def test_partial_inner_tail_is_dropped():
     compressed = compress(1, inner[:-3])
     records = message_set_records(decode_message_set(_raw_entry(0, _raw_message(1, 1, None, compressed))))
     assert [r.key for r in records] == [b"a"]
+
+
+@pytest.mark.parametrize("codec", [1, 2, 3])
+def test_decompression_bomb_is_refused_without_expanding_it(monkeypatch, codec):
+    """An inner set that decompresses past the ceiling is INVALID_RECORD, whichever the codec; one
+    just under it decodes."""
+    monkeypatch.setattr(message_set, "MAX_INNER_SET_BYTES", 100_000)
+    big = encode_message_set([Record(None, b"\x00" * 100_000, (), 0, 0)], 1)
+    bomb = encode_message_set([Record(None, b"\x00" * 100_000, (), 0, 0)], 1, codec)
+    with pytest.raises(InvalidRecordError, match="more than 100000 bytes"):
+        decode_message_set(bomb)
+    monkeypatch.setattr(message_set, "MAX_INNER_SET_BYTES", len(big))
+    assert message_set_records(decode_message_set(bomb))[0].value == b"\x00" * 100_000
+
+
+def test_truncated_compressed_data_is_corrupt():
+    """gzip and lz4 data cut short is CORRUPT_MESSAGE, not a short inner set."""
+    inner = encode_message_set(_records(1, [(b"k", b"v" * 5000)]), 1)
+    for codec in (1, 3):
+        compressed = compress(codec, inner)
+        with pytest.raises(CorruptMessageError):
+            decode_message_set(_raw_entry(0, _raw_message(1, codec, None, compressed[:len(compressed) // 2])))
+
+
+def test_concatenated_gzip_members_and_lz4_frames_decode():
+    """Several gzip members or lz4 frames in one wrapper are one inner set, as the codecs' streams read them."""
+    first = encode_message_set(_records(1, [(b"a", b"1")]), 1)
+    second = encode_message_set(_records(1, [(b"b", b"2")], first_offset=1), 1)
+    for codec in (1, 3):
+        value = compress(codec, first) + compress(codec, second)
+        records = message_set_records(decode_message_set(_raw_entry(1, _raw_message(1, codec, None, value))))
+        assert [r.key for r in records] == [b"a", b"b"]
