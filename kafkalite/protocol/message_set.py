@@ -23,7 +23,9 @@ Codecs are ``compression``'s, with one quirk: magic-0 lz4 frames carry the heade
 checksum Kafka's ``KafkaLZ4BlockOutputStream`` computed wrongly before KIP-57
 (KAFKA-3160: over the frame magic too), which Kafka's reader ignores for magic 0 and
 python-lz4 would refuse; it is repaired before decoding, and written that way on
-encoding magic 0, so 0.8/0.9 clients can read it.
+encoding magic 0, so 0.8/0.9 clients can read it. A wrapper's inner set may decompress
+to at most :data:`MAX_INNER_SET_BYTES` (a zip-bomb guard; gzip and lz4 are streamed
+under it, snappy's declared block sizes summed first).
 
 This module owns the codec only: :func:`decode_message_set` reads a set into
 :class:`LegacyEntry` objects (CRC-32 checked, wrappers expanded) and
@@ -222,7 +224,7 @@ def decode_message_set(buf, whole=False):
     :raises InvalidRecordError: a magic-2 batch among the entries, a wrapper with a null
         value, no inner messages, a compressed or other-magic inner message, a zstd
         wrapper, or a magic-1 wrapper offset below its last inner offset (Kafka's
-        ``InvalidRecordException`` cases).
+        ``InvalidRecordException`` cases); an inner set over :data:`MAX_INNER_SET_BYTES`.
     :raises UnsupportedCompressionTypeError: a codec id above 4.
     """
     view = buf if isinstance(buf, (bytes, bytearray)) else memoryview(buf).cast("B")
