@@ -315,7 +315,10 @@ class ReplicaManager:
     def append_records(self, acks, timeout_ms, entries, api_version):
         """Append one batch per partition as leader.
 
-        :param entries: list of ``(topic, partition, records memoryview)``.
+        :param entries: list of ``(topic, partition, records memoryview)``; ``records`` may be
+            the :class:`~kafkalite.protocol.errors.KafkaError` the handler refused it with (a
+            Produce v0–v2 message set it could not convert), answered after the leadership
+            check, where Kafka's ``Log.append`` would have found it.
         :returns: ``{(topic, partition): ProduceResult}``, or a Deferred firing with it
             when ``acks == -1`` must wait for the ISR.
         """
@@ -333,6 +336,8 @@ class ReplicaManager:
                 partition = self._leader_partition(topic, partition_index)
                 if records is None:
                     raise errors.InvalidRecordError("no record batch")
+                if isinstance(records, errors.KafkaError):
+                    raise records
                 header = validate_batch(records)
                 if header.compression == COMPRESSION_ZSTD and api_version < 7:
                     raise errors.UnsupportedCompressionTypeError("zstd needs produce v7 or later")

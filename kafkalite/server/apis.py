@@ -18,6 +18,7 @@ from kafkalite import zkdata
 from kafkalite.network.connection import NO_RESPONSE, CloseConnection
 from kafkalite.protocol import errors
 from kafkalite.protocol.apis import API_BY_KEY, ApiKey
+from kafkalite.protocol.message_set_conversion import FIRST_BATCH_ONLY_PRODUCE_VERSION, upconvert_produce_entries
 from kafkalite.replica.manager import FetchRequestPartition, ProduceResult
 from kafkalite.replica.read_replica import ClientMetadata
 from kafkalite.server.admin_apis import ADMIN_API_VERSIONS
@@ -31,7 +32,7 @@ __all__ = ["KafkaApis", "ADVERTISED_VERSIONS", "CloseConnection", "advertised_ap
 
 #: API key → (min, max) version we serve (issue 2's ranges; DESIGN.md §7).
 ADVERTISED_VERSIONS = {
-    ApiKey.PRODUCE: (3, 9),
+    ApiKey.PRODUCE: (0, 9),
     ApiKey.FETCH: (4, 12),
     ApiKey.LIST_OFFSETS: (0, 6),
     ApiKey.METADATA: (0, 11),
@@ -250,6 +251,8 @@ class KafkaApis:
         for topic in request["topic_data"]:
             for partition in topic["partition_data"]:
                 entries.append((topic["name"], partition["index"], partition["records"]))
+        if context.api_version < FIRST_BATCH_ONLY_PRODUCE_VERSION:  # message sets, magic 0/1: up-convert
+            entries = upconvert_produce_entries(entries)
         results = self.replica_manager.append_records(acks, request["timeout_ms"], entries, context.api_version)
         if acks == 0:
             if any(r.error_code for r in results.values()):

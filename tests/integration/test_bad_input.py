@@ -86,9 +86,9 @@ def test_unknown_api_versions_version_gets_v0_error_body(broker):
 
 
 def test_unsupported_produce_version_closes(broker):
-    """Produce v2 (legacy message format) is not served: the connection is closed."""
+    """Produce v10 (beyond Kafka 2.8's v0–v9) is not served: the connection is closed."""
     with WireClient(broker.bootstrap) as client:
-        client.send(ApiKey.PRODUCE, 2, {"acks": 1, "timeout_ms": 1000, "topic_data": []})
+        client.send_raw(struct.pack(">ihhih", 10, ApiKey.PRODUCE, 10, 7, -1))
         assert client.is_closed_by_peer()
 
 

@@ -207,3 +207,15 @@ def test_shutdown_times_out_parked_produces(broker):
     broker.manager.shutdown()
     assert fired(d).error_code == errors.RequestTimedOutError.code
     assert broker.isr_writer.stopped
+
+
+def test_a_set_the_handler_refused_is_answered_after_the_leadership_check(broker):
+    """Produce v0–v2: a message set the handler could not convert comes as its error; the partition
+    answers it (appending nothing) only when led here, else the leadership error comes first."""
+    partition = broker.lead(isr=(1,))
+    refused = errors.CorruptMessageError("message is corrupt")
+    results = broker.manager.append_records(1, 1000, [("t", 0, refused), ("t", 9, refused)], 1)
+    assert (results[("t", 0)].error_code, results[("t", 0)].error_message) == (2, "message is corrupt")
+    assert results[("t", 9)].error_code == errors.UnknownTopicOrPartitionError.code
+    assert partition.log.log_end_offset == 0
+    assert broker.produce([b"a"], acks=1).base_offset == 0
