@@ -24,6 +24,7 @@ from kafkalite.server.admin_apis import ADMIN_API_VERSIONS
 from kafkalite.server.cluster_apis import AUTHORIZED_OPERATIONS_OMITTED, CLUSTER_API_VERSIONS, CLUSTER_OPERATIONS
 from kafkalite.server.config_apis import CONFIG_API_VERSIONS
 from kafkalite.server.group_apis import GROUP_API_VERSIONS
+from kafkalite.server.legacy_offsets import legacy_offsets_before
 from kafkalite.server.reassignment_apis import REASSIGNMENT_API_VERSIONS
 from kafkalite.server.topic_admin import INTERNAL_TOPICS
 
@@ -365,6 +366,11 @@ class KafkaApis:
                         topic["name"], p["partition_index"], p.get("current_leader_epoch", -1))
                     log = partition.log
                     target = p["timestamp"]
+                    if version == 0:
+                        entry["old_style_offsets"] = legacy_offsets_before(
+                            log, target, p.get("max_num_offsets", 1), self.replica_manager.now_ms(), is_consumer)
+                        partitions.append(entry)
+                        continue
                     if target == LATEST_TIMESTAMP:
                         if not is_consumer:
                             offset = log.log_end_offset
@@ -382,8 +388,6 @@ class KafkaApis:
                     entry["timestamp"], entry["offset"], found_epoch = found
                     # a record's own batch epoch, as Kafka answers a timestamp lookup; else the current one
                     entry["leader_epoch"] = found_epoch if found_epoch >= 0 else partition.leader_epoch
-                    if version == 0:
-                        entry["old_style_offsets"] = [found[1]] if found[1] >= 0 and p.get("max_num_offsets", 1) else []
                 except errors.KafkaError as error:
                     entry["error_code"] = error.code
                 partitions.append(entry)
