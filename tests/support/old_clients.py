@@ -1,10 +1,10 @@
 """Helpers of the old-client tests: records written with a known codec, read back as stored.
 
 librdkafka compresses gzip, snappy and lz4 only when the broker advertises Produce v0 (its
-``compr_req`` table), so while Produce starts at v3 a kcat or confluent-kafka producer sends
-those codecs uncompressed. :func:`produce_compressed` therefore uses kafka-python's producer,
-which compresses whatever the broker advertises, and checks that the log holds batches of
-the codec asked for.
+``compr_req`` table) and leaves a batch uncompressed when compressing does not pay, so a kcat
+producer's ``-z`` does not guarantee the stored codec. :func:`produce_compressed` uses
+kafka-python's producer, which compresses whatever the broker advertises, and checks that the
+log holds batches of the codec asked for.
 """
 
 from kafkalite.protocol.compression import codec_for_name
