@@ -102,6 +102,11 @@ class KafkaServer:
         """Run blocking disk work (fsync, recovery, deletion) in the I/O thread pool."""
         return threads.deferToThreadPool(self.reactor, self.io_pool, fn, *args)
 
+    def off_reactor(self, fn, *args):
+        """Run CPU-heavy request work (Fetch v0–v3's down-conversion) in the reactor's thread pool,
+        apart from the I/O pool's fsyncs."""
+        return threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(), fn, *args)
+
     # -- startup -------------------------------------------------------------------------
 
     async def startup(self):
@@ -175,7 +180,8 @@ class KafkaServer:
                 ConfigApis(self.broker_id, self.dynamic_config, self.topic_admin, ConfigAdmin(self.zk),
                            self.metadata_cache),
                 ClusterApis(config, self.cluster_id, self.replica_manager, self.log_manager, self.metadata_cache,
-                            self.controller, self.reactor)))
+                            self.controller, self.reactor)),
+            run_blocking=self.off_reactor)
 
         factory = KafkaServerFactory(self.reactor, self.apis.dispatch,
                                      socket_request_max_bytes=config.socket_request_max_bytes,

@@ -25,6 +25,8 @@ from kafkalite.server.admin_apis import ADMIN_API_VERSIONS
 from kafkalite.server.cluster_apis import AUTHORIZED_OPERATIONS_OMITTED, CLUSTER_API_VERSIONS, CLUSTER_OPERATIONS
 from kafkalite.server.config_apis import CONFIG_API_VERSIONS
 from kafkalite.server.group_apis import GROUP_API_VERSIONS
+from kafkalite.server.legacy_offsets import legacy_offsets_before
+from kafkalite.server.old_fetch import OLDEST_UNCONVERTED_FETCH_VERSION, OldFetchConverter
 from kafkalite.server.reassignment_apis import REASSIGNMENT_API_VERSIONS
 from kafkalite.server.topic_admin import INTERNAL_TOPICS
 
@@ -33,7 +35,7 @@ __all__ = ["KafkaApis", "ADVERTISED_VERSIONS", "CloseConnection", "advertised_ap
 #: API key → (min, max) version we serve (issue 2's ranges; DESIGN.md §7).
 ADVERTISED_VERSIONS = {
     ApiKey.PRODUCE: (0, 9),
-    ApiKey.FETCH: (4, 12),
+    ApiKey.FETCH: (0, 12),
     ApiKey.LIST_OFFSETS: (0, 6),
     ApiKey.METADATA: (0, 11),
     ApiKey.LEADER_AND_ISR: (0, 5),
@@ -93,12 +95,14 @@ class KafkaApis:
     :param topic_admin: the :class:`~kafkalite.server.topic_admin.TopicAdmin` (auto-creation).
     :param producer_ids: the producer id manager (``generate``).
     :param extra_handlers: handler objects with ``handlers()`` (the group and admin APIs).
+    :param run_blocking: ``(fn, *args) -> Deferred`` running CPU-heavy work off the reactor thread
+        (Fetch v0–v3's down-conversion); None runs it inline.
     """
 
     log = Logger()
 
     def __init__(self, config, cluster_id, replica_manager, metadata_cache, controller, group_coordinator,
-                 topic_admin, producer_ids, extra_handlers=()):
+                 topic_admin, producer_ids, extra_handlers=(), run_blocking=None):
         self.config = config
         self.cluster_id = cluster_id
         self.replica_manager = replica_manager
@@ -107,6 +111,7 @@ class KafkaApis:
         self.group_coordinator = group_coordinator
         self.topic_admin = topic_admin
         self.producer_ids = producer_ids
+        self._old_fetch = OldFetchConverter(replica_manager, run_blocking)
         self._api_versions = advertised_api_versions()
         self._controller_tail = defer.succeed(None)
         self._handlers = {
@@ -321,6 +326,11 @@ class KafkaApis:
             else None
         results = manager.fetch(replica_id, request["max_wait_ms"], request["min_bytes"], max_bytes,
                                 fetch_context.partitions, fetch_context.keys, client_metadata)
+        if context.api_version < OLDEST_UNCONVERTED_FETCH_VERSION:
+            # Old fetchers read message format v0/v1: their records are converted, never sent as stored.
+            return defer.maybeDeferred(lambda: results).addCallback(
+                lambda done: self._old_fetch.convert(fetch_context.respond(done, manager.now_ms()),
+                                                     context.api_version, max_bytes)).addCallback(self._fetch_response)
         if isinstance(results, defer.Deferred):
             return results.addCallback(lambda done: self._fetch_response(fetch_context.respond(done, manager.now_ms())))
         return self._fetch_response(fetch_context.respond(results, manager.now_ms()))
@@ -370,6 +380,11 @@ class KafkaApis:
                         topic["name"], p["partition_index"], p.get("current_leader_epoch", -1))
                     log = partition.log
                     target = p["timestamp"]
+                    if version == 0:
+                        entry["old_style_offsets"] = legacy_offsets_before(
+                            log, target, p.get("max_num_offsets", 1), self.replica_manager.now_ms(), is_consumer)
+                        partitions.append(entry)
+                        continue
                     if target == LATEST_TIMESTAMP:
                         if not is_consumer:
                             offset = log.log_end_offset
@@ -387,8 +402,6 @@ class KafkaApis:
                     entry["timestamp"], entry["offset"], found_epoch = found
                     # a record's own batch epoch, as Kafka answers a timestamp lookup; else the current one
                     entry["leader_epoch"] = found_epoch if found_epoch >= 0 else partition.leader_epoch
-                    if version == 0:
-                        entry["old_style_offsets"] = [found[1]] if found[1] >= 0 and p.get("max_num_offsets", 1) else []
                 except errors.KafkaError as error:
                     entry["error_code"] = error.code
                 partitions.append(entry)
