@@ -24,8 +24,7 @@ checksum Kafka's ``KafkaLZ4BlockOutputStream`` computed wrongly before KIP-57
 (KAFKA-3160: over the frame magic too), which Kafka's reader ignores for magic 0 and
 python-lz4 would refuse; it is repaired before decoding, and written that way on
 encoding magic 0, so 0.8/0.9 clients can read it. A wrapper's inner set may decompress
-to at most :data:`MAX_INNER_SET_BYTES` (a zip-bomb guard; gzip and lz4 are streamed
-under it, snappy's declared block sizes summed first).
+to at most :data:`MAX_INNER_SET_BYTES` (a zip-bomb guard, ``bounded_decompression``'s).
 
 This module owns the codec only: :func:`decode_message_set` reads a set into
 :class:`LegacyEntry` objects (CRC-32 checked, wrappers expanded) and
@@ -38,9 +37,8 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-import lz4.frame
-
-from kafkalite.protocol.compression import CODEC_NAMES, XERIAL_HEADER, compress, decompress
+from kafkalite.protocol.bounded_decompression import decompress_bounded
+from kafkalite.protocol.compression import CODEC_NAMES, compress
 from kafkalite.protocol.errors import CorruptMessageError, InvalidRecordError, UnsupportedCompressionTypeError
 from kafkalite.protocol.recordcodec import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME, Record
 
@@ -80,8 +78,6 @@ _CODEC_ZSTD = 4
 _LZ4_FRAME_MAGIC = b"\x04\x22\x4d\x18"
 _LZ4_FLG_CONTENT_SIZE = 0x08
 _LZ4_FLG_DICT_ID = 0x01
-_GZIP_WBITS = 16 + zlib.MAX_WBITS
-_LZ4_FIRST_PIECE = 256 * 1024
 #: The most bytes a wrapper's inner message set may decompress to. Kafka streams inner messages
 #: and sets no such ceiling; we hold the set in memory, so a few kilobytes of gzip expanding to
 #: gigabytes would take the broker down. Old clients batch far less (kafka-python 16 KiB,
@@ -289,89 +285,7 @@ def _decompress(codec, data, magic):
     """The wrapper's inner message set, refusing to produce more than ``MAX_INNER_SET_BYTES``."""
     if codec == _CODEC_LZ4 and magic == MAGIC_V0:
         data = _lz4_with_header_checksum(data, broken=False)
-    limit = MAX_INNER_SET_BYTES
-    try:
-        if codec == 1:
-            return _gzip_bounded(data, limit)
-        if codec == 2:
-            _check_snappy_size(data, limit)
-            return decompress(codec, data)
-        return _lz4_bounded(data, limit)
-    except (CorruptMessageError, InvalidRecordError):
-        raise
-    except Exception as exc:  # each library has its own error types; all mean "corrupt input"
-        raise CorruptMessageError(f"cannot decompress {CODEC_NAMES[codec]} data: {exc}") from exc
-
-
-def _too_large(codec, limit):
-    return InvalidRecordError(f"a {CODEC_NAMES[codec]} message set decompresses to more than {limit} bytes")
-
-
-def _gzip_bounded(data, limit):
-    output = bytearray()
-    rest = bytes(data)
-    while rest:
-        stream = zlib.decompressobj(_GZIP_WBITS)
-        output += stream.decompress(rest, limit + 1 - len(output))
-        if len(output) > limit or stream.unconsumed_tail:
-            raise _too_large(1, limit)
-        if not stream.eof:
-            raise CorruptMessageError("truncated gzip data")
-        rest = stream.unused_data
-    return bytes(output)
-
-
-def _snappy_preamble(view, position, end):
-    """The uncompressed length a raw snappy block declares (a little-endian base-128 varint)."""
-    length = shift = 0
-    while position < end and shift < 35:
-        byte = view[position]
-        length |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return length
-        position += 1
-        shift += 7
-    raise CorruptMessageError("snappy block without a length preamble")
-
-
-def _check_snappy_size(data, limit):
-    """Sum the declared sizes of the (xerial-framed or raw) snappy blocks before decompressing any."""
-    view = memoryview(data).cast("B")
-    end = len(view)
-    if bytes(view[:8]) != XERIAL_HEADER[:8] or end < len(XERIAL_HEADER):
-        total = _snappy_preamble(view, 0, end)
-    else:
-        total = 0
-        position = len(XERIAL_HEADER)
-        while position + 4 <= end:
-            (block_length,) = _INT32.unpack_from(view, position)
-            position += 4
-            if block_length < 0 or position + block_length > end:
-                break  # the decompressor names the fault
-            total += _snappy_preamble(view, position, position + block_length)
-            position += block_length
-    if total > limit:
-        raise _too_large(2, limit)
-
-
-def _lz4_bounded(data, limit):
-    # python-lz4 allocates max_length up front: ask for growing pieces, not the whole ceiling at once.
-    output = bytearray()
-    rest = bytes(data)
-    while rest:
-        stream = lz4.frame.LZ4FrameDecompressor()
-        pending = rest
-        piece = _LZ4_FIRST_PIECE
-        while not stream.eof:
-            output += stream.decompress(pending, max_length=min(piece, limit + 1 - len(output)))
-            pending = b""
-            if len(output) > limit:
-                raise _too_large(3, limit)
-            if stream.needs_input and not stream.eof:
-                raise CorruptMessageError("truncated lz4 frame")
-            piece *= 2
-        rest = stream.unused_data
-    return bytes(output)
+    return bytes(decompress_bounded(codec, data, MAX_INNER_SET_BYTES))
 
 
 # -- encoding --------------------------------------------------------------------------------------
