@@ -171,14 +171,16 @@ def validate_batch(buf):
     """Validate a produce request's record set: exactly one v2 batch, whole, CRC-correct.
 
     :returns: the batch's :class:`BatchHeader`.
-    :raises CorruptMessageError: bad CRC, truncated batch or wrong magic.
-    :raises InvalidRecordError: not exactly one batch, or an inconsistent record count.
+    :raises CorruptMessageError: bad CRC or truncated batch.
+    :raises InvalidRecordError: a magic other than 2, not exactly one batch, or an inconsistent record count.
     """
     size = len(buf)
+    if size > _MAGIC_OFFSET and buf[_MAGIC_OFFSET] != 2:
+        # Kafka's ProduceRequest.validateRecords: v3+ carries magic 2 only (v0-v2's sets were converted).
+        raise InvalidRecordError("produce requests v3+ must carry a record batch of magic 2, not magic %d"
+                                 % buf[_MAGIC_OFFSET])
     if size < BATCH_HEADER_SIZE:
         raise CorruptMessageError("record set of %d bytes is shorter than a batch header" % size)
-    if buf[_MAGIC_OFFSET] != 2:
-        raise CorruptMessageError("unsupported record batch magic %d" % buf[_MAGIC_OFFSET])
     header = read_batch_header(buf, 0)
     if header.size > size or header.batch_length < BATCH_HEADER_SIZE - LOG_OVERHEAD:
         raise CorruptMessageError("record batch length %d does not fit the %d bytes sent" % (header.batch_length, size))

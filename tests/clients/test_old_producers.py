@@ -20,8 +20,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kafkalite.protocol.compression import codec_for_name
-from kafkalite.protocol.recordcodec import decode_batches
 from tests.support.clients import create_topic
+from tests.support.old_clients import stored_codecs
 
 COUNT = 30
 LEGACY_CODECS = ["none", "gzip", "snappy", "lz4"]
@@ -62,14 +62,6 @@ def read_all(bootstrap, topic, count):
         consumer.close()
     assert len(messages) == count, f"read {len(messages)} of {count}"
     return messages
-
-
-def stored_codecs(broker, topic):
-    """The codec of every batch in the partition's segment files (what the conversion kept)."""
-    codecs = set()
-    for segment in sorted((broker.log_dir / f"{topic}-0").glob("*.log")):
-        codecs.update(header.compression for header, _ in decode_batches(segment.read_bytes()))
-    return codecs
 
 
 def kcat_produce(bootstrap, topic, codec, fallback, lines):

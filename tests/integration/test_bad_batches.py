@@ -17,6 +17,7 @@ from crc32c import crc32c
 from kafkalite.protocol import errors
 from kafkalite.protocol.apis import ApiKey
 from kafkalite.protocol.compression import compress
+from kafkalite.protocol.message_set import encode_message_set
 from kafkalite.protocol.recordcodec import Record, build_batch, decode_batches, encode_varint
 from kafkalite.protocol.records import BATCH_HEADER_SIZE, LOG_OVERHEAD
 from tests.support.clients import read_from_start
@@ -103,6 +104,11 @@ def control_batch():
     return build_batch(KEYED[:1], is_control=True, producer_id=1, producer_epoch=0, base_sequence=0)
 
 
+def old_magic():
+    """A magic 1 message set, which only Produce v0-v2 may carry."""
+    return encode_message_set([Record(b"k", b"v", (), 0, 0)], 1)
+
+
 def too_large_rebuilt():
     return build_batch([Record(b"k", b"z" * 4000)], compression=4)
 
@@ -131,6 +137,7 @@ CASES = [
          errors.InvalidTimestampError, [1]),
     Case("log-append-time", {}, log_append_time, errors.InvalidTimestampError, [0, 1]),
     Case("control", {}, control_batch, errors.InvalidRecordError, message="control"),
+    Case("old-magic", {}, old_magic, errors.InvalidRecordError, message="not magic 1"),
     Case("too-large-rebuilt", {"compression.type": "uncompressed", "max.message.bytes": "1000"},
          too_large_rebuilt, errors.MessageTooLargeError),
 ]

@@ -22,6 +22,11 @@ def stored_batches(broker, topic, partition=0):
     return [header for segment in segments for header in iter_batch_headers(segment.read_bytes())]
 
 
+def stored_codecs(broker, topic, partition=0):
+    """The codecs of the batches in the partition's segment files."""
+    return {header.compression for header in stored_batches(broker, topic, partition)}
+
+
 def produce_compressed(broker, topic, count, codec, partition=0, size=40, start=0):
     """kafka-python produces ``key-i``/:func:`value_of` with two headers under ``codec`` to one partition
     (acks=all, in one or a few batches); asserts the new batches are stored with that codec."""
