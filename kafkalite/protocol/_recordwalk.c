@@ -26,38 +26,17 @@ typedef struct {
 } Cursor;
 
 /*
- * A zigzag varint of at most MAX_VARINT_BYTES bytes before `end`, as the reference's decode_varint
- * reads it (up to 35 bits, so its value always fits an int64). Returns 0 when truncated or too long.
+ * A zigzag varint of at most `max_bytes` bytes before `end`, as the reference's decode_varint reads
+ * it: MAX_VARINT_BYTES (up to 35 bits) for lengths, deltas and counts, MAX_VARLONG_BYTES for the
+ * timestamp delta, whose encoded value must fit 64 bits (the reference refuses one that does not).
+ * Returns 0 when truncated, too long or wider.
  */
 static int
-read_varint(Cursor *cursor, Py_ssize_t end, int64_t *value)
+read_zigzag(Cursor *cursor, Py_ssize_t end, int max_bytes, int64_t *value)
 {
     uint64_t raw = 0;
     Py_ssize_t position = cursor->position;
-    for (int shift = 0; shift < 7 * MAX_VARINT_BYTES; shift += 7) {
-        if (position >= end)
-            return 0;
-        unsigned char byte = cursor->buf[position++];
-        raw |= (uint64_t)(byte & 0x7F) << shift;
-        if (!(byte & 0x80)) {
-            cursor->position = position;
-            *value = (int64_t)(raw >> 1) ^ -(int64_t)(raw & 1);
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/*
- * The timestamp delta: a zigzag varlong of at most MAX_VARLONG_BYTES bytes whose encoded value
- * fits 64 bits (the reference refuses one that does not). Returns 0 when truncated, too long or wider.
- */
-static int
-read_varlong(Cursor *cursor, Py_ssize_t end, int64_t *value)
-{
-    uint64_t raw = 0;
-    Py_ssize_t position = cursor->position;
-    for (int shift = 0; shift < 7 * MAX_VARLONG_BYTES; shift += 7) {
+    for (int shift = 0; shift < 7 * max_bytes; shift += 7) {
         if (position >= end)
             return 0;
         unsigned char byte = cursor->buf[position++];
@@ -72,6 +51,9 @@ read_varlong(Cursor *cursor, Py_ssize_t end, int64_t *value)
     }
     return 0;
 }
+
+#define read_varint(cursor, end, value) read_zigzag((cursor), (end), MAX_VARINT_BYTES, (value))
+#define read_varlong(cursor, end, value) read_zigzag((cursor), (end), MAX_VARLONG_BYTES, (value))
 
 /* Skip a length-prefixed field ending by `end`; *is_null says it was -1. Returns 0 on a bad length. */
 static int
