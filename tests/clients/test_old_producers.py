@@ -20,7 +20,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kafkalite.protocol.compression import codec_for_name
-from tests.support.clients import create_topic
+from tests.support.clients import consume_confluent, create_topic
 from tests.support.old_clients import stored_codecs
 
 COUNT = 30
@@ -38,30 +38,6 @@ def produce_versions(broker):
             for sample in family.samples
             if sample.name == "kafka_network_requestmetrics_requests_total"
             and sample.labels.get("request") == "Produce" and sample.value > 0}
-
-
-def read_all(bootstrap, topic, count):
-    """``count`` messages from offset 0 of partition 0, read by confluent-kafka."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "verify-" + topic,
-                         "enable.auto.commit": False})
-    consumer.assign([TopicPartition(topic, 0, 0)])
-    messages = []
-    try:
-        deadline = time.monotonic() + 60
-        while len(messages) < count and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None:
-                continue
-            assert message.error() is None, message.error()
-            messages.append(message)
-        extra = consumer.poll(0.5)  # nothing beyond what was produced
-        assert extra is None or extra.error() is not None, (extra.offset(), extra.value())
-    finally:
-        consumer.close()
-    assert len(messages) == count, f"read {len(messages)} of {count}"
-    return messages
 
 
 def kcat_produce(bootstrap, topic, codec, fallback, lines):
@@ -82,7 +58,7 @@ def test_kcat_old_broker_fallback(broker, fallback, codec):
     second = "".join(f"key-{i}:value-{i}-{codec}\n" for i in range(COUNT, 2 * COUNT))
     kcat_produce(broker.bootstrap, topic, codec, fallback, first)
     kcat_produce(broker.bootstrap, topic, codec, fallback, second)
-    messages = read_all(broker.bootstrap, topic, 2 * COUNT)
+    messages = consume_confluent(broker.bootstrap, topic, 2 * COUNT, expect_no_more=True)
     for i, message in enumerate(messages):
         assert (message.key(), message.value()) == (b"key-%d" % i, b"value-%d-%s" % (i, codec.encode()))
         assert message.offset() == i
@@ -100,7 +76,7 @@ def test_kcat_magic_0_on_a_log_append_time_topic(broker):
     after = int(time.time() * 1000)
     from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME
 
-    for message in read_all(broker.bootstrap, topic, COUNT):
+    for message in consume_confluent(broker.bootstrap, topic, COUNT, expect_no_more=True):
         kind, timestamp = message.timestamp()
         assert kind == TIMESTAMP_LOG_APPEND_TIME
         assert before - 1000 <= timestamp <= after + 1000
@@ -127,7 +103,7 @@ def test_kafka_python_old_api_version(broker, api_version, codec):
     producer.close()
     assert sorted(offsets) == list(range(COUNT))
     magic_1 = api_version >= (0, 10)
-    for i, message in enumerate(read_all(broker.bootstrap, topic, COUNT)):
+    for i, message in enumerate(consume_confluent(broker.bootstrap, topic, COUNT, expect_no_more=True)):
         assert (message.key(), message.value(), message.offset()) == (b"key-%d" % i, b"value-%d" % i * (i + 1), i)
         assert message.timestamp()[1] == (base_ts + i if magic_1 else NO_TIMESTAMP)
     assert stored_codecs(broker, topic) == {codec_for_name(codec)}

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from kafkalite.protocol.compression import codec_for_name
-from tests.support.clients import create_topic
+from tests.support.clients import consume_confluent, create_topic
 from tests.support.cluster import wait_until
 from tests.support.old_clients import stored_codecs
 from tests.support.zookeeper import kazoo_client
@@ -24,28 +24,6 @@ COUNT = 50
 def expected_records(codec):
     return [(b"key-%d" % i, b"value-%d-%s-" % (i, codec.encode()) + b"x" * (i * 7),
              [("trace", b"t-%d" % i), ("codec", codec.encode())]) for i in range(COUNT)]
-
-
-def consume_confluent(bootstrap, topic, count, partition=0):
-    """Read ``count`` messages from offset 0 of one partition (no group, explicit assignment)."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "verify-%s" % topic,
-                         "enable.auto.commit": False, "enable.partition.eof": False})
-    consumer.assign([TopicPartition(topic, partition, 0)])
-    messages = []
-    try:
-        deadline = time.monotonic() + 60
-        while len(messages) < count and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None:
-                continue
-            assert message.error() is None, message.error()
-            messages.append(message)
-    finally:
-        consumer.close()
-    assert len(messages) == count, "consumed %d of %d" % (len(messages), count)
-    return messages
 
 
 def check_consumed(messages, expected, offsets=None, timestamps=None):

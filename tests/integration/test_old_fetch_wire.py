@@ -6,7 +6,6 @@ otherwise), zstd data (UNSUPPORTED_COMPRESSION_TYPE), ListOffsets v0's array of 
 offsets, and proof that Fetch v4+ still sends the log's own bytes (sendfile, unconverted).
 """
 
-import struct
 
 import pytest
 
@@ -14,7 +13,7 @@ from kafkalite.protocol import errors
 from kafkalite.protocol.apis import ApiKey
 from kafkalite.protocol.message_set import decode_message_set, message_set_records
 from tests.support.clients import create_topic
-from tests.support.old_clients import produce_compressed
+from tests.support.old_clients import message_sizes, produce_compressed
 from tests.support.wire import WireClient
 
 pytestmark = pytest.mark.cluster(size=1, overrides={"zookeeper.session.timeout.ms": "6000"})
@@ -31,18 +30,6 @@ def fetch(client, version, partitions, max_bytes=0x7FFFFFFF):
         "topics": [{"topic": t, "partitions": p} for t, p in topics.items()]})
     return {(t["topic"], p["partition_index"]): (p["error_code"], bytes(p["records"] or b""))
             for t in response["responses"] for p in t["partitions"]}
-
-
-def message_sizes(data):
-    """Sizes of the whole messages of a message set; fails if one is cut."""
-    sizes = []
-    position = 0
-    while position < len(data):
-        _, size = struct.unpack_from(">qi", data, position)
-        sizes.append(12 + size)
-        position += 12 + size
-    assert position == len(data), "a message was split"
-    return sizes
 
 
 @pytest.mark.parametrize("version", [0, 1, 2, 3])

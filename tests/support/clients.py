@@ -101,6 +101,34 @@ def committed_offsets(bootstrap, group, topic, partitions):
         consumer.close()
 
 
+def consume_confluent(bootstrap, topic, count, partition=0, expect_no_more=False):
+    """Read ``count`` messages from offset 0 of one partition with confluent-kafka (no group, assigned).
+
+    With ``expect_no_more``, also asserts nothing follows them (within half a second).
+    """
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "verify-%s" % topic,
+                         "enable.auto.commit": False, "enable.partition.eof": False})
+    consumer.assign([TopicPartition(topic, partition, 0)])
+    messages = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(messages) < count and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None:
+                continue
+            assert message.error() is None, message.error()
+            messages.append(message)
+        if expect_no_more:
+            extra = consumer.poll(0.5)
+            assert extra is None or extra.error() is not None, (extra.offset(), extra.value())
+    finally:
+        consumer.close()
+    assert len(messages) == count, "consumed %d of %d" % (len(messages), count)
+    return messages
+
+
 def consume_in_group(bootstrap, topic, group, count, extra=None):
     """Consume ``count`` records in ``group`` with confluent-kafka, committing synchronously at the end.
 

@@ -7,6 +7,8 @@ kafka-python's producer, which compresses whatever the broker advertises, and ch
 log holds batches of the codec asked for.
 """
 
+import struct
+
 from kafkalite.protocol.compression import codec_for_name
 from kafkalite.protocol.records import iter_batch_headers
 
@@ -20,6 +22,18 @@ def stored_batches(broker, topic, partition=0):
     """The headers of the batches in the partition's segment files, in offset order."""
     segments = sorted((broker.log_dir / ("%s-%d" % (topic, partition))).glob("*.log"))
     return [header for segment in segments for header in iter_batch_headers(segment.read_bytes())]
+
+
+def message_sizes(data):
+    """The size of each whole message of a message set (v0/v1); asserts none is cut short."""
+    sizes = []
+    position = 0
+    while position < len(data):
+        _, size = struct.unpack_from(">qi", data, position)
+        sizes.append(12 + size)
+        position += 12 + size
+    assert position == len(data), "a message was split"
+    return sizes
 
 
 def stored_codecs(broker, topic, partition=0):

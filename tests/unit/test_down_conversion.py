@@ -15,6 +15,7 @@ from kafkalite.protocol.down_conversion import down_convert, magic_for_fetch_ver
 from kafkalite.protocol.message_set import decode_message_set, message_set_records
 from kafkalite.protocol.recordcodec import Record, build_batch
 from kafkalite.server.old_fetch import convert_partitions
+from tests.support.old_clients import message_sizes
 
 T0 = 1_700_000_000_000
 
@@ -24,18 +25,6 @@ def batch(base_offset, count, compression=0, with_headers=True, is_control=False
                       (("h", b"x"),) if with_headers else (), T0 + base_offset + i)
                for i in range(count)]
     return bytes(build_batch(records, base_offset=base_offset, compression=compression, is_control=is_control))
-
-
-def message_sizes(data):
-    """The size of each whole message of a message set; asserts nothing is left over."""
-    sizes = []
-    position = 0
-    while position < len(data):
-        offset, size = struct.unpack_from(">qi", data, position)
-        sizes.append(12 + size)
-        position += 12 + size
-    assert position == len(data), "a message was split"
-    return sizes
 
 
 def decoded(data):
