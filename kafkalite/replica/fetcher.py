@@ -25,6 +25,7 @@ partitions are recorded.
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from kafkalite.log.log import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP
 from kafkalite.network.client import BrokerChannel
 from kafkalite.protocol import errors
 from kafkalite.protocol.apis import ApiKey
@@ -34,8 +35,6 @@ __all__ = ["ReplicaFetcherManager", "ReplicaFetcher", "FETCH_VERSION"]
 
 FETCH_VERSION = 12
 LIST_OFFSETS_VERSION = 5
-LATEST_TIMESTAMP = -1
-EARLIEST_TIMESTAMP = -2
 #: Top-level errors that only mean "start the session over": the next (full) fetch goes at once.
 SESSION_ERRORS = frozenset({errors.FetchSessionIdNotFoundError.code, errors.InvalidFetchSessionEpochError.code})
 

@@ -15,6 +15,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from kafkalite import zkdata
+from kafkalite.log.log import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP
 from kafkalite.network.connection import NO_RESPONSE, CloseConnection
 from kafkalite.protocol import errors
 from kafkalite.protocol.apis import API_BY_KEY, ApiKey
@@ -56,8 +57,6 @@ ADVERTISED_VERSIONS = {
 #: CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS (``AclOperation`` codes) as bits.
 TOPIC_OPERATIONS = sum(1 << code for code in (3, 4, 5, 6, 7, 8, 10, 11))
 
-LATEST_TIMESTAMP = -1
-EARLIEST_TIMESTAMP = -2
 READ_COMMITTED = 1
 
 

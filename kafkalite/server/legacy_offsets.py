@@ -15,10 +15,9 @@ still answers v0 that way (``Log.legacyFetchOffsetsBefore`` and
 
 import os
 
-__all__ = ["EARLIEST_TIMESTAMP", "LATEST_TIMESTAMP", "legacy_offsets_before"]
+from kafkalite.log.log import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP
 
-LATEST_TIMESTAMP = -1
-EARLIEST_TIMESTAMP = -2
+__all__ = ["legacy_offsets_before"]
 
 
 def _last_modified_ms(segment, now_ms):

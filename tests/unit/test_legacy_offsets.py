@@ -4,7 +4,8 @@
 import os
 from types import SimpleNamespace
 
-from kafkalite.server.legacy_offsets import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, legacy_offsets_before
+from kafkalite.log.log import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP
+from kafkalite.server.legacy_offsets import legacy_offsets_before
 
 NOW = 1_700_000_100_000
 
