@@ -21,21 +21,15 @@ the converted bytes, but always the first one when ``min_one_message`` (so a con
 makes progress past a message larger than its limit).
 """
 
-import struct
 from typing import NamedTuple
 
 from kafkalite.protocol.compression import decompress
 from kafkalite.protocol.errors import UnsupportedCompressionTypeError
-from kafkalite.protocol.message_set import encode_message_set
+from kafkalite.protocol.message_set import encode_message_set, iter_entries
 from kafkalite.protocol.recordcodec import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME, decode_records
 from kafkalite.protocol.records import BATCH_HEADER_SIZE, COMPRESSION_NONE, COMPRESSION_ZSTD, iter_batch_headers
 
 __all__ = ["ConvertedRecords", "down_convert", "magic_for_fetch_version"]
-
-#: offset int64 + message size int32: the bytes before each message of a message set.
-_MESSAGE_LOG_OVERHEAD = 12
-_MESSAGE_SIZE = struct.Struct(">i")
-
 
 class ConvertedRecords(NamedTuple):
     """One partition's down-converted records.
@@ -59,19 +53,6 @@ def magic_for_fetch_version(version):
     if version <= 3:
         return 1
     return 2
-
-
-def _split_messages(message_set):
-    """``(start, end)`` of each message in an encoded message set."""
-    bounds = []
-    position = 0
-    end = len(message_set)
-    while position + _MESSAGE_LOG_OVERHEAD <= end:
-        (size,) = _MESSAGE_SIZE.unpack_from(message_set, position + 8)
-        stop = position + _MESSAGE_LOG_OVERHEAD + size
-        bounds.append((position, stop))
-        position = stop
-    return bounds
 
 
 def down_convert(data, magic, fetch_offset, max_bytes, min_one_message=True):
@@ -108,17 +89,17 @@ def down_convert(data, magic, fetch_offset, max_bytes, min_one_message=True):
             if not records:
                 continue
             encoded = encode_message_set(records, magic, COMPRESSION_NONE, timestamp_type)
-            bounds = _split_messages(encoded)
+            ends = [start + size for _, start, size in iter_entries(encoded)]
             fitting = 0
-            for _, stop in bounds:
+            for stop in ends:
                 if len(out) + stop > max_bytes and (messages + fitting or not min_one_message):
                     break
                 fitting += 1
             if fitting:
-                out += encoded[:bounds[fitting - 1][1]]
+                out += encoded[:ends[fitting - 1]]
                 messages += fitting
                 next_offset = records[fitting - 1].offset + 1
-            if fitting < len(bounds):
+            if fitting < len(ends):
                 break
         else:
             if not records:

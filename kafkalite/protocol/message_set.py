@@ -53,6 +53,7 @@ __all__ = [
     "LegacyEntry",
     "decode_message_set",
     "encode_message_set",
+    "iter_entries",
     "message_set_records",
     "xxh32",
 ]
@@ -175,8 +176,9 @@ def _read_message(view, start, size):
     return _Message(magic, attributes, timestamp, key, value)
 
 
-def _entries(view, whole):
-    """Yield ``(offset, message start, message size)`` of each entry; ``whole``: no partial tail allowed."""
+def iter_entries(view, whole=False):
+    """Yield ``(offset, message start, message size)`` of each entry of a message set, without
+    reading the messages; ``whole``: no partial tail allowed (by default it is ignored)."""
     position = 0
     end = len(view)
     while position < end:
@@ -225,7 +227,7 @@ def decode_message_set(buf, whole=False):
     """
     view = buf if isinstance(buf, (bytes, bytearray)) else memoryview(buf).cast("B")
     entries = []
-    for offset, start, size in _entries(view, whole):
+    for offset, start, size in iter_entries(view, whole):
         _check_entry_magic(view, start, start - LOG_OVERHEAD)
         message = _read_message(view, start, size)
         if message.codec == 0:
@@ -254,7 +256,7 @@ def _expand_wrapper(wrapper_offset, wrapper):
     data = _decompress(codec, wrapper.value, magic)
     inner = []
     # A partial inner tail is dropped, as Kafka's DataLogInputStream stops at it.
-    for inner_offset, start, size in _entries(data, whole=False):
+    for inner_offset, start, size in iter_entries(data):
         message = _read_message(data, start, size)
         if message.magic != magic:
             raise InvalidRecordError(f"compressed message magic {message.magic} does not match wrapper magic {magic}")
