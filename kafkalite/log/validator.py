@@ -25,7 +25,7 @@ from kafkalite.protocol.bounded_decompression import decompress_bounded
 from kafkalite.protocol.compression import codec_for_name, compress
 from kafkalite.protocol.errors import InvalidRecordError, MessageTooLargeError, UnsupportedCompressionTypeError
 from kafkalite.protocol.record_validation import RecordError, RecordTimestampError, check_records
-from kafkalite.protocol.records import BATCH_HEADER_SIZE, LOG_OVERHEAD, read_batch_header
+from kafkalite.protocol.records import BATCH_HEADER_SIZE, LOG_OVERHEAD, read_batch_header, set_max_timestamp
 
 __all__ = ["ValidatedBatch", "decompressed_limit", "target_codec", "validate_client_batch"]
 
@@ -33,7 +33,6 @@ _LONG_MAX = 2**63 - 1
 _CODEC_MASK = 0x07
 _TIMESTAMP_TYPE_BIT = 0x08
 _CRC_START = 21
-_MAX_TIMESTAMP = struct.Struct(">q")
 _CRC = struct.Struct(">I")
 
 # The ceiling on a compressed batch's decompressed records. Kafka sets none (it streams the
@@ -117,7 +116,7 @@ def validate_client_batch(records, config, now_ms):
                 f"{config.compression_type}, more than max.message.bytes {config.max_message_bytes}")
         return ValidatedBatch(rebuilt, header)
     if header.max_timestamp != max_timestamp and not log_append_time:
-        header = _set_max_timestamp(records, header, max_timestamp)
+        header = set_max_timestamp(records, header, max_timestamp)
     return ValidatedBatch(records, header)
 
 
@@ -154,14 +153,6 @@ def _refuse_log_append_time_claim(header, section, compacted, window):
     record_errors = [(index, earlier.get(index, _LOG_APPEND_TIME_CLAIMED)) for index in range(header.records_count)]
     claimed = [index for index, message in record_errors if message is _LOG_APPEND_TIME_CLAIMED]
     raise RecordTimestampError(f"records {claimed[:10]}: {_LOG_APPEND_TIME_CLAIMED}", record_errors)
-
-
-def _set_max_timestamp(records, header, max_timestamp):
-    """Write the records' real maximum into the batch's ``max_timestamp`` and redo the CRC."""
-    _MAX_TIMESTAMP.pack_into(records, 35, max_timestamp)
-    crc = crc32c(memoryview(records)[_CRC_START:header.size])
-    _CRC.pack_into(records, 17, crc)
-    return header._replace(max_timestamp=max_timestamp, crc=crc)
 
 
 def _rebuild(header, section, codec, max_timestamp):

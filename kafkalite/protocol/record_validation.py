@@ -53,25 +53,22 @@ _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
 
 
-class RecordError(InvalidRecordError):
-    """A batch's records fail Kafka's checks.
-
-    :ivar record_errors: ``[(batch_index, message)]`` for the records at fault when the
-        fault is a record's own (Produce v8's ``record_errors``); empty when it is the batch's.
-    """
+class _RecordsNamed:
+    """An error carrying ``record_errors``: ``[(batch_index, message)]`` for the records at fault
+    when the fault is records' own (Produce v8's ``record_errors``); empty when it is the batch's."""
 
     def __init__(self, message, record_errors=()):
         super().__init__(message)
         self.record_errors = list(record_errors)
 
 
-class RecordTimestampError(InvalidTimestampError):
+class RecordError(_RecordsNamed, InvalidRecordError):
+    """A batch's records fail Kafka's checks (``INVALID_RECORD``)."""
+
+
+class RecordTimestampError(_RecordsNamed, InvalidTimestampError):
     """Records' CreateTime timestamps out of range (``INVALID_TIMESTAMP``, with ``record_errors``
     naming every record at fault, and the compacted topic's keyless ones too, as Kafka lists them)."""
-
-    def __init__(self, message, record_errors=()):
-        super().__init__(message)
-        self.record_errors = list(record_errors)
 
 
 def _varint(buf, position, end, limit, index, what):

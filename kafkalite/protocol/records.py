@@ -26,7 +26,7 @@ from kafkalite.protocol.errors import CorruptMessageError, InvalidRecordError
 __all__ = [
     "BATCH_HEADER_SIZE", "LOG_OVERHEAD", "BatchHeader", "read_batch_header",
     "iter_batch_headers", "validate_batch", "check_crc", "set_base_offset_and_epoch",
-    "set_log_append_time", "compute_crc", "NO_PRODUCER_ID", "NO_SEQUENCE",
+    "set_log_append_time", "set_max_timestamp", "compute_crc", "NO_PRODUCER_ID", "NO_SEQUENCE",
     "COMPRESSION_NONE", "COMPRESSION_GZIP", "COMPRESSION_SNAPPY", "COMPRESSION_LZ4",
     "COMPRESSION_ZSTD",
 ]
@@ -201,9 +201,18 @@ def set_base_offset_and_epoch(buf, position, base_offset, leader_epoch):
 
 def set_log_append_time(buf, header, timestamp_ms):
     """Stamp a batch with LogAppendTime: set max_timestamp and the type bit, recompute the CRC."""
+    return _rewrite_max_timestamp(buf, header, timestamp_ms, header.attributes | _TIMESTAMP_TYPE_BIT)
+
+
+def set_max_timestamp(buf, header, timestamp_ms):
+    """Write ``timestamp_ms`` as the batch's max_timestamp and recompute the CRC (Kafka's ``setMaxTimestamp``)."""
+    return _rewrite_max_timestamp(buf, header, timestamp_ms, header.attributes)
+
+
+def _rewrite_max_timestamp(buf, header, timestamp_ms, attributes):
     position = header.position
     _MAX_TIMESTAMP.pack_into(buf, position + 35, timestamp_ms)
-    _ATTRIBUTES.pack_into(buf, position + 21, header.attributes | _TIMESTAMP_TYPE_BIT)
-    crc = crc32c(buf[position + _CRC_START:position + header.size])
+    _ATTRIBUTES.pack_into(buf, position + 21, attributes)
+    crc = crc32c(memoryview(buf)[position + _CRC_START:position + header.size])
     _CRC.pack_into(buf, position + 17, crc)
-    return header._replace(max_timestamp=timestamp_ms, attributes=header.attributes | _TIMESTAMP_TYPE_BIT, crc=crc)
+    return header._replace(max_timestamp=timestamp_ms, attributes=attributes, crc=crc)
