@@ -7,6 +7,8 @@ short-lived kazoo client, so the tests check what clients and the cluster really
 import json
 import time
 
+from kazoo.exceptions import NoNodeError
+
 from tests.support import clients
 from tests.support.clients import partition_metadata
 from tests.support.cluster import wait_until
@@ -68,9 +70,12 @@ def zk_children(zk_connect, path):
 
 
 def zk_get(zk_connect, path):
-    """The data of ``path`` (None if it does not exist)."""
+    """The data of ``path`` (None if it does not exist, or is deleted meanwhile: no exists-then-get race)."""
     with kazoo_client(zk_connect) as client:
-        return client.get(path)[0] if client.exists(path) else None
+        try:
+            return client.get(path)[0]
+        except NoNodeError:
+            return None
 
 
 def zk_exists(zk_connect, path):
